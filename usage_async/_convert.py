@@ -1,0 +1,341 @@
+"""The one private cattrs converter: every rule for turning the API's JSON into models.
+
+Rules (OpenAI's spec, and ../API-NOTES #6 and #11 on how the real API drifts from it):
+
+* the ``object`` tag picks the result class; an unknown tag, or a known one whose values
+  do not fit, becomes :class:`UnknownResult` holding the raw dict (the latter logged at
+  WARNING), so parsing never crashes on data;
+* unknown fields are ignored (new API fields must not break old clients);
+* counts are ``int``: numeric strings and integral floats are accepted, bools are not;
+* bools accept ``"true"``/``"false"`` strings;
+* money and other fractional quantities are :class:`~decimal.Decimal`, equal in value to the
+  JSON number as written, also when the API sends it as a string (``"12.50"``,
+  ``"0E-6176"``).
+
+Speed: a page of 31 buckets x 20 results is ~620 results, so the result classes get a
+structure function generated once per class (``_make_result_hook``) that reads each key once
+and sets the frozen instance's slots directly. cattrs' own generated hook spends about 4x as
+long per result (measured: benchmarks/README.md), because it builds a kwargs dict and calls
+a union handler per optional field. Pages and buckets go through the converter's hooks too.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import logging
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import attrs
+import cattrs
+
+from .errors import APIResponseValidationError, error_from_response
+from .models import (
+    Amount,
+    AudioSpeechesResult,
+    AudioTranscriptionsResult,
+    Bucket,
+    CodeInterpreterSessionsResult,
+    CompletionsResult,
+    CostsResult,
+    EmbeddingsResult,
+    FileSearchCallsResult,
+    ImagesResult,
+    ModerationsResult,
+    Page,
+    Result,
+    UnknownResult,
+    VectorStoresResult,
+    WebSearchCallsResult,
+)
+
+__all__ = ["RESULT_CLASSES", "converter", "decode_page", "loads", "structure_page"]
+
+log = logging.getLogger("usage_async")
+
+RESULT_CLASSES: tuple[type[Any], ...] = (
+    CompletionsResult,
+    EmbeddingsResult,
+    ModerationsResult,
+    ImagesResult,
+    AudioSpeechesResult,
+    AudioTranscriptionsResult,
+    VectorStoresResult,
+    CodeInterpreterSessionsResult,
+    FileSearchCallsResult,
+    WebSearchCallsResult,
+    CostsResult,
+)
+
+T = TypeVar("T")
+
+
+def _json_loads(body: bytes) -> Any:
+    return json.loads(body, parse_float=Decimal)
+
+
+try:  # the optional `speed` extra; its floats reach Decimal through repr (to_decimal)
+    import orjson
+
+    loads: Callable[[bytes], Any] = orjson.loads
+    JSONDecodeError: type[ValueError] = orjson.JSONDecodeError
+except ImportError:  # pragma: no cover - exercised when the extra is not installed
+    loads = _json_loads
+    JSONDecodeError = ValueError
+
+
+class _DataError(ValueError):
+    """A value in a response that does not fit its field."""
+
+
+# -- scalar rules: each takes a value whose class is not already the target ---------------
+
+
+def to_int(value: Any) -> int:
+    """A count: int, a numeric string, or an integral float/Decimal; never a bool."""
+    cls = value.__class__
+    if cls is int:
+        return int(value)
+    if cls is bool or value is None:
+        raise _DataError(f"expected an integer, got {value!r}")
+    if cls is str:
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    try:
+        number = Decimal(value) if cls is not float else Decimal(repr(value))
+    except (InvalidOperation, TypeError, ValueError):
+        raise _DataError(f"expected an integer, got {value!r}") from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise _DataError(f"expected an integer, got {value!r}")
+    return int(number)
+
+
+def to_bool(value: Any) -> bool:
+    """A flag: bool, or the strings ``"true"``/``"false"`` in any case."""
+    if value.__class__ is bool:
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "true":
+            return True
+        if lowered == "false":
+            return False
+    raise _DataError(f"expected true or false, got {value!r}")
+
+
+def to_str(value: Any) -> str:
+    """An id or a name: str, or a number written as one."""
+    if isinstance(value, str):
+        return value
+    if value.__class__ in (int, float, Decimal):
+        return str(value)
+    raise _DataError(f"expected a string, got {value!r}")
+
+
+def to_decimal(value: Any) -> Decimal:
+    """An exact number: JSON number (already Decimal, int, or float via ``repr``) or string."""
+    cls = value.__class__
+    if cls is Decimal:
+        number: Decimal = value
+    elif cls is float:
+        number = Decimal(repr(value))
+    elif cls is int or cls is str:
+        try:
+            number = Decimal(value.strip() if cls is str else value)
+        except InvalidOperation:
+            raise _DataError(f"expected a number, got {value!r}") from None
+    else:
+        raise _DataError(f"expected a number, got {value!r}")
+    if not number.is_finite():
+        raise _DataError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def to_amount(value: Any) -> Amount:
+    """``{"value": <number or string>, "currency": "usd"}``."""
+    if not isinstance(value, dict):
+        raise _DataError(f"expected an amount object, got {value!r}")
+    raw = value.get("value")
+    number = raw if raw.__class__ is Decimal else to_decimal(raw)
+    currency = value.get("currency")
+    if currency.__class__ is not str:
+        raise _DataError(f"expected a currency string, got {currency!r}")
+    return Amount(number, currency)
+
+
+# Target type -> (the class a JSON value already has when it needs no conversion, rule).
+_SCALAR_RULES: dict[Any, tuple[type, Callable[[Any], Any]]] = {
+    int: (int, to_int),
+    bool: (bool, to_bool),
+    str: (str, to_str),
+    Decimal: (Decimal, to_decimal),
+    Amount: (Amount, to_amount),
+}
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    if get_origin(tp) is Union or type(tp).__name__ == "UnionType":
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _make_result_hook(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
+    """Generate ``structure_<Class>(o)`` for one result class.
+
+    Each key is read once with ``o.get``; a value already of the right class is stored as
+    is, anything else goes through its scalar rule (which raises when it does not fit). A
+    missing required field reaches its rule as None and raises. The frozen instance is
+    created with ``object.__new__`` and its slots set through their descriptors, which is
+    what attrs' own ``__init__`` does for a frozen class, minus the keyword-argument call.
+    """
+    attrs.resolve_types(cls)
+    name = f"structure_{cls.__name__}"
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def {name}(o):", "    g = o.get", "    s = _new(_cls)"]
+    for field in attrs.fields(cls):
+        target, optional = _unwrap_optional(field.type)
+        plain, rule = _SCALAR_RULES[target]
+        env[f"_set_{field.name}"] = getattr(cls, field.name).__set__
+        env[f"_rule_{field.name}"] = rule
+        env[f"_t_{field.name}"] = plain
+        lines.append(f"    v = g({field.name!r})")
+        test = f"v.__class__ is _t_{field.name}"
+        if optional:
+            test += " or v is None"
+        lines.append(f"    _set_{field.name}(s, v if {test} else _rule_{field.name}(v))")
+    lines.append("    return s")
+    source = "\n".join(lines) + "\n"
+    filename = f"<usage_async generated {name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), env)  # noqa: S102 - generated from attrs fields
+    hook: Callable[[dict[str, Any]], Any] = env[name]
+    return hook
+
+
+_RESULT_HOOKS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    cls.object: _make_result_hook(cls) for cls in RESULT_CLASSES
+}
+
+
+def _structure_result_slowly(obj: Any) -> Result:
+    """One result, falling back to :class:`UnknownResult` (logged when the tag is known)."""
+    if not isinstance(obj, dict):
+        raise _DataError(f"expected a result object, got {obj!r}")
+    tag = obj.get("object")
+    hook = _RESULT_HOOKS.get(tag) if isinstance(tag, str) else None
+    if hook is None:
+        return UnknownResult(tag if isinstance(tag, str) else None, obj)
+    try:
+        result: Result = hook(obj)
+    except Exception as exc:  # noqa: BLE001 - any misfit keeps the raw dict instead
+        log.warning("kept a %s result as UnknownResult: %s", tag, exc)
+        return UnknownResult(tag, obj)
+    return result
+
+
+def structure_results(items: Any) -> list[Result]:
+    """A bucket's ``results``: fast path for well-formed data, per-item fallback otherwise."""
+    hooks = _RESULT_HOOKS
+    try:
+        return [hooks[o["object"]](o) for o in items]
+    except Exception:  # noqa: BLE001 - redo item by item to find and keep the misfits
+        if not isinstance(items, list):
+            raise _DataError(f"expected a list of results, got {items!r}") from None
+        return [_structure_result_slowly(o) for o in items]
+
+
+def _structure_bucket(obj: Any) -> Bucket[Any]:
+    if not isinstance(obj, dict):
+        raise _DataError(f"expected a bucket object, got {obj!r}")
+    start, end = obj.get("start_time"), obj.get("end_time")
+    return Bucket(
+        start if start.__class__ is int else to_int(start),
+        end if end.__class__ is int else to_int(end),
+        structure_results(obj.get("results", [])),
+    )
+
+
+def structure_page(obj: Any) -> Page[Any]:
+    """Turn a parsed response body into a :class:`Page`; raise ``ValueError`` if it is not one."""
+    if not isinstance(obj, dict):
+        raise _DataError(f"expected a page object, got {type(obj).__name__}")
+    data = obj.get("data")
+    if not isinstance(data, list):
+        raise _DataError(f"expected 'data' to be a list of buckets, got {data!r:.80}")
+    has_more = obj.get("has_more")
+    if has_more.__class__ is not bool:
+        has_more = to_bool(has_more)
+    next_page = obj.get("next_page")
+    if next_page is not None and not isinstance(next_page, str):
+        raise _DataError(f"expected 'next_page' to be a string or null, got {next_page!r}")
+    return Page([_structure_bucket(b) for b in data], has_more, next_page)
+
+
+def _is_generic_of(cls: type) -> Callable[[Any], bool]:
+    """A predicate matching ``cls`` and any ``cls[...]``."""
+    return lambda t: t is cls or getattr(t, "__origin__", None) is cls
+
+
+def _adapt(hook: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
+    """A cattrs structure hook (value, type) from a one-argument function."""
+    return lambda value, _: hook(value)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=False)
+    # Scalars first, so every class built from them follows the same rules.
+    conv.register_structure_hook(Decimal, lambda v, _: to_decimal(v))
+    conv.register_structure_hook(bool, lambda v, _: to_bool(v))
+    conv.register_structure_hook(Amount, lambda v, _: to_amount(v))
+    for tag, hook in _RESULT_HOOKS.items():
+        cls = next(c for c in RESULT_CLASSES if c.object == tag)
+        conv.register_structure_hook(cls, _adapt(hook))
+    conv.register_structure_hook(UnknownResult, lambda v, _: _structure_result_slowly(v))
+    conv.register_structure_hook_func(_is_generic_of(Bucket), _adapt(_structure_bucket))
+    conv.register_structure_hook_func(_is_generic_of(Page), _adapt(structure_page))
+    conv.register_unstructure_hook(Decimal, lambda v: v)
+    return conv
+
+
+converter = _make_converter()
+"""The package's converter. ``converter.unstructure(result)`` gives a dict of its fields
+(Decimals kept); ``converter.structure(obj, Page)`` is :func:`structure_page`."""
+
+
+def decode_page(status: int, headers: Mapping[str, str], body: bytes) -> Page[Any]:
+    """The page of a 2xx response, or the exception for any other: pure, no I/O.
+
+    A 2xx whose body is not JSON raises :class:`APIResponseValidationError` with
+    ``json_error=True`` (retried: a truncated body, say); JSON that is not a page raises it
+    with ``json_error=False``.
+    """
+    if not 200 <= status < 300:
+        raise error_from_response(status, headers, body)
+    request_id = headers.get("x-request-id")
+    try:
+        obj = loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise APIResponseValidationError(
+            f"HTTP {status} with a body that is not JSON ({exc}): {body[:120]!r}",
+            status_code=status,
+            body=body,
+            request_id=request_id,
+            json_error=True,
+            headers=headers,
+        ) from None
+    try:
+        return structure_page(obj)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise APIResponseValidationError(
+            f"HTTP {status} with JSON that is not a page: {exc}",
+            status_code=status,
+            body=body,
+            request_id=request_id,
+            headers=headers,
+        ) from None

@@ -1,0 +1,124 @@
+"""Streams of pages and buckets: flat loops over a ``fetch(query, cursor)`` callable.
+
+The loop checks ``has_more`` first, refuses a missing or repeated cursor
+(:class:`PaginationError`) before the suspect page is delivered, fetches at most one page
+ahead of the consumer, and tags every error it raises with ``cursor`` and ``resume_time`` so
+the caller can continue. A cursor the API handed out and then rejects with a 400 (Costs does
+this after trailing empty buckets, API-NOTES #2) ends the stream when it already reached its
+end, or is replaced by one re-ask without a cursor from ``resume_time``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from ._query import Query
+from .errors import BadRequestError, PaginationError, UsageError
+from .models import Bucket, Page
+
+__all__ = ["Fetch", "iter_buckets", "iter_pages"]
+
+log = logging.getLogger("usage_async")
+
+R = TypeVar("R")
+Fetch = Callable[[Query, "str | None"], Awaitable[Page[Any]]]
+E = TypeVar("E", bound=UsageError)
+
+
+def _tag(exc: E, cursor: str | None, resume_time: int | None) -> E:
+    exc.cursor = cursor
+    exc.resume_time = resume_time
+    return exc
+
+
+async def _cancel(task: asyncio.Future[Any] | None) -> None:
+    if task is None or task.done():
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def iter_pages(
+    fetch: Fetch, query: Query, *, now: Callable[[], float] = time.time
+) -> AsyncGenerator[Page[Any], None]:
+    """Every page of ``query``, in order, following ``next_page`` while ``has_more`` is true."""
+    cursor = query.page  # the cursor of the request in flight
+    cursor_from_api = False  # a cursor the caller gave us is never re-asked around
+    seen: set[str] = {cursor} if cursor is not None else set()
+    resume_time = None if cursor is not None else query.start_time
+    last_end: int | None = None  # end_time of the last bucket delivered
+    reasked = False  # after a re-ask, cursors belong to a new query: errors carry None
+    delivered_since_reask = False
+    task: asyncio.Future[Page[Any]] | None = asyncio.ensure_future(fetch(query, cursor))
+    try:
+        while task is not None:
+            try:
+                page = await task
+            except BadRequestError as exc:
+                task = None
+                if not cursor_from_api:
+                    raise _tag(exc, None if reasked else cursor, resume_time) from None
+                horizon = query.end_time if query.end_time is not None else now()
+                if last_end is not None and last_end >= horizon:
+                    log.info("cursor rejected after the stream reached its end: %s", exc)
+                    return
+                if resume_time is None or (reasked and not delivered_since_reask):
+                    raise _tag(exc, None if reasked else cursor, resume_time) from None
+                log.warning(
+                    "cursor rejected (%s); asking again without it from start_time=%d",
+                    exc,
+                    resume_time,
+                )
+                query = query.with_start(resume_time)
+                cursor, cursor_from_api, seen = None, False, set()
+                reasked, delivered_since_reask = True, False
+                task = asyncio.ensure_future(fetch(query, None))
+                continue
+            except UsageError as exc:
+                task = None
+                raise _tag(exc, None if reasked else cursor, resume_time) from None
+            task = None
+            next_cursor = page.next_page
+            if page.has_more:
+                if not next_cursor:
+                    raise _tag(
+                        PaginationError("has_more is true but the page has no next_page"),
+                        None if reasked else cursor,
+                        resume_time,
+                    )
+                if next_cursor in seen:
+                    raise _tag(
+                        PaginationError(f"the API repeated the cursor {next_cursor!r}"),
+                        None if reasked else cursor,
+                        resume_time,
+                    )
+                seen.add(next_cursor)
+            if reasked and last_end is not None and page.data:
+                data = [b for b in page.data if b.start_time >= last_end]
+                if len(data) != len(page.data):
+                    page = Page(data, page.has_more, page.next_page)
+            if page.has_more:
+                task = asyncio.ensure_future(fetch(query, next_cursor))
+            yield page
+            if page.data:
+                last_end = resume_time = page.data[-1].end_time
+                delivered_since_reask = True
+            cursor, cursor_from_api = next_cursor, True
+    finally:
+        await _cancel(task)
+
+
+async def iter_buckets(pages: AsyncGenerator[Page[R], None]) -> AsyncGenerator[Bucket[R], None]:
+    """Every bucket of every page, in order; closing it closes ``pages``."""
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            for bucket in page.data:
+                yield bucket

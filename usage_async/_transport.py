@@ -1,0 +1,90 @@
+"""The only aiohttp client code: one session (owned or borrowed), one concurrency limit.
+
+``Transport.get(url)`` sends one GET and returns the raw ``(status, headers, body)``; it
+maps aiohttp's errors to ours and never decides anything about the response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+from yarl import URL
+
+from .errors import APIConnectionError, APITimeoutError
+
+__all__ = ["Transport"]
+
+
+class Transport:
+    """Sends GETs through one ``aiohttp.ClientSession`` with at most ``max_concurrency`` in flight.
+
+    A session passed in is borrowed: used as is and never closed. Otherwise the transport
+    creates one on first use (``trust_env=True``, so ``HTTPS_PROXY``/``NO_PROXY`` apply) and
+    closes it in :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        headers: Mapping[str, str],
+        timeout: float,
+        max_concurrency: int,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._headers = dict(headers)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_concurrency = max_concurrency
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._in_flight = 0
+        self._session = session
+        self._owns_session = session is None
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests hold a concurrency slot right now."""
+        return self._in_flight
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None:
+            session = self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_concurrency),
+                trust_env=True,
+            )
+        return session
+
+    async def get(self, url: URL) -> tuple[int, Mapping[str, str], bytes]:
+        """Send one GET and read the whole response; redirects are not followed.
+
+        Holds a concurrency slot from before connecting until the body is read.
+        """
+        session = self._get_session()
+        async with self._slots:
+            self._in_flight += 1
+            try:
+                async with session.get(
+                    url,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    body = await resp.read()
+                    return resp.status, resp.headers, body
+            except asyncio.TimeoutError as exc:
+                raise APITimeoutError(
+                    f"no complete response within {self._timeout.total}s"
+                ) from exc
+            except aiohttp.ClientError as exc:
+                raise APIConnectionError(f"connection failed: {exc}") from exc
+            finally:
+                self._in_flight -= 1
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; a borrowed one is left open."""
+        session, self._session = self._session, None
+        if self._owns_session and session is not None:
+            await session.close()
+        elif not self._owns_session:
+            self._session = session

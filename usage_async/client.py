@@ -1,0 +1,258 @@
+"""``UsageClient`` and its endpoint handles: the one place that composes the pieces.
+
+query (``_query``) -> pace and retry (``_pacing``, ``retry``) -> one GET (``_transport``)
+-> decode (``_convert``) -> pages and buckets (``_pagination``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import platform
+from collections.abc import AsyncGenerator, Awaitable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+from yarl import URL
+
+from . import _pacing
+from ._convert import decode_page
+from ._endpoints import ENDPOINTS, EndpointSpec
+from ._pagination import iter_buckets, iter_pages
+from ._query import Query, build_query
+from ._transport import Transport
+from ._version import __version__
+from .errors import ConfigurationError
+from .models import Bucket, Page
+from .retry import RetryPolicy, build_retrying
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._params import (
+        AudioSpeechesEndpoint,
+        AudioTranscriptionsEndpoint,
+        CodeInterpreterSessionsEndpoint,
+        CompletionsEndpoint,
+        CostsEndpoint,
+        EmbeddingsEndpoint,
+        FileSearchCallsEndpoint,
+        ImagesEndpoint,
+        ModerationsEndpoint,
+        VectorStoresEndpoint,
+        WebSearchCallsEndpoint,
+    )
+
+__all__ = ["DEFAULT_BASE_URL", "Endpoint", "UsageClient"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+API_KEY_ENV = "OPENAI_ADMIN_KEY"
+
+R = TypeVar("R")
+
+
+def _check_base_url(base_url: str, allow_http: bool) -> URL:
+    url = URL(base_url.rstrip("/"))
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+    if url.query_string or url.fragment:
+        raise ConfigurationError(f"base_url must not have a query or fragment, got {base_url!r}")
+    if url.scheme == "http" and not allow_http and not _is_loopback(url.host):
+        raise ConfigurationError(
+            f"base_url {base_url!r} is plain http to a host that is not loopback: the admin "
+            "key would travel unencrypted. Use https, or pass allow_http=True if you mean it "
+            "(a simulator in another container, say)."
+        )
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, or the name ``localhost``; decided without any DNS look-up."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Endpoint(Generic[R]):
+    """One endpoint of a client: await it for one page, or stream its pages or buckets.
+
+    Every method takes the endpoint's query parameters as keyword arguments, named as in the
+    API; they are checked when the method is called, before any request.
+    """
+
+    __slots__ = ("_client", "_spec")
+
+    def __init__(self, client: UsageClient, spec: EndpointSpec) -> None:
+        self._client = client
+        self._spec = spec
+
+    def __repr__(self) -> str:
+        return f"<usage_async endpoint {self._spec.name} {self._spec.path}>"
+
+    @property
+    def spec(self) -> EndpointSpec:
+        """The endpoint's row: path, filters, ``group_by`` values, bucket widths, limits."""
+        return self._spec
+
+    def __call__(self, **params: Any) -> Awaitable[Page[R]]:
+        """One request: the page at ``page=`` (or the first), without following cursors."""
+        query = build_query(self._spec, params)
+        return self._client._fetch(query, query.page)
+
+    def pages(self, **params: Any) -> AsyncGenerator[Page[R], None]:
+        """Every page, following ``next_page`` while ``has_more`` is true."""
+        query = build_query(self._spec, params)
+        return iter_pages(self._client._fetch, query)
+
+    def buckets(self, **params: Any) -> AsyncGenerator[Bucket[R], None]:
+        """Every bucket of every page, in order, each exactly once."""
+        query = build_query(self._spec, params)
+        return iter_buckets(iter_pages(self._client._fetch, query))
+
+    def collect(self, **params: Any) -> Awaitable[list[Bucket[R]]]:
+        """All buckets of all pages, as one list."""
+        query = build_query(self._spec, params)
+        return _collect(iter_buckets(iter_pages(self._client._fetch, query)))
+
+
+async def _collect(buckets: AsyncGenerator[Bucket[R], None]) -> list[Bucket[R]]:
+    return [bucket async for bucket in buckets]
+
+
+class UsageClient:
+    """An asyncio client for OpenAI's organization Usage and Costs API.
+
+    Use it as ``async with UsageClient() as client:``, or keep one for an app's lifetime and
+    ``await client.aclose()`` at shutdown. All requests of a client share one connection
+    pool, at most ``max_concurrency`` requests in flight, one retry policy and one rate pace.
+
+    ``api_key`` falls back to the ``OPENAI_ADMIN_KEY`` environment variable. ``session``
+    borrows an existing ``aiohttp.ClientSession`` (never closed by the client). ``timeout``
+    bounds each attempt, from connecting to the last byte. Plain ``http://`` base URLs are
+    refused unless the host is loopback or ``allow_http=True``. ``rate_limit`` is
+    ``"adaptive"`` (default: no pacing until the first 429, then one shared, adaptive rate),
+    a number of requests per second, or None for no pacing.
+    """
+
+    completions: CompletionsEndpoint
+    embeddings: EmbeddingsEndpoint
+    moderations: ModerationsEndpoint
+    images: ImagesEndpoint
+    audio_speeches: AudioSpeechesEndpoint
+    audio_transcriptions: AudioTranscriptionsEndpoint
+    vector_stores: VectorStoresEndpoint
+    code_interpreter_sessions: CodeInterpreterSessionsEndpoint
+    file_search_calls: FileSearchCallsEndpoint
+    web_search_calls: WebSearchCallsEndpoint
+    costs: CostsEndpoint
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        organization: str | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so one shared default is safe
+        max_concurrency: int = 8,
+        session: aiohttp.ClientSession | None = None,
+        allow_http: bool = False,
+        rate_limit: float | str | None = "adaptive",
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        if not key:
+            raise ConfigurationError(
+                f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable "
+                "to an organization admin key (sk-admin-...)"
+            )
+        if not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise ConfigurationError(f"max_concurrency must be an int, got {max_concurrency!r}")
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigurationError(f"timeout must be a positive number, got {timeout!r}")
+        self._base_url = _check_base_url(base_url, allow_http)
+        self._base = str(self._base_url)
+        headers = {
+            "Authorization": f"Bearer {key}",
+            "Accept": "application/json",
+            "User-Agent": (
+                f"usage-async/{__version__} (python {platform.python_version()}; "
+                f"aiohttp {aiohttp.__version__})"
+            ),
+        }
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        self._transport = Transport(
+            headers=headers,
+            timeout=float(timeout),
+            max_concurrency=max_concurrency,
+            session=session,
+        )
+        self._retry = retry
+        self._pacer = _pacing.make_pacer(rate_limit)
+        self._retrying = build_retrying(retry, sleep=self._pacer.sleep)
+        for name, spec in ENDPOINTS.items():
+            setattr(self, name, Endpoint(self, spec))
+
+    def __repr__(self) -> str:
+        return f"<UsageClient {self._base}>"
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to (``https://api.openai.com/v1`` by default)."""
+        return self._base
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of every request of this client."""
+        return self._retry
+
+    def endpoint(self, name: str) -> Endpoint[Any]:
+        """The endpoint handle called ``name`` (``"costs"``, ``"completions"``, ...)."""
+        if name not in ENDPOINTS:
+            raise KeyError(f"unknown endpoint {name!r}; endpoints: {', '.join(ENDPOINTS)}")
+        handle: Endpoint[Any] = getattr(self, name)
+        return handle
+
+    async def __aenter__(self) -> UsageClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool if the client created it; a borrowed session stays open."""
+        await self._transport.aclose()
+
+    def _url(self, query: Query, cursor: str | None) -> URL:
+        url = self._base + query.endpoint.path
+        qs = query.query_string
+        if cursor is not None:
+            cursor_part = "page=" + quote(cursor, safe="")
+            qs = f"{qs}&{cursor_part}" if qs else cursor_part
+        return URL(f"{url}?{qs}" if qs else url, encoded=True)
+
+    async def _attempt(self, path: str, url: URL) -> Page[Any]:
+        await self._pacer.acquire()
+        status, headers, body = await self._transport.get(url)
+        self._pacer.observe(status, headers)
+        return decode_page(status, headers, body)
+
+    async def _fetch(self, query: Query, cursor: str | None) -> Page[Any]:
+        retrying = self._retrying.copy()
+        page: Page[Any] = await retrying(
+            self._attempt, query.endpoint.path, self._url(query, cursor)
+        )
+        return page

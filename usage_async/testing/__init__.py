@@ -1,0 +1,1 @@
+"""Testing helpers: a local simulator of the Usage and Costs API (work in progress)."""
