@@ -6,8 +6,8 @@ a ``...Endpoint`` Protocol typing ``UsageClient.<endpoint>``, so a misspelt filt
 bucket width the endpoint does not accept is caught before the code runs.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: TypedDict reads Required[...] at class
+# creation, so these annotations must be evaluated (Python 3.10 evaluates `X | None`).
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from datetime import date, datetime

@@ -1,0 +1,261 @@
+"""Parsing rules of the converter: tags, Decimals, tolerant scalars, UnknownResult."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from helpers import bucket, completions_result, page
+
+import usage_async as ua
+from usage_async import _convert
+from usage_async._convert import decode_page, structure_page
+
+
+def decode(obj: Any, status: int = 200) -> ua.Page[Any]:
+    return decode_page(status, {"x-request-id": "req_1"}, json.dumps(obj).encode())
+
+
+def one_result(result: dict[str, Any]) -> Any:
+    return structure_page(page([bucket(0, results=[result])])).data[0].results[0]
+
+
+def costs(value: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "object": "organization.costs.result",
+        "amount": {"value": value, "currency": "usd"},
+        **extra,
+    }
+
+
+SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
+    (
+        ua.CompletionsResult,
+        completions_result(
+            input_cached_tokens=1800,
+            model="gpt-4o-mini-2024-07-18",
+            batch=False,
+            service_tier="default",
+        ),
+    ),
+    (
+        ua.EmbeddingsResult,
+        {
+            "object": "organization.usage.embeddings.result",
+            "input_tokens": 20,
+            "num_model_requests": 2,
+        },
+    ),  # noqa: E501
+    (
+        ua.ModerationsResult,
+        {
+            "object": "organization.usage.moderations.result",
+            "input_tokens": 20,
+            "num_model_requests": 2,
+        },
+    ),  # noqa: E501
+    (
+        ua.ImagesResult,
+        {
+            "object": "organization.usage.images.result",
+            "images": 2,
+            "num_model_requests": 2,
+            "size": "1024x1024",
+            "source": "image.generation",
+        },
+    ),  # noqa: E501
+    (
+        ua.AudioSpeechesResult,
+        {
+            "object": "organization.usage.audio_speeches.result",
+            "characters": 45,
+            "num_model_requests": 1,
+        },
+    ),  # noqa: E501
+    (
+        ua.AudioTranscriptionsResult,
+        {
+            "object": "organization.usage.audio_transcriptions.result",
+            "seconds": 10,
+            "num_model_requests": 1,
+        },
+    ),  # noqa: E501
+    (
+        ua.VectorStoresResult,
+        {"object": "organization.usage.vector_stores.result", "usage_bytes": 1024},
+    ),  # noqa: E501
+    (
+        ua.CodeInterpreterSessionsResult,
+        {"object": "organization.usage.code_interpreter_sessions.result", "num_sessions": 1},
+    ),  # noqa: E501
+    (
+        ua.FileSearchCallsResult,
+        {
+            "object": "organization.usage.file_searches.result",
+            "num_requests": 3,
+            "vector_store_id": "vs_1",
+        },
+    ),  # noqa: E501
+    (
+        ua.WebSearchCallsResult,
+        {
+            "object": "organization.usage.web_searches.result",
+            "num_model_requests": 2,
+            "num_requests": 3,
+            "context_level": "low",
+        },
+    ),  # noqa: E501
+    (ua.CostsResult, costs(0.06, line_item="input_tokens", quantity=10000, quantity_unit="tokens")),
+]
+
+
+@pytest.mark.parametrize(("cls", "raw"), SPEC_EXAMPLES, ids=lambda v: getattr(v, "__name__", ""))
+def test_the_object_tag_picks_the_result_class(cls: type, raw: dict[str, Any]) -> None:
+    result = one_result(raw)
+    assert type(result) is cls
+    assert result.object == raw["object"]
+    for name, value in raw.items():
+        if name not in ("object", "amount", "quantity"):
+            assert getattr(result, name) == value
+
+
+def test_fields_left_out_are_none() -> None:
+    result = one_result(completions_result())
+    assert result.input_cached_tokens is None
+    assert result.project_id is None
+
+
+def test_results_are_frozen() -> None:
+    result = one_result(completions_result())
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.input_tokens = 3
+
+
+def test_money_is_an_exact_decimal_from_a_json_number() -> None:
+    result = decode(page([bucket(0, results=[costs(0.06)])])).data[0].results[0]
+    assert result.amount == ua.Amount(Decimal("0.06"), "usd")
+    assert str(result.amount.value) == "0.06"
+
+
+def test_money_parses_from_a_json_number_with_the_stdlib_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_convert, "loads", _convert._json_loads)
+    body = b'{"object":"page","has_more":false,"next_page":null,"data":[{"object":"bucket",'
+    body += b'"start_time":0,"end_time":1,"results":[{"object":"organization.costs.result",'
+    body += b'"amount":{"value":0.1234567890123456789,"currency":"usd"},"quantity":1.5}]}]}'
+    result = decode_page(200, {}, body).data[0].results[0]
+    assert result.amount.value == Decimal("0.1234567890123456789")
+    assert result.quantity == Decimal("1.5")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("12.50", "12.50"), ("0E-6176", "0E-6176")])
+def test_money_sent_as_a_string_parses_too(raw: str, expected: str) -> None:
+    result = one_result(costs(raw))
+    assert result.amount.value == Decimal(expected)
+    assert isinstance(result.amount.value, Decimal)
+
+
+def test_quantity_is_a_decimal() -> None:
+    assert one_result(costs(1, quantity=0.5)).quantity == Decimal("0.5")
+
+
+def test_numeric_strings_are_accepted_for_counts() -> None:
+    result = one_result(completions_result(input_tokens="42", output_tokens=7.0))
+    assert result.input_tokens == 42
+    assert result.output_tokens == 7
+    assert type(result.output_tokens) is int
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("false", False), ("False", False)])
+def test_true_and_false_strings_are_accepted_for_bools(raw: str, expected: bool) -> None:
+    assert one_result(completions_result(batch=raw)).batch is expected
+
+
+def test_unknown_fields_are_ignored() -> None:
+    result = one_result(completions_result(api_source="agents_api", brand_new={"x": 1}))
+    assert type(result) is ua.CompletionsResult
+
+
+def test_an_unknown_object_tag_becomes_unknown_result(caplog: pytest.LogCaptureFixture) -> None:
+    raw = {"object": "organization.usage.teleports.result", "jumps": 3}
+    with caplog.at_level(logging.WARNING, logger="usage_async"):
+        result = one_result(raw)
+    assert result == ua.UnknownResult("organization.usage.teleports.result", raw)
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        completions_result(input_tokens="many"),
+        completions_result(input_tokens=1.5),
+        completions_result(input_tokens=True),
+        completions_result(batch="maybe"),
+        {"object": "organization.usage.completions.result", "output_tokens": 1},
+        costs("twelve"),
+        costs("NaN"),
+        {"object": "organization.costs.result", "amount": {"value": 1}},
+    ],
+)
+def test_a_known_tag_whose_values_do_not_fit_becomes_unknown_result_with_a_warning(
+    raw: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="usage_async"):
+        result = one_result(raw)
+    assert result == ua.UnknownResult(raw["object"], raw)
+    assert any("UnknownResult" in r.getMessage() for r in caplog.records)
+
+
+def test_one_misfit_does_not_spoil_the_other_results_of_its_bucket() -> None:
+    raw = page([bucket(0, results=[completions_result(), completions_result(input_tokens="x")])])
+    results = structure_page(raw).data[0].results
+    assert type(results[0]) is ua.CompletionsResult
+    assert type(results[1]) is ua.UnknownResult
+
+
+def test_a_page_has_its_buckets_and_cursor() -> None:
+    result = decode(page([bucket(0), bucket(86400)], next_page="cur_2"))
+    assert result.has_more is True
+    assert result.next_page == "cur_2"
+    assert [(b.start_time, b.end_time) for b in result.data] == [(0, 86400), (86400, 172800)]
+    assert result.data[0].results == []
+
+
+def test_a_missing_next_page_reads_as_none() -> None:
+    raw = {"object": "page", "data": [], "has_more": False}
+    assert decode(raw).next_page is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [[], {"data": "nope", "has_more": False}, {"data": [], "has_more": "perhaps"}, {"data": [1]}],
+)
+def test_json_that_is_not_a_page_is_a_validation_error(raw: Any) -> None:
+    with pytest.raises(ua.APIResponseValidationError) as info:
+        decode(raw)
+    assert info.value.json_error is False
+    assert info.value.request_id == "req_1"
+
+
+def test_a_body_that_is_not_json_is_a_retryable_validation_error() -> None:
+    with pytest.raises(ua.APIResponseValidationError) as info:
+        decode_page(200, {}, b'{"object": "page", "da')
+    assert info.value.json_error is True
+
+
+def test_an_error_status_decodes_to_its_exception() -> None:
+    with pytest.raises(ua.RateLimitError):
+        decode_page(429, {}, b"{}")
+
+
+def test_the_converter_structures_and_unstructures_models() -> None:
+    conv = _convert.converter
+    raw = page([bucket(0, results=[costs("1.10", project_id="proj_1")])])
+    structured = conv.structure(raw, ua.Page[ua.CostsResult])
+    result = structured.data[0].results[0]
+    assert conv.unstructure(result)["amount"] == {"value": Decimal("1.10"), "currency": "usd"}
