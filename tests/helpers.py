@@ -96,7 +96,13 @@ class ScriptedServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._runner: web.AppRunner | None = None
+        self._arrived = asyncio.Condition()
         self.port = 0
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Return once the server has received ``count`` requests."""
+        async with self._arrived:
+            await self._arrived.wait_for(lambda: len(self.requests) >= count)
 
     @property
     def base_url(self) -> str:
@@ -111,6 +117,8 @@ class ScriptedServer:
                 dict(request.headers),
             )
         )
+        async with self._arrived:
+            self._arrived.notify_all()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

@@ -49,7 +49,7 @@ SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
             "input_tokens": 20,
             "num_model_requests": 2,
         },
-    ),  # noqa: E501
+    ),
     (
         ua.ModerationsResult,
         {
@@ -57,7 +57,7 @@ SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
             "input_tokens": 20,
             "num_model_requests": 2,
         },
-    ),  # noqa: E501
+    ),
     (
         ua.ImagesResult,
         {
@@ -67,7 +67,7 @@ SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
             "size": "1024x1024",
             "source": "image.generation",
         },
-    ),  # noqa: E501
+    ),
     (
         ua.AudioSpeechesResult,
         {
@@ -75,7 +75,7 @@ SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
             "characters": 45,
             "num_model_requests": 1,
         },
-    ),  # noqa: E501
+    ),
     (
         ua.AudioTranscriptionsResult,
         {
@@ -83,15 +83,15 @@ SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
             "seconds": 10,
             "num_model_requests": 1,
         },
-    ),  # noqa: E501
+    ),
     (
         ua.VectorStoresResult,
         {"object": "organization.usage.vector_stores.result", "usage_bytes": 1024},
-    ),  # noqa: E501
+    ),
     (
         ua.CodeInterpreterSessionsResult,
         {"object": "organization.usage.code_interpreter_sessions.result", "num_sessions": 1},
-    ),  # noqa: E501
+    ),
     (
         ua.FileSearchCallsResult,
         {
@@ -99,7 +99,7 @@ SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
             "num_requests": 3,
             "vector_store_id": "vs_1",
         },
-    ),  # noqa: E501
+    ),
     (
         ua.WebSearchCallsResult,
         {
@@ -108,7 +108,7 @@ SPEC_EXAMPLES: list[tuple[type, dict[str, Any]]] = [
             "num_requests": 3,
             "context_level": "low",
         },
-    ),  # noqa: E501
+    ),
     (ua.CostsResult, costs(0.06, line_item="input_tokens", quantity=10000, quantity_unit="tokens")),
 ]
 

@@ -1,0 +1,405 @@
+"""The client against loopback servers: requests, retries, timeouts, sessions, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+import warnings
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from helpers import KEY, Reply, ScriptedServer, bucket, completions_result, page
+
+import usage_async as ua
+
+FAST = ua.RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
+OK = Reply(body=page([bucket(0, results=[completions_result()])]))
+
+
+def client(srv: ScriptedServer, **kwargs: Any) -> ua.UsageClient:
+    kwargs.setdefault("retry", FAST)
+    return ua.UsageClient(KEY, base_url=srv.base_url, **kwargs)
+
+
+# -- the request ---------------------------------------------------------------------------
+
+
+async def test_a_call_sends_one_get_with_the_documented_headers() -> None:
+    async with ScriptedServer([OK]) as srv, client(srv, organization="org-123") as c:
+        result = await c.completions(start_time=0, group_by=["model", "project_id"], batch=True)
+    assert isinstance(result.data[0].results[0], ua.CompletionsResult)
+    [req] = srv.requests
+    assert req.path == "/v1/organization/usage/completions"
+    assert req.query == [
+        ("start_time", "0"),
+        ("batch", "true"),
+        ("group_by", "model"),
+        ("group_by", "project_id"),
+    ]
+    assert req.headers["Authorization"] == f"Bearer {KEY}"
+    assert req.headers["Accept"] == "application/json"
+    assert req.headers["User-Agent"].startswith(f"usage-async/{ua.__version__}")
+    assert req.headers["OpenAI-Organization"] == "org-123"
+
+
+async def test_extra_query_parameters_are_sent() -> None:
+    async with ScriptedServer([OK]) as srv, client(srv) as c:
+        await c.completions(start_time=0, extra_query={"group_by": ["api_source"]})
+    assert ("group_by", "api_source") in srv.requests[0].query
+
+
+async def test_every_endpoint_requests_its_own_path() -> None:
+    async with ScriptedServer([Reply(body=page([]))]) as srv, client(srv) as c:
+        for name, row in ua.ENDPOINTS.items():
+            await c.endpoint(name)(start_time=0)
+            assert srv.requests[-1].path == "/v1" + row.path
+
+
+async def test_invalid_parameters_are_refused_before_any_request() -> None:
+    async with ScriptedServer([OK]) as srv, client(srv) as c:
+        with pytest.raises(ua.InvalidParameterError):
+            await c.costs(start_time=0, bucket_width="1h")
+        with pytest.raises(ua.InvalidParameterError):
+            c.costs.pages(start_time=0, group_by="project_id")  # refused at call time
+        with pytest.raises(ua.InvalidParameterError):
+            c.images.buckets(start_time=0, sizes=["9x9"])
+        with pytest.raises(ua.InvalidParameterError):
+            c.embeddings.collect(start_time=5, end_time=5)
+    assert srv.requests == []
+
+
+# -- pagination over HTTP ------------------------------------------------------------------
+
+
+def _paged(request: web.Request, n: int) -> Reply:
+    cursor = request.query.get("page")
+    i = int(cursor[1:]) if cursor else 0
+    more = i < 3
+    return Reply(body=page([bucket(i * 86400)], f"p{i + 1}" if more else None))
+
+
+async def test_pages_resend_every_parameter_with_the_cursor() -> None:
+    async with ScriptedServer(handler=_paged) as srv, client(srv) as c:
+        buckets = await c.costs.collect(start_time=0, group_by=["line_item"], limit=1)
+    assert [x.start_time for x in buckets] == [0, 86400, 2 * 86400, 3 * 86400]
+    base = [("start_time", "0"), ("group_by", "line_item"), ("limit", "1")]
+    assert [r.query for r in srv.requests] == [
+        base,
+        [*base, ("page", "p1")],
+        [*base, ("page", "p2")],
+        [*base, ("page", "p3")],
+    ]
+
+
+async def test_page_argument_starts_a_stream_at_that_cursor() -> None:
+    async with ScriptedServer(handler=_paged) as srv, client(srv) as c:
+        starts = [x.start_time async for x in c.costs.buckets(start_time=0, page="p2")]
+    assert starts == [2 * 86400, 3 * 86400]
+    assert srv.requests[0].page == "p2"
+
+
+async def test_cursors_are_percent_encoded() -> None:
+    async with ScriptedServer([Reply(body=page([]))]) as srv, client(srv) as c:
+        await c.costs(start_time=0, page="a+b/c=")
+    assert srv.requests[0].page == "a+b/c="
+
+
+# -- retries -------------------------------------------------------------------------------
+
+
+async def test_5xx_then_success_is_retried_transparently() -> None:
+    replies = [Reply(503), Reply(500), OK]
+    async with ScriptedServer(replies) as srv, client(srv) as c:
+        result = await c.completions(start_time=0)
+    assert result.data[0].results
+    assert len(srv.requests) == 3
+
+
+async def test_retries_stop_at_max_attempts_and_raise_the_last_error() -> None:
+    replies = [Reply(502, {"error": {"message": "bad gw"}})]
+    async with ScriptedServer(replies) as srv, client(srv) as c:
+        with pytest.raises(ua.InternalServerError) as info:
+            await c.completions(start_time=0)
+    assert len(srv.requests) == FAST.max_attempts
+    assert info.value.status_code == 502
+    assert info.value.request_id == "req_test"
+
+
+async def test_other_4xx_are_raised_at_once() -> None:
+    body = {"error": {"message": "nope", "type": "invalid_request_error", "param": "x"}}
+    async with ScriptedServer([Reply(400, body)]) as srv, client(srv) as c:
+        with pytest.raises(ua.BadRequestError) as info:
+            await c.completions(start_time=0)
+    assert len(srv.requests) == 1
+    assert info.value.param == "x"
+
+
+async def test_retry_after_is_waited_before_the_retry() -> None:
+    replies = [Reply(429, headers={"retry-after-ms": "300"}), OK]
+    async with ScriptedServer(replies) as srv, client(srv) as c:
+        started = time.monotonic()
+        await c.completions(start_time=0)
+        elapsed = time.monotonic() - started
+    assert len(srv.requests) == 2
+    assert elapsed >= 0.29
+
+
+async def test_a_server_wait_above_max_retry_after_is_raised_at_once_with_it() -> None:
+    policy = ua.RetryPolicy(max_retry_after=5)
+    replies = [Reply(429, headers={"retry-after": "3600"}), OK]
+    async with ScriptedServer(replies) as srv, client(srv, retry=policy) as c:
+        with pytest.raises(ua.RateLimitError) as info:
+            await c.completions(start_time=0)
+    assert info.value.retry_after == 3600
+    assert len(srv.requests) == 1
+
+
+async def test_a_truncated_json_body_is_retried() -> None:
+    replies = [Reply(body=b'{"object": "page", "data": [{"obj'), OK]
+    async with ScriptedServer(replies) as srv, client(srv) as c:
+        await c.completions(start_time=0)
+    assert len(srv.requests) == 2
+
+
+async def test_a_json_body_that_is_not_a_page_is_raised_without_retry() -> None:
+    async with ScriptedServer([Reply(body={"hello": "world"})]) as srv, client(srv) as c:
+        with pytest.raises(ua.APIResponseValidationError):
+            await c.completions(start_time=0)
+    assert len(srv.requests) == 1
+
+
+async def test_a_waiting_retry_holds_no_concurrency_slot() -> None:
+    order: list[str] = []
+
+    def handler(request: web.Request, n: int) -> Reply:
+        who = request.query["project_ids"]
+        order.append(who)
+        if who == "slow" and order.count("slow") == 1:
+            return Reply(503, headers={"retry-after-ms": "400"})
+        return OK
+
+    async with ScriptedServer(handler=handler) as srv, client(srv, max_concurrency=1) as c:
+        slow = asyncio.ensure_future(c.completions(start_time=0, project_ids=["slow"]))
+        await srv.wait_for_requests(1)
+        await c.completions(start_time=0, project_ids=["fast"])
+        assert order == ["slow", "fast"]  # fast ran during slow's wait
+        await slow
+    assert order == ["slow", "fast", "slow"]
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+async def test_401_says_an_admin_key_is_needed_and_never_shows_the_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
+    with caplog.at_level(logging.DEBUG):
+        async with ScriptedServer([Reply(401, body)]) as srv, client(srv) as c:
+            with pytest.raises(ua.AuthenticationError) as info:
+                await c.completions(start_time=0)
+            assert KEY not in repr(c)
+    err = info.value
+    assert "sk-admin-" in str(err)
+    assert err.code == "invalid_api_key"
+    for text in (str(err), repr(err), repr(err.__dict__), caplog.text):
+        assert KEY not in text
+
+
+async def test_the_key_never_appears_in_retry_logs(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        async with ScriptedServer([Reply(503), OK]) as srv, client(srv) as c:
+            await c.completions(start_time=0)
+    assert "retrying" in caplog.text
+    assert KEY not in caplog.text
+
+
+async def test_redirects_are_not_followed() -> None:
+    handler = lambda r, n: OK if n else _redirect()  # noqa: E731
+    async with ScriptedServer(handler=handler) as srv, client(srv) as c:
+        with pytest.raises(ua.APIStatusError) as info:
+            await c.completions(start_time=0)
+    assert info.value.status_code == 302
+    assert type(info.value) is ua.APIStatusError
+    assert len(srv.requests) == 1
+
+
+def _redirect() -> web.Response:
+    return web.Response(status=302, headers={"Location": "http://127.0.0.1:9/steal"})
+
+
+async def test_a_refused_connection_is_an_api_connection_error() -> None:
+    srv = ScriptedServer([OK])
+    async with srv:
+        url = srv.base_url
+    async with ua.UsageClient(KEY, base_url=url, retry=FAST) as c:
+        with pytest.raises(ua.APIConnectionError) as info:
+            await c.completions(start_time=0)
+    assert not isinstance(info.value, ua.APITimeoutError)
+
+
+async def test_timeout_bounds_each_attempt() -> None:
+    replies = [Reply(delay=2.0, body=page([]))]
+    policy = ua.RetryPolicy(max_attempts=2, initial_delay=0.01)
+    async with ScriptedServer(replies) as srv, client(srv, timeout=0.2, retry=policy) as c:
+        started = time.monotonic()
+        with pytest.raises(ua.APITimeoutError):
+            await c.completions(start_time=0)
+        elapsed = time.monotonic() - started
+    assert len(srv.requests) == 2
+    assert elapsed < 1.5
+
+
+async def test_timeout_covers_reading_the_body() -> None:
+    async def stalls(request: web.Request, n: int) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = 100
+        await resp.prepare(request)
+        await resp.write(b'{"object": "page", ')
+        await asyncio.sleep(3)
+        return resp
+
+    policy = ua.RetryPolicy(max_attempts=1)
+    async with ScriptedServer(handler=stalls) as srv, client(srv, timeout=0.3, retry=policy) as c:
+        started = time.monotonic()
+        with pytest.raises(ua.APITimeoutError):
+            await c.completions(start_time=0)
+        assert time.monotonic() - started < 2.0
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+async def test_an_owned_session_is_closed_on_exit_without_warnings() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with ScriptedServer([OK]) as srv:
+            c = client(srv)
+            async with c:
+                await c.completions(start_time=0)
+                session = c._transport._session
+                assert session is not None
+            assert session.closed
+            del c, session
+            gc.collect()
+    assert [w for w in caught if "Unclosed" in str(w.message)] == []
+
+
+async def test_aclose_closes_the_owned_session_for_apps_without_async_with() -> None:
+    async with ScriptedServer([OK]) as srv:
+        c = client(srv)
+        await c.completions(start_time=0)
+        session = c._transport._session
+        await c.aclose()
+        assert session is not None
+        assert session.closed
+
+
+async def test_a_borrowed_session_is_used_and_never_closed() -> None:
+    async with ScriptedServer([OK]) as srv, aiohttp.ClientSession() as session:
+        async with client(srv, session=session) as c:
+            await c.completions(start_time=0)
+        assert not session.closed
+        async with session.get(srv.base_url + "/organization/costs") as resp:
+            assert resp.status == 200
+
+
+async def test_the_owned_session_honours_http_proxy_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with ScriptedServer([OK]) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        async with ua.UsageClient(
+            KEY, base_url="http://usage.invalid/v1", allow_http=True, retry=FAST
+        ) as c:
+            await c.completions(start_time=0)
+    [req] = proxy.requests
+    assert req.headers["Host"] == "usage.invalid"
+
+
+# -- concurrency and cancellation ----------------------------------------------------------
+
+
+async def test_requests_in_flight_never_exceed_max_concurrency() -> None:
+    replies = [Reply(delay=0.05, body=page([]))]
+    async with ScriptedServer(replies) as srv, client(srv, max_concurrency=3) as c:
+        await asyncio.gather(*(c.costs.collect(start_time=0) for _ in range(12)))
+    assert len(srv.requests) == 12
+    assert srv.max_in_flight == 3
+
+
+async def test_cancelling_a_request_frees_its_slot_and_leaves_the_client_usable() -> None:
+    replies = [Reply(delay=5.0, body=page([])), OK]
+    async with ScriptedServer(replies) as srv, client(srv, max_concurrency=1) as c:
+        task = asyncio.ensure_future(c.completions(start_time=0))
+        await srv.wait_for_requests(1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert c._transport.in_flight == 0
+        result = await asyncio.wait_for(c.completions(start_time=0), 2)
+    assert result.data
+
+
+def _client_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks running the client's code (the loopback server's own handlers excluded)."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if t is not asyncio.current_task() and "UsageClient" in t.get_coro().__qualname__
+    ]
+
+
+def _slow_pages(request: web.Request, n: int) -> Reply:
+    return Reply(delay=0.3 if n else 0, body=page([bucket(n * 86400)], f"c{n + 1}"))
+
+
+async def test_breaking_out_of_a_closed_stream_leaves_no_request_or_task_behind() -> None:
+    async with ScriptedServer(handler=_slow_pages) as srv, client(srv, max_concurrency=2) as c:
+        async with contextlib.aclosing(c.costs.buckets(start_time=0)) as stream:
+            async for _ in stream:
+                break
+        assert c._transport.in_flight == 0
+        assert _client_tasks() == []
+        assert len(srv.requests) <= 2
+        await c.costs(start_time=0)
+
+
+async def test_breaking_out_of_a_plain_async_for_stops_promptly() -> None:
+    async with ScriptedServer(handler=_slow_pages) as srv, client(srv, max_concurrency=2) as c:
+        async for _ in c.costs.buckets(start_time=0):
+            break
+        for _ in range(10):  # the event loop finalizes the abandoned generator
+            await asyncio.sleep(0)
+        assert _client_tasks() == []
+        assert c._transport.in_flight == 0
+        assert len(srv.requests) <= 2
+
+
+async def test_cancelling_a_task_that_streams_stops_its_requests() -> None:
+    async with ScriptedServer(handler=_slow_pages) as srv, client(srv, max_concurrency=2) as c:
+        task = asyncio.ensure_future(c.costs.collect(start_time=0))
+        await srv.wait_for_requests(2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert _client_tasks() == []
+        assert c._transport.in_flight == 0
+
+
+async def test_a_gather_over_many_streams_shares_one_connection_pool() -> None:
+    async with ScriptedServer(handler=_paged) as srv, client(srv, max_concurrency=4) as c:
+        results = await asyncio.gather(*(c.costs.collect(start_time=0) for _ in range(10)))
+        session = c._transport._session
+        assert session is not None
+        assert session.connector is not None
+        assert session.connector.limit == 4
+    assert all(len(r) == 4 for r in results)
+    assert len(srv.requests) == 40
