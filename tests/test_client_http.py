@@ -403,3 +403,25 @@ async def test_a_gather_over_many_streams_shares_one_connection_pool() -> None:
         assert session.connector.limit == 4
     assert all(len(r) == 4 for r in results)
     assert len(srv.requests) == 40
+
+
+async def test_no_proxy_exempts_the_api_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+        async with client(api) as c:
+            await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert len(api.requests) == 1
+
+
+async def test_a_netrc_entry_for_the_host_does_not_replace_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    async with ScriptedServer([OK]) as srv, client(srv) as c:
+        await c.completions(start_time=0)
+    assert srv.requests[0].headers["Authorization"] == f"Bearer {KEY}"

@@ -1,97 +1,385 @@
 """One request pace per client, shared by all its streams.
 
-Every attempt awaits :meth:`Pacer.acquire` before it takes a concurrency slot, and reports
-its response to :meth:`Pacer.observe`. A paced wait is not a retry: it holds no slot and
-uses up no attempt.
+Every attempt awaits :meth:`Pacer.acquire` before it takes a concurrency slot, and hands
+its outcome to :meth:`Pacer.release`. A paced wait is not a retry: it holds no slot and uses
+up no attempt.
+
+``rate_limit="adaptive"`` (the default) works like the AWS SDKs' adaptive retry mode, with
+a better estimate of the server's rate, because the admin endpoints allow only a few
+requests per minute and often send no ``Retry-After`` (API-NOTES #4):
+
+* Until the first 429 nothing is paced. Only the number of requests in flight ramps up
+  like TCP's slow start (4, then one more per success), so that 100 streams started at
+  once do not hit the server as one burst of 100.
+* The first 429 switches pacing on. The successes before it estimate the server's burst.
+  The rate then probes upwards (doubling with every success) until the next 429.
+* At each later 429 the rate is set just below the best lower bound on the server's rate
+  that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
+  any ``t`` seconds), or halved when they prove nothing, and then grows slowly (1 % of
+  itself per second) so a raised limit is found again.
+* A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
+  only the one that received it; a 5xx's wait delays only its own request.
+
+The decisions live in :class:`AdaptiveRate`, a pure object fed with times and outcomes;
+:class:`Pacer` is the asyncio gate that enforces them: waiters are served first come,
+first served, and a waiter that is cancelled gives up its place.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
+import math
+from collections.abc import Callable, Mapping
+
+import attrs
 
 from .errors import ConfigurationError, parse_retry_after
 
-__all__ = ["AdaptivePacer", "FixedRatePacer", "NoPacer", "Pacer", "make_pacer"]
+__all__ = ["AdaptiveRate", "Pacer", "Ticket", "make_pacer"]
 
 log = logging.getLogger("usage_async")
 
-Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+
+# Tuning, in one place. Measured with `python -m benchmarks --only S5` (benchmarks/README.md).
+INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
+PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at most,
+# never faster than every half request interval, and at most once per success
+STEADY_MARGIN = 0.985  # pace this far below the proven rate
+STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
+STEADY_GROWTH_PER_SUCCESS = 0.002  # by this fraction per success (at most
+STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
+# server wait: then each further 429 pauses the whole client, so grow slowly
+MIN_RATE = 1 / 120  # never slower than one request per two minutes
+ESTIMATE_MIN_COUNT = 3  # successes beyond the burst a window needs to bound the rate
+CENTRE = 0.25  # of the one-token uncertainty of a window, added to its lower bound
+HISTORY = 4096  # successes remembered for the estimate
+
+
+@attrs.define(slots=True)
+class Ticket:
+    """One request let through: when it was sent, and under which rate decision."""
+
+    sent_at: float
+    epoch: int
+
+
+class AdaptiveRate:
+    """The adaptive rate decisions, as a pure object: feed it times and outcomes."""
+
+    def __init__(self) -> None:
+        self.rate: float | None = None  # requests per second at `_grow_from`; None = unpaced
+        self.window: float | None = float(INITIAL_WINDOW)  # in-flight cap before any 429
+        self.probing = False
+        self.epoch = 0  # bumped at each cut; a 429 of an older ticket cannot cut again
+        self.known: float | None = None  # the best proven lower bound on the server's rate
+        self._first_throttle: float | None = None
+        self._early_successes = 0  # of requests sent in the second before the first 429
+        self._early_span = (math.inf, -math.inf)  # when those were sent
+        self._refilled = 0.0  # tokens the server refilled while they were out (estimated)
+        self._grow_from = 0.0  # the rate grows (probing or steady) from here
+        self._probe_successes = 0  # of requests sent since the last cut
+        self._drought_from: float | None = None  # the first 429 since the last success
+        self._paused_by_server = False  # whether the last cut came with a server wait
+        self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
+        self._last_throttle: float | None = None
+        self._logged_rate = 0.0
+
+    @property
+    def burst_bound(self) -> float:
+        """The server's burst: what it admitted just before its first 429, less what it
+        refilled while those requests were out."""
+        return max(1.0, self._early_successes - self._refilled)
+
+    @property
+    def burst(self) -> float:
+        """Requests to send back to back when the bucket is full: one short of the bound,
+        which may include a token refilled while the first wave was out."""
+        return max(1.0, self.burst_bound - 1.0)
+
+    def rate_at(self, now: float) -> float | None:
+        """The pace at ``now``: None (unpaced), or requests per second."""
+        if self.rate is None:
+            return None
+        elapsed = max(0.0, now - self._grow_from)
+        if self.probing:
+            doubling = max(PROBE_DOUBLING, 0.5 / self.rate)
+            doublings = min(elapsed / doubling, self._probe_successes + 1.0)
+            return float(self.rate * 2.0**doublings)
+        growth = STEADY_GROWTH * elapsed
+        if not self._paused_by_server:
+            growth += min(
+                STEADY_GROWTH_PER_SUCCESS * self._probe_successes, STEADY_GROWTH_MAX * elapsed
+            )
+        grown = self.rate * (1.0 + growth)
+        if grown > self._logged_rate * 1.1:
+            self._logged_rate = grown
+            log.debug("request rate grew to %.3g/s", grown)
+        return grown
+
+    def on_success(self, ticket: Ticket, now: float) -> None:
+        """A request let through at ``ticket.sent_at`` succeeded."""
+        self._successes.append(ticket.sent_at)
+        if self.window is not None:
+            self.window += 1.0
+        if ticket.epoch == self.epoch:
+            self._probe_successes += 1
+        drought = self._drought_from
+        if drought is not None and ticket.sent_at >= drought:
+            self._drought_from = None
+        first = self._first_throttle
+        if ticket.epoch == 0 and first is not None and first - 1.0 <= ticket.sent_at:
+            self._early_successes += 1  # out before the first 429, back after it
+            low, high = self._early_span
+            self._early_span = (min(low, ticket.sent_at), max(high, ticket.sent_at))
+
+    def on_throttle(self, ticket: Ticket, now: float, resume_at: float) -> bool:
+        """A request let through at ``ticket.sent_at`` got a 429; pacing resumes at
+        ``resume_at`` (later than ``now`` when the server asked for a wait).
+
+        Returns whether the rate was cut: a 429 of a request sent before the last cut says
+        nothing new and is ignored.
+        """
+        if ticket.epoch != self.epoch:
+            return False
+        sent = ticket.sent_at
+        previous = self.rate_at(sent)
+        if self._first_throttle is None:
+            self._first_throttle = sent
+            early = [s for s in self._successes if s >= sent - 1.0]
+            self._early_successes = len(early)
+            if early:
+                self._early_span = (min(early), max(early))
+        proven = self._proven_rate(sent)
+        for _ in range(3):  # the burst and the rate, each estimated from the other
+            if proven is None:
+                break
+            low, high = self._early_span
+            self._refilled = math.floor(proven * max(0.0, high - low))
+            proven = self._proven_rate(sent)
+        ceiling = self._ceiling(sent)
+        if self._drought_from is None:
+            self._drought_from = sent
+        if proven is not None:
+            self.known = proven
+        elif self.known is not None:
+            self.known *= 0.5
+        if self.known is not None:
+            self.rate = self.known * STEADY_MARGIN
+            self.probing = False
+        else:
+            # Nothing proven: probe upwards again from below what just failed.
+            self.rate = self.burst_bound if previous is None else previous / 2.0
+            self.probing = True
+        if ceiling is not None:
+            self.rate = min(self.rate, ceiling / 2.0)
+        self.rate = max(MIN_RATE, self.rate)
+        self._probe_successes = 0
+        self.window = None
+        self._paused_by_server = resume_at > now
+        self._grow_from = resume_at
+        self._last_throttle = sent
+        self.epoch += 1
+        log.info(
+            "rate limited (429): pacing requests at %.3g/s (was %s)",
+            self.rate,
+            "unpaced" if previous is None else f"{previous:.3g}/s",
+        )
+        self._logged_rate = self.rate
+        return True
+
+    def _ceiling(self, until: float) -> float | None:
+        """An upper bound on the server's rate while nothing gets through: its bucket was
+        empty at the first 429 since the last success, and has not refilled one token in
+        the time since."""
+        first = self._drought_from
+        if first is None or until <= first:
+            return None
+        return 1.0 / (until - first)
+
+    def _proven_rate(self, until: float) -> float | None:
+        """The highest rate the successes sent before ``until`` prove the server allows.
+
+        A token bucket holding at most ``burst_bound`` tokens admits at most
+        ``burst_bound + rate * t`` requests in any ``t`` seconds, so every window from a
+        success to ``until`` bounds the rate from below: ``(admitted - burst_bound) / t``;
+        a window from the last 429 starts with an empty bucket: ``(admitted - 1) / t``.
+        Windows with only a few successes beyond the burst are too coarse and skipped.
+        """
+        times = [s for s in self._successes if s < until]
+        best: float | None = None
+        for count, start in enumerate(reversed(times), 1):
+            if count >= self.burst_bound + ESTIMATE_MIN_COUNT:
+                bound = (count - self.burst_bound + CENTRE) / (until - start)
+                best = bound if best is None else max(best, bound)
+        last = self._last_throttle
+        if last is not None:
+            admitted = sum(1 for s in times if s >= last)
+            if admitted >= 1 + ESTIMATE_MIN_COUNT:
+                bound = (admitted - 1.0) / (until - last)
+                best = bound if best is None else max(best, bound)
+        return best
 
 
 class Pacer:
-    """No pacing, except that a 429's server wait pauses every request of the client."""
+    """The asyncio gate of one client: pauses, a rate, and (adaptive) a slow-start window.
 
-    def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
-        self.clock = clock
-        self.sleep = sleep
-        self.paused_until = 0.0
-
-    async def acquire(self) -> None:
-        """Wait until this client may send its next request."""
-        while True:
-            wait = self.paused_until - self.clock()
-            if wait <= 0:
-                return
-            await self.sleep(wait)
-
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from a response: 429 pauses the client for the server's wait, if it gave one."""
-        if status == 429:
-            wait = parse_retry_after(headers)
-            if wait is not None:
-                self.paused_until = max(self.paused_until, self.clock() + wait)
-
-
-NoPacer = Pacer
-
-
-class FixedRatePacer(Pacer):
-    """At most ``rate`` requests per second (a token bucket holding ``burst`` tokens)."""
+    ``Pacer(None)`` does nothing at all; ``Pacer(5.0)`` allows 5 requests per second with
+    a burst of ``burst``; ``Pacer("adaptive")`` learns the rate from 429s. Every pacer but
+    the first honours a 429's server wait for the whole client.
+    """
 
     def __init__(
         self,
-        rate: float,
+        rate_limit: float | str | None = "adaptive",
         *,
-        burst: float = 1.0,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
+        burst: float = 2.0,
+        clock: Clock | None = None,
     ) -> None:
-        super().__init__(clock=clock, sleep=sleep)
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._stamp = clock()
+        self._adaptive = AdaptiveRate() if rate_limit == "adaptive" else None
+        self._enabled = rate_limit is not None
+        self._fixed_rate = None if isinstance(rate_limit, str) else rate_limit
+        self._fixed_burst = burst
+        self._clock = clock
+        self.paused_until = 0.0
+        self.in_flight = 0
+        self.requests = 0
+        self.throttles = 0
+        self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
+        self._stamp = 0.0
+        self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def acquire(self) -> None:
-        while True:
-            await super().acquire()
-            now = self.clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+    # -- the decisions -------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    def _rate(self, now: float) -> float | None:
+        if self._adaptive is not None:
+            return self._adaptive.rate_at(now)
+        return self._fixed_rate
+
+    def _burst(self) -> float:
+        return self._adaptive.burst if self._adaptive is not None else self._fixed_burst
+
+    def _window(self) -> float | None:
+        return self._adaptive.window if self._adaptive is not None else None
+
+    def _refill(self, now: float) -> None:
+        rate = self._rate(now)
+        if rate is None:
+            self._tokens = self._burst()
+        elif now > self._stamp:
+            self._tokens = min(self._burst(), self._tokens + (now - self._stamp) * rate)
+        self._stamp = max(self._stamp, now)
+
+    def _earliest(self, now: float) -> float:
+        """When the next request may go, or ``now`` if it may go at once."""
+        start = max(now, self.paused_until)
+        window = self._window()
+        if window is not None and self.in_flight >= window:
+            return math.inf  # a completion (release) opens the window
+        rate = self._rate(start)
+        if rate is None:
+            return start
+        self._refill(start)
+        if self._tokens >= 1.0:
+            return start
+        return start + (1.0 - self._tokens) / rate
+
+    def _take(self, now: float) -> Ticket:
+        if self._rate(now) is not None:
+            self._refill(now)
+            self._tokens -= 1.0
+        self.in_flight += 1
+        self.requests += 1
+        epoch = self._adaptive.epoch if self._adaptive is not None else 0
+        return Ticket(now, epoch)
+
+    # -- the gate ------------------------------------------------------------------------
+
+    async def acquire(self) -> Ticket:
+        """Wait for this client's turn to send a request; return its ticket."""
+        if not self._enabled:
+            self.requests += 1
+            return Ticket(0.0, 0)
+        now = self._now()
+        if not self._waiters and self._earliest(now) <= now:
+            return self._take(now)
+        waiter: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._schedule()
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._give_back(waiter.result())  # it was our turn: pass it on
+            raise
+
+    def _give_back(self, ticket: Ticket) -> None:
+        self.in_flight -= 1
+        self.requests -= 1
+        if self._rate(ticket.sent_at) is not None:
+            self._tokens += 1.0
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Hand turns to the waiters whose turn it is, first come first served; set a
+        timer for the next one."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._waiters:
+            if self._waiters[0].done():  # cancelled while waiting
+                self._waiters.popleft()
+                continue
+            now = self._now()
+            at = self._earliest(now)
+            if at > now:
+                if at != math.inf:
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_later(at - now, self._schedule)
                 return
-            await self.sleep((1.0 - self._tokens) / self.rate)
+            self._waiters.popleft().set_result(self._take(now))
 
+    def _after_cut(self, now: float) -> None:
+        """The server's bucket is empty now: ours too (a pause refills it as time passes)."""
+        self._stamp = now
+        self._tokens = 0.0
 
-AdaptivePacer = Pacer
+    def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
+        """Learn from the outcome of a request (``status`` None: no response)."""
+        if not self._enabled:
+            return
+        self.in_flight -= 1
+        now = self._now()
+        if status == 429:
+            self.throttles += 1
+            wait = parse_retry_after(headers)
+            if wait is not None:
+                self.paused_until = max(self.paused_until, now + wait)
+            if self._adaptive is not None:
+                resume_at = max(now, self.paused_until)
+                if self._adaptive.on_throttle(ticket, now, resume_at):
+                    self._after_cut(now)
+        elif status is not None and 200 <= status < 300 and self._adaptive is not None:
+            self._adaptive.on_success(ticket, now)
+        if self._waiters:
+            self._schedule()
 
 
 def make_pacer(rate_limit: float | str | None) -> Pacer:
     """The pacer for a client's ``rate_limit`` setting."""
-    if rate_limit is None:
-        return NoPacer()
-    if rate_limit == "adaptive":
-        return AdaptivePacer()
+    if rate_limit is None or rate_limit == "adaptive":
+        return Pacer(rate_limit)
     if isinstance(rate_limit, bool) or not isinstance(rate_limit, (int, float)):
         raise ConfigurationError(
             f"rate_limit must be 'adaptive', a number of requests per second, or None; "
             f"got {rate_limit!r}"
         )
-    if not rate_limit > 0:
+    if not (rate_limit > 0 and math.isfinite(rate_limit)):
         raise ConfigurationError(f"rate_limit must be > 0 requests per second, got {rate_limit}")
-    return FixedRatePacer(float(rate_limit))
+    return Pacer(float(rate_limit))

@@ -7,6 +7,7 @@ maps aiohttp's errors to ours and never decides anything about the response.
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Mapping
 
 import aiohttp
@@ -21,8 +22,10 @@ class Transport:
     """Sends GETs through one ``aiohttp.ClientSession`` with at most ``max_concurrency`` in flight.
 
     A session passed in is borrowed: used as is and never closed. Otherwise the transport
-    creates one on first use (``trust_env=True``, so ``HTTPS_PROXY``/``NO_PROXY`` apply) and
-    closes it in :meth:`aclose`.
+    creates one on first use and closes it in :meth:`aclose`; the proxy for the API's host
+    is read from the environment (``HTTPS_PROXY``/``HTTP_PROXY``, ``NO_PROXY``) then, once.
+    aiohttp's ``trust_env=True`` would do that on every request, in a worker thread, and
+    also apply ``~/.netrc`` credentials, which clash with the Authorization header.
     """
 
     def __init__(
@@ -40,18 +43,19 @@ class Transport:
         self._in_flight = 0
         self._session = session
         self._owns_session = session is None
+        self._proxy: str | None = None
 
     @property
     def in_flight(self) -> int:
         """How many requests hold a concurrency slot right now."""
         return self._in_flight
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self, url: URL) -> aiohttp.ClientSession:
         session = self._session
         if session is None:
+            self._proxy = proxy_for(url)
             session = self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_concurrency),
-                trust_env=True,
+                connector=aiohttp.TCPConnector(limit=self._max_concurrency)
             )
         return session
 
@@ -60,7 +64,7 @@ class Transport:
 
         Holds a concurrency slot from before connecting until the body is read.
         """
-        session = self._get_session()
+        session = self._get_session(url)
         async with self._slots:
             self._in_flight += 1
             try:
@@ -69,6 +73,7 @@ class Transport:
                     headers=self._headers,
                     timeout=self._timeout,
                     allow_redirects=False,
+                    proxy=self._proxy,
                 ) as resp:
                     body = await resp.read()
                     return resp.status, resp.headers, body
@@ -88,3 +93,12 @@ class Transport:
             await session.close()
         elif not self._owns_session:
             self._session = session
+
+
+def proxy_for(url: URL) -> str | None:
+    """The proxy the environment sets for ``url`` (its scheme's ``*_PROXY``), unless
+    ``NO_PROXY`` exempts its host."""
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if not proxy or (url.host and urllib.request.proxy_bypass(url.host)):
+        return None
+    return proxy

@@ -197,7 +197,7 @@ class UsageClient:
         )
         self._retry = retry
         self._pacer = _pacing.make_pacer(rate_limit)
-        self._retrying = build_retrying(retry, sleep=self._pacer.sleep)
+        self._retrying = build_retrying(retry, paced_429=rate_limit == "adaptive")
         for name, spec in ENDPOINTS.items():
             setattr(self, name, Endpoint(self, spec))
 
@@ -245,9 +245,13 @@ class UsageClient:
         return URL(f"{url}?{qs}" if qs else url, encoded=True)
 
     async def _attempt(self, path: str, url: URL) -> Page[Any]:
-        await self._pacer.acquire()
-        status, headers, body = await self._transport.get(url)
-        self._pacer.observe(status, headers)
+        ticket = await self._pacer.acquire()
+        try:
+            status, headers, body = await self._transport.get(url)
+        except BaseException:
+            self._pacer.release(ticket, None, {})
+            raise
+        self._pacer.release(ticket, status, headers)
         return decode_page(status, headers, body)
 
     async def _fetch(self, query: Query, cursor: str | None) -> Page[Any]:

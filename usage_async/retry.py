@@ -94,16 +94,25 @@ def server_wait(exc: BaseException | None) -> float | None:
 
 
 class wait_server_or_backoff(wait_base):  # noqa: N801 - named like tenacity's strategies
-    """The server's wait when it sent one, used as given; else ``backoff``."""
+    """The server's wait when it sent one, used as given; else ``backoff``.
 
-    def __init__(self, backoff: wait_base) -> None:
+    With ``paced_429=True`` (a client with adaptive pacing) a 429 without a server wait is
+    retried at once: the client-wide pace, just cut by that 429, spaces the retry, so an own
+    backoff on top would only leave the shared budget unused.
+    """
+
+    def __init__(self, backoff: wait_base, *, paced_429: bool = False) -> None:
         self.backoff = backoff
+        self.paced_429 = paced_429
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         outcome = retry_state.outcome
-        wait = server_wait(outcome.exception() if outcome is not None else None)
+        exc = outcome.exception() if outcome is not None else None
+        wait = server_wait(exc)
         if wait is not None:
             return wait
+        if self.paced_429 and isinstance(exc, APIStatusError) and exc.status_code == 429:
+            return 0.0
         return float(self.backoff(retry_state))
 
 
@@ -151,11 +160,13 @@ def build_retrying(
     *,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
+    paced_429: bool = False,
 ) -> tenacity.AsyncRetrying:
     """A tenacity ``AsyncRetrying`` for ``policy``; ``.copy()`` it for each request.
 
     It re-raises the last error itself (never tenacity's ``RetryError``) and logs each retry
     at WARNING through the ``usage_async`` logger. ``sleep`` defaults to ``asyncio.sleep``.
+    ``paced_429``: see :class:`wait_server_or_backoff`.
     """
     backoff = wait_random_exponential(
         multiplier=policy.initial_delay, max=policy.max_delay, min=policy.initial_delay / 2
@@ -171,7 +182,7 @@ def build_retrying(
         kwargs["sleep"] = sleep
     return tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(policy.max_attempts),
-        wait=wait_server_or_backoff(backoff),
+        wait=wait_server_or_backoff(backoff, paced_429=paced_429),
         retry=retry_unless_wait_too_long(policy.max_retry_after),
         before_sleep=log_and_notify,
         reraise=True,

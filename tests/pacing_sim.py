@@ -1,0 +1,158 @@
+"""A virtual-time simulation of a client's pacer against a token-bucket server.
+
+The event loop's clock is virtual: when every task is waiting, time jumps to the next timer,
+so minutes of rate-limited traffic run in milliseconds and every run is deterministic. The
+"server" admits ``rate`` requests per second with a bucket of ``burst`` and answers the rest
+429 (with ``Retry-After`` if ``retry_after`` is set), after ``rtt`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import selectors
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import attrs
+
+from usage_async._pacing import Pacer
+
+
+class _InstantSelector(selectors.DefaultSelector):
+    """A selector whose waits advance the virtual clock instead of sleeping."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        ready = super().select(0)
+        if not ready and timeout is not None and timeout > 0:
+            self._loop.now += timeout
+        return ready
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose ``time()`` only moves when everything is waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(_InstantSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+def run_virtual(main: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run ``main()`` to completion on a fresh virtual-time loop."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+@attrs.define
+class TokenBucketServer:
+    """The server's side: a token bucket, and counters."""
+
+    rate: float
+    burst: float
+    retry_after: float | None = None
+    rtt: float = 0.002
+    tokens: float = attrs.field(init=False)
+    stamp: float = 0.0
+    admitted: int = 0
+    throttled: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        self.tokens = self.burst
+
+    def admit(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.admitted += 1
+            return True
+        self.throttled += 1
+        return False
+
+
+@attrs.define
+class Outcome:
+    """What a simulated fan-out achieved."""
+
+    wall: float
+    requests: int
+    throttled: int
+    failed: int
+
+    @property
+    def throttled_share(self) -> float:
+        return self.throttled / self.requests
+
+
+async def _request(pacer: Pacer, slots: asyncio.Semaphore, server: TokenBucketServer) -> bool:
+    """One attempt, as the client makes it: its pace first, then a concurrency slot."""
+    loop = asyncio.get_running_loop()
+    ticket = await pacer.acquire()
+    async with slots:
+        await asyncio.sleep(server.rtt / 2)
+        ok = server.admit(loop.time())
+        await asyncio.sleep(server.rtt / 2)
+    headers = {}
+    if not ok and server.retry_after is not None:
+        headers["retry-after"] = str(server.retry_after)
+    pacer.release(ticket, 200 if ok else 429, headers)
+    return ok
+
+
+def fan_out(
+    server: TokenBucketServer,
+    *,
+    streams: int,
+    pages: int,
+    max_attempts: int = 5,
+    max_concurrency: int = 100,
+    rate_limit: float | str | None = "adaptive",
+) -> Outcome:
+    """``streams`` concurrent streams of ``pages`` requests each, with retries as the client
+    does them: the server's wait when it gives one, else backoff from 0.5 s."""
+
+    async def main() -> Outcome:
+        pacer = Pacer(rate_limit)
+        slots = asyncio.Semaphore(max_concurrency)
+        failed = 0
+
+        async def stream(index: int) -> None:
+            nonlocal failed
+            for _ in range(pages):
+                for attempt in range(1, max_attempts + 1):
+                    ok = await _request(pacer, slots, server)
+                    if ok:
+                        break
+                    if attempt == max_attempts:
+                        failed += 1
+                        return
+                    wait = server.retry_after
+                    if wait is None and rate_limit != "adaptive":
+                        # the midpoint of the client's jittered backoff
+                        wait = min(30.0, 0.5 * 2 ** (attempt - 1)) * 0.75
+                    elif wait is None:  # the adaptive pace is the wait
+                        wait = 0.0
+                    await asyncio.sleep(wait)
+
+        start = asyncio.get_running_loop().time()
+        await asyncio.gather(*(stream(i) for i in range(streams)))
+        wall = asyncio.get_running_loop().time() - start
+        return Outcome(wall, server.admitted + server.throttled, server.throttled, failed)
+
+    outcome: Outcome = run_virtual(main)
+    return outcome
+
+
+def bound(server: TokenBucketServer, requests: int) -> float:
+    """The least time the server needs to admit ``requests``."""
+    return max(0.0, (requests - server.burst) / server.rate) if math.isfinite(server.rate) else 0

@@ -1,0 +1,250 @@
+"""The shared rate pace: counted on a virtual clock against a token-bucket server, and once
+for real over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import pytest
+from aiohttp import web
+from helpers import KEY, Reply, ScriptedServer, bucket, page
+from pacing_sim import TokenBucketServer, bound, fan_out, run_virtual
+
+import usage_async as ua
+from usage_async._pacing import AdaptiveRate, Pacer, Ticket, make_pacer
+
+# -- the adaptive rate, against simulated servers --------------------------------------------
+
+
+def test_without_429s_nothing_is_paced() -> None:
+    server = TokenBucketServer(rate=float("inf"), burst=float("inf"))
+    outcome = fan_out(server, streams=50, pages=10)
+    assert outcome.throttled == 0
+    assert outcome.requests == 500
+    assert outcome.wall < 0.1  # 10 round trips of 2 ms, plus the slow start
+
+
+def test_a_fan_out_rides_a_rate_limit_without_retry_after() -> None:
+    server = TokenBucketServer(rate=50, burst=5)
+    outcome = fan_out(server, streams=100, pages=3)
+    assert outcome.failed == 0
+    assert outcome.throttled_share <= 0.05
+    assert outcome.wall <= 1.15 * 300 / 50
+
+
+def test_a_fan_out_rides_a_rate_limit_with_retry_after() -> None:
+    server = TokenBucketServer(rate=50, burst=5, retry_after=1)
+    outcome = fan_out(server, streams=100, pages=3)
+    assert outcome.failed == 0
+    assert outcome.throttled_share <= 0.05
+    assert outcome.wall <= 1.4 * 300 / 50  # at least two pauses of a second are needed
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "retry_after"),
+    [(2, 2, None), (2, 1, None), (7 / 60, 7, None), (10 / 60, 10, 20), (20, 20, None)],
+)
+def test_slow_servers_are_ridden_without_running_out_of_attempts(
+    rate: float, burst: int, retry_after: int | None
+) -> None:
+    server = TokenBucketServer(rate=rate, burst=burst, retry_after=retry_after)
+    outcome = fan_out(server, streams=10, pages=4)
+    assert outcome.failed == 0
+    assert outcome.wall <= 1.6 * bound(TokenBucketServer(rate=rate, burst=burst), 40) + 25
+
+
+def test_without_pacing_the_same_fan_out_hammers_the_server() -> None:
+    """The baseline the adaptive pace is measured against: per-request backoff only."""
+    server = TokenBucketServer(rate=50, burst=5)
+    outcome = fan_out(server, streams=100, pages=3, rate_limit=None)
+    assert outcome.throttled_share > 0.3
+
+
+def test_a_fixed_rate_is_never_exceeded() -> None:
+    server = TokenBucketServer(rate=10, burst=2)
+    outcome = fan_out(server, streams=20, pages=3, rate_limit=10.0)
+    assert outcome.throttled == 0
+    assert outcome.wall >= (60 - 2) / 10
+
+
+# -- the gate -------------------------------------------------------------------------------
+
+
+def test_before_any_429_only_the_slow_start_window_limits_requests_in_flight() -> None:
+    async def main() -> list[bool]:
+        pacer = Pacer("adaptive")
+        tickets = [await pacer.acquire() for _ in range(4)]
+        fifth = asyncio.ensure_future(pacer.acquire())
+        await asyncio.sleep(1.0)
+        blocked = not fifth.done()
+        pacer.release(tickets[0], 200, {})  # one success: the window grows to 5, then 6
+        await asyncio.sleep(0)
+        return [blocked, fifth.done()]
+
+    assert run_virtual(main) == [True, True]
+
+
+def test_a_429_with_retry_after_pauses_every_request_of_the_client() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        ticket = await pacer.acquire()
+        pacer.release(ticket, 429, {"retry-after": "3"})
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert run_virtual(main) >= 3.0
+
+
+def test_a_5xx_wait_delays_only_its_own_request() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        ticket = await pacer.acquire()
+        pacer.release(ticket, 503, {"retry-after": "30"})
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert run_virtual(main) == 0.0
+
+
+def test_rate_limit_none_never_pauses() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer(None)
+        ticket = await pacer.acquire()
+        pacer.release(ticket, 429, {"retry-after": "30"})
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert run_virtual(main) == 0.0
+
+
+def test_a_cancelled_waiter_gives_up_its_place_and_the_queue_moves_on() -> None:
+    async def main() -> tuple[int, int]:
+        pacer = Pacer(1.0, burst=1)
+        await pacer.acquire()
+        second = asyncio.ensure_future(pacer.acquire())
+        third = asyncio.ensure_future(pacer.acquire())
+        await asyncio.sleep(0.1)
+        second.cancel()
+        await asyncio.sleep(1.0)
+        assert third.done()
+        return pacer.requests, pacer.in_flight
+
+    assert run_virtual(main) == (2, 2)
+
+
+def test_waiters_are_served_first_come_first_served() -> None:
+    async def main() -> list[int]:
+        pacer = Pacer(10.0, burst=1)
+        order: list[int] = []
+
+        async def one(i: int) -> None:
+            await pacer.acquire()
+            order.append(i)
+
+        await asyncio.gather(*(one(i) for i in range(8)))
+        return order
+
+    assert run_virtual(main) == list(range(8))
+
+
+def test_the_rate_cut_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="usage_async"):
+        fan_out(TokenBucketServer(rate=50, burst=5), streams=20, pages=5)
+    cuts = [r for r in caplog.records if "pacing requests at" in r.getMessage()]
+    assert cuts
+    assert all(r.levelno == logging.INFO for r in cuts)
+    grows = [r for r in caplog.records if "rate grew" in r.getMessage()]
+    assert all(r.levelno == logging.DEBUG for r in grows)
+
+
+def test_make_pacer_refuses_nonsense() -> None:
+    for bad in ("fast", 0, -1.0, float("inf"), True):
+        with pytest.raises(ua.ConfigurationError):
+            make_pacer(bad)  # type: ignore[arg-type]
+
+
+# -- the estimate ----------------------------------------------------------------------------
+
+
+def test_successes_from_a_full_bucket_prove_the_rate_closely() -> None:
+    rate = AdaptiveRate()
+    # First wave: five admitted at once, then a 429.
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.0)
+    assert rate.on_throttle(Ticket(0.001, 0), 0.002, 1.0)
+    # A probe at 80/s against a server that refills 40/s from a full bucket of 5.
+    t, tokens, admitted_at = 1.0, 5.0, []
+    while True:
+        tokens = min(5.0, tokens + 40 / 80)
+        if tokens < 1:
+            break
+        tokens -= 1
+        admitted_at.append(t)
+        t += 1 / 80
+    for sent in admitted_at:
+        rate.on_success(Ticket(sent, rate.epoch), sent)
+    assert rate.on_throttle(Ticket(t, rate.epoch), t, t)
+    assert rate.known is not None
+    assert 36 <= rate.known <= 42
+
+
+def test_a_429_of_a_request_sent_before_the_last_cut_is_ignored() -> None:
+    rate = AdaptiveRate()
+    first, stale = Ticket(0.0, 0), Ticket(0.0, 0)
+    assert rate.on_throttle(first, 0.01, 0.01)
+    cut = rate.rate
+    assert not rate.on_throttle(stale, 0.02, 0.02)
+    assert rate.rate == cut
+
+
+# -- for real ------------------------------------------------------------------------------
+
+
+def _token_bucket(rate: float, burst: float) -> Any:
+    state = {"tokens": burst, "stamp": time.monotonic()}
+
+    def handler(request: web.Request, n: int) -> Reply:
+        now = time.monotonic()
+        state["tokens"] = min(burst, state["tokens"] + (now - state["stamp"]) * rate)
+        state["stamp"] = now
+        if state["tokens"] < 1:
+            return Reply(429, {"error": {"message": "slow down", "type": "rate_limit"}})
+        state["tokens"] -= 1
+        cursor = request.query.get("page")
+        i = int(cursor) if cursor else 0
+        return Reply(body=page([bucket(i * 86400)], str(i + 1) if i < 3 else None))
+
+    return handler
+
+
+async def test_a_default_client_completes_a_fan_out_against_2_requests_per_second() -> None:
+    server = ScriptedServer(handler=_token_bucket(2.0, 2.0))
+    async with server as srv, ua.UsageClient(KEY, base_url=srv.base_url) as client:
+        results = await asyncio.gather(
+            *(client.costs.collect(start_time=0, project_ids=[f"p{i}"]) for i in range(10))
+        )
+    assert [len(r) for r in results] == [4] * 10
+    statuses = len(srv.requests)
+    assert statuses >= 40
+    assert statuses - 40 <= 20  # 429s stay a minority, even while the rate is learnt
+
+
+async def test_a_paced_wait_uses_up_no_attempt() -> None:
+    policy = ua.RetryPolicy(max_attempts=1)
+    async with ScriptedServer([Reply(body=page([]))]) as srv:
+        c = ua.UsageClient(KEY, base_url=srv.base_url, rate_limit=20.0, retry=policy)
+        async with c:
+            started = time.monotonic()
+            await asyncio.gather(*(c.costs(start_time=0) for _ in range(10)))
+            elapsed = time.monotonic() - started
+    assert len(srv.requests) == 10
+    assert elapsed >= (10 - 2) / 20 * 0.9
