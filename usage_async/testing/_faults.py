@@ -76,8 +76,9 @@ class Faults:
     """Failures to inject, as data; everything off by default.
 
     - ``rate_limit``: requests per second per API key (a token bucket holding ``burst``
-      requests); a request over it gets 429 with ``Retry-After`` (whole seconds until a
-      token is back, at least 1, or ``retry_after`` when set).
+      requests); a request over it gets 429 with ``Retry-After``: whole seconds until a
+      token is back (at least 1), or ``retry_after`` when set (also for scripted 429s,
+      which otherwise say 1; 0 makes retrying tests fast).
     - ``error_rate``: probability of answering with a random status from ``error_statuses``.
     - ``latency``: seconds added before every response.
     - ``drop_rate``: probability of closing the connection halfway through the body.

@@ -305,7 +305,8 @@ class FakeUsageServer:
         if scripted is not None and scripted.status != 200:
             headers = dict(scripted.headers)
             if scripted.status == 429 and not quirks.rate_limit_without_retry_after:
-                headers.setdefault("Retry-After", str(injector.faults.retry_after or 1))
+                configured = injector.faults.retry_after
+                headers.setdefault("Retry-After", str(1 if configured is None else configured))
             if scripted.body is not None:
                 reply = _api.Reply(scripted.status, scripted.body, headers)
             else:
@@ -338,7 +339,8 @@ class FakeUsageServer:
             return None
         headers = {}
         if not self._quirks.rate_limit_without_retry_after:
-            headers["Retry-After"] = str(self._faults.faults.retry_after or wait)
+            configured = self._faults.faults.retry_after
+            headers["Retry-After"] = str(wait if configured is None else configured)
         return _status_reply(429, headers)
 
 
