@@ -325,7 +325,7 @@ class FakeUsageServer:
             reply = await _call(handler, request)
         drop = decision.drop or (scripted is not None and scripted.action == DROP)
         truncate = decision.truncate or (scripted is not None and scripted.action == TRUNCATE)
-        headers = {**reply.headers, "x-request-id": request_id}
+        headers = {"Content-Type": "application/json", **reply.headers, "x-request-id": request_id}
         if drop:
             return await _drop(request, reply, headers)
         body = reply.body
