@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 import aiohttp
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 import referencing
 from referencing.jsonschema import DRAFT202012
@@ -44,7 +44,8 @@ def _validator(schema_name: str) -> Validate:
     registry = referencing.Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(document))
     schema = {"$ref": f"{SPEC_URI}#/components/schemas/{schema_name}"}
     validator = jsonschema.Draft202012Validator(schema, registry=registry)
-    return validator.validate
+    validate: Validate = validator.validate
+    return validate
 
 
 @pytest.fixture(scope="session")

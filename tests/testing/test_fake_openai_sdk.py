@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import openai
 
-from usage_async import UsageClient
+from usage_async import CompletionsResult, CostsResult, UsageClient
 from usage_async.testing import FakeUsageServer
 
 NOW = 1_736_944_200
@@ -23,22 +23,29 @@ def _sdk(srv: FakeUsageServer) -> openai.AsyncOpenAI:
 async def test_sdk_completions_grouped_by_project_and_model_match_usage_client(
     server: FakeUsageServer, client: UsageClient
 ) -> None:
-    query = {"start_time": TODAY - 7 * DAY, "end_time": TODAY, "group_by": ["project_id", "model"]}
+    start, end = TODAY - 7 * DAY, TODAY
     async with _sdk(server) as sdk:
-        theirs = await sdk.admin.organization.usage.completions(**query)  # type: ignore[arg-type]
-    ours = await client.completions(**query)
-    assert [(b.start_time, b.end_time) for b in theirs.data] == [
-        (b.start_time, b.end_time) for b in ours.data
+        theirs = await sdk.admin.organization.usage.completions(
+            start_time=start, end_time=end, group_by=["project_id", "model"]
+        )
+    ours = await client.completions(
+        start_time=start, end_time=end, group_by=["project_id", "model"]
+    )
+    their_rows = [
+        (b.start_time, r.project_id, r.model, r.input_tokens, r.output_tokens, r.num_model_requests)
+        for b in theirs.data
+        for r in b.results
+        if r.object == "organization.usage.completions.result"
     ]
-    for their_bucket, our_bucket in zip(theirs.data, ours.data, strict=True):
-        assert [
-            (r.project_id, r.model, r.input_tokens, r.output_tokens, r.num_model_requests)
-            for r in their_bucket.results
-        ] == [
-            (r.project_id, r.model, r.input_tokens, r.output_tokens, r.num_model_requests)
-            for r in our_bucket.results
-        ]
-    assert sum(len(b.results) for b in ours.data) > 7
+    our_rows = [
+        (b.start_time, r.project_id, r.model, r.input_tokens, r.output_tokens, r.num_model_requests)
+        for b in ours.data
+        for r in b.results
+        if isinstance(r, CompletionsResult)
+    ]
+    assert their_rows == our_rows
+    assert len(our_rows) > 7
+    assert [b.end_time for b in theirs.data] == [b.end_time for b in ours.data]
     sdk_request, our_request = server.requests
     assert sdk_request.params()["group_by[]"] == ["project_id", "model"]
     assert our_request.params()["group_by"] == ["project_id", "model"]
@@ -47,16 +54,24 @@ async def test_sdk_completions_grouped_by_project_and_model_match_usage_client(
 async def test_sdk_costs_match_usage_client_to_the_cent(
     server: FakeUsageServer, client: UsageClient
 ) -> None:
-    query = {"start_time": TODAY - 7 * DAY, "group_by": ["line_item"], "limit": 8}
+    start = TODAY - 7 * DAY
     async with _sdk(server) as sdk:
-        theirs = await sdk.admin.organization.usage.costs(**query)  # type: ignore[arg-type]
-    ours = await client.costs(**query)
+        theirs = await sdk.admin.organization.usage.costs(
+            start_time=start, group_by=["line_item"], limit=8
+        )
+    ours = await client.costs(start_time=start, group_by=["line_item"], limit=8)
     their_amounts = [
-        (r.line_item, Decimal(repr(r.amount.value)))  # type: ignore[union-attr]
+        (r.line_item, Decimal(repr(r.amount.value)))
         for b in theirs.data
         for r in b.results
+        if r.object == "organization.costs.result" and r.amount is not None
     ]
-    our_amounts = [(r.line_item, r.amount.value) for b in ours.data for r in b.results if r.amount]
+    our_amounts = [
+        (r.line_item, r.amount.value)
+        for b in ours.data
+        for r in b.results
+        if isinstance(r, CostsResult) and r.amount is not None
+    ]
     assert their_amounts == our_amounts
     assert len(our_amounts) > 10
     assert theirs.has_more is ours.has_more is False

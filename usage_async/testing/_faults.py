@@ -61,6 +61,13 @@ def as_scripted(entry: Scripted) -> ScriptedResponse:
     return ScriptedResponse(status=entry)
 
 
+def _script(entries: Iterable[Scripted]) -> tuple[Scripted, ...]:
+    script = tuple(entries)
+    for entry in script:
+        as_scripted(entry)  # refuse a bad entry when the Faults are made, not when used
+    return script
+
+
 def _probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"Faults.{attribute.name} must be between 0 and 1, got {value!r}")
@@ -96,7 +103,7 @@ class Faults:
     latency: float = attrs.field(default=0.0, validator=_not_negative)
     drop_rate: float = attrs.field(default=0.0, validator=_probability)
     truncate_rate: float = attrs.field(default=0.0, validator=_probability)
-    script: tuple[Scripted, ...] = attrs.field(default=(), converter=tuple)
+    script: tuple[Scripted, ...] = attrs.field(default=(), converter=_script)
     seed: int = 0
 
     @rate_limit.validator
