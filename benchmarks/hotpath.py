@@ -94,10 +94,10 @@ def parts(shape: Dataset, number: int, rounds: int = 7) -> dict[str, float | Non
     from usage_async.models import CompletionsResult
 
     results = [r for bucket in obj["data"] for r in bucket["results"]]
-    plain = cattrs.Converter()
+    default_converter = cattrs.Converter()
     fns["results: structure_results"] = lambda: _convert.structure_results(results)
     fns["results: default cattrs converter"] = lambda: [
-        plain.structure(r, CompletionsResult) for r in results
+        default_converter.structure(r, CompletionsResult) for r in results
     ]
     fns["decode_page (parse + structure)"] = lambda: _convert.decode_page(200, {}, body)
     client = UsageClient(api_key=API_KEY, base_url="http://127.0.0.1:1/v1")
