@@ -1,0 +1,147 @@
+"""The benchmark suite still runs: every scenario at tiny sizes, counts checked, speed never.
+
+One module-scoped run of ``python -m benchmarks --tiny --repeat 1`` (a page server and a
+worker per client, as in a real run: a few seconds), then one test per property of its
+results; plus the pure pieces (rendering, the server's token bucket) checked without
+sockets. The openai baseline is expected exactly when the SDK is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# benchmarks/ is not an installed package: it is imported from the repository root.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import runner  # noqa: E402
+from benchmarks.pages import render  # noqa: E402
+from benchmarks.scenarios import FLOOR, OPENAI, UA_JSON, UA_ORJSON, Dataset, scenarios  # noqa: E402
+from benchmarks.server import PageStore  # noqa: E402
+
+HAS_OPENAI = importlib.util.find_spec("openai") is not None
+HAS_ORJSON = importlib.util.find_spec("orjson") is not None
+SPEC = ROOT / "usage_async" / "testing" / "spec" / "usage-openapi.json"
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("bench") / "tiny.json"
+    status = runner.main(["--tiny", "--repeat", "1", "--json", str(path)])
+    results: dict[str, Any] = json.loads(path.read_text())
+    results["exit_status"] = status
+    return results
+
+
+def _runs(suite: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (sid, client, run)
+        for sid, scenario in suite["scenarios"].items()
+        for client, entry in scenario["clients"].items()
+        for run in entry["runs"] + entry["warmups"]
+    ]
+
+
+def test_the_tiny_suite_exits_0_with_no_worker_errors(suite: dict[str, Any]) -> None:
+    assert suite["errors"] == []
+    assert suite["exit_status"] == 0
+
+
+def test_every_scenario_ran_every_client_installed(suite: dict[str, Any]) -> None:
+    expected = {FLOOR, UA_JSON} | ({UA_ORJSON} if HAS_ORJSON else set())
+    expected |= {OPENAI} if HAS_OPENAI else set()
+    assert list(suite["scenarios"]) == ["S1", "S2", "S3", "S4", "S5a", "S5b"]
+    for sid in ("S1", "S2", "S3"):
+        assert set(suite["scenarios"][sid]["clients"]) == expected
+    assert set(suite["scenarios"]["S4"]["clients"]) == expected - {OPENAI}
+    assert len(suite["scenarios"]["S5a"]["clients"]) == 1  # one usage-async variant
+
+
+def test_every_run_delivered_every_bucket_once_with_one_200_per_page(
+    suite: dict[str, Any],
+) -> None:
+    found = scenarios("tiny")
+    for sid, client, run in _runs(suite):
+        scenario = found[sid]
+        dataset = scenario.warmup_dataset if run["warmup"] else scenario.dataset
+        assert run["problems"] == [], (sid, client, run["problems"])
+        assert run["status"]["200"] == dataset.total_pages
+        assert run["requests"] == dataset.total_pages + run["status"].get("429", 0)
+        assert [s["buckets"] for s in run["streams"]] == [dataset.buckets_per_stream] * (
+            dataset.streams
+        )
+
+
+def test_only_the_rate_limited_scenarios_see_429s(suite: dict[str, Any]) -> None:
+    for sid, _client, run in _runs(suite):
+        if not sid.startswith("S5") or run["warmup"]:
+            assert "429" not in run["status"], sid
+
+
+def test_the_json_variant_parses_without_orjson(suite: dict[str, Any]) -> None:
+    workers = suite["scenarios"]["S1"]["clients"][UA_JSON]["workers"]
+    assert [w["json_backend"] for w in workers] == ["json"]
+    if HAS_ORJSON:
+        workers = suite["scenarios"]["S1"]["clients"][UA_ORJSON]["workers"]
+        assert [w["json_backend"] for w in workers] == ["orjson"]
+
+
+def test_every_target_is_evaluated(suite: dict[str, Any]) -> None:
+    results = {t["result"] for t in suite["targets"]}
+    assert results <= {"PASS", "FAIL", "SKIP"}
+    assert {t["scenario"] for t in suite["targets"]} == {"S1", "S2", "S3", "S4", "S5a", "S5b"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux procfs only")
+def test_the_memory_scenario_measures_growth_and_import_rss(suite: dict[str, Any]) -> None:
+    for entry in suite["scenarios"]["S4"]["clients"].values():
+        (run,) = entry["runs"]
+        assert run["memory_supported"] is True
+        assert run["growth"] >= 0
+        assert run["rss_import"] > 0
+
+
+def test_rendered_pages_are_valid_against_openai_spec() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    spec = json.loads(SPEC.read_text())
+    schema = {"$ref": "#/components/schemas/UsageResponse", "components": spec["components"]}
+    rendered = render(Dataset("x", 2, 2, 3, 2))
+    for bodies in rendered.pages:
+        for body in bodies:
+            jsonschema.Draft202012Validator(schema).validate(json.loads(body))
+
+
+def test_next_page_leads_through_every_page_and_is_null_on_the_last() -> None:
+    rendered = render(Dataset("x", 2, 3, 1, 1))
+    for stream in range(2):
+        index, seen = 0, 0
+        while True:
+            page = json.loads(rendered.pages[stream][index])
+            seen += 1
+            if not page["has_more"]:
+                assert page["next_page"] is None
+                break
+            stream_found, index = rendered.cursors[page["next_page"]]
+            assert stream_found == stream
+        assert seen == 3
+
+
+def test_the_page_server_admits_a_burst_then_answers_429_with_retry_after() -> None:
+    now = [100.0]
+    dataset = Dataset("r", 1, 10, 1, 1, rate=50.0, burst=2, retry_after=1)
+    store = PageStore([render(dataset)], clock=lambda: now[0])
+    rendered = store.datasets["r"]
+    stats = store.run(dataset, "run")
+    answers = [store.answer(rendered, stats, None, None) for _ in range(3)]
+    assert [a[0] for a in answers] == [200, 200, 429]
+    assert answers[2][1] == {"Retry-After": "1"}
+    now[0] += 0.025  # a little over one token at 50 per second
+    assert store.answer(rendered, stats, None, None)[0] == 200
+    assert stats.as_dict() == {"requests": 4, "status": {"200": 3, "429": 1}}
