@@ -125,8 +125,8 @@ def parts(shape: Dataset, number: int, rounds: int = 7) -> dict[str, float | Non
 
     async def paced(n: int) -> None:
         for _ in range(n):
-            await pacer.acquire()
-            pacer.observe(200, {})
+            ticket = await pacer.acquire()
+            pacer.release(ticket, 200, {})
 
     chain = [Page(page.data, i < number - 1, f"c{i + 1}") for i in range(number)]
 

@@ -72,8 +72,12 @@ RESULT_CLASSES: tuple[type[Any], ...] = (
 T = TypeVar("T")
 
 
+_decode_json = json.JSONDecoder(parse_float=Decimal).decode
+
+
 def _json_loads(body: bytes) -> Any:
-    return json.loads(body, parse_float=Decimal)
+    # json.loads builds a new JSONDecoder on every call that passes parse_float.
+    return _decode_json(body.decode())
 
 
 try:  # the optional `speed` extra; its floats reach Decimal through repr (to_decimal)

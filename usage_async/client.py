@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import platform
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -23,9 +23,9 @@ from ._pagination import iter_buckets, iter_pages
 from ._query import Query, build_query
 from ._transport import Transport
 from ._version import __version__
-from .errors import ConfigurationError
+from .errors import ConfigurationError, UsageError
 from .models import Bucket, Page
-from .retry import RetryPolicy, build_retrying
+from .retry import RetryPolicy, build_retrying, should_retry
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -255,8 +255,34 @@ class UsageClient:
         return decode_page(status, headers, body)
 
     async def _fetch(self, query: Query, cursor: str | None) -> Page[Any]:
-        retrying = self._retrying.copy()
-        page: Page[Any] = await retrying(
-            self._attempt, query.endpoint.path, self._url(query, cursor)
-        )
+        path, url = query.endpoint.path, self._url(query, cursor)
+        # The first attempt runs outside tenacity: most requests succeed, and the retry
+        # machinery (a copy of AsyncRetrying and its state per call) then costs nothing.
+        try:
+            return await self._attempt(path, url)
+        except UsageError as exc:
+            if not should_retry(exc) or self._retry.max_attempts == 1:
+                raise
+            first_failure = exc
+        replay = _ReplayFirst(first_failure, self._attempt)
+        page: Page[Any] = await self._retrying.copy()(replay, path, url)
         return page
+
+
+class _ReplayFirst:
+    """An attempt function whose first call re-raises a failure that already happened, so
+    tenacity counts it, waits and logs as if it had made that attempt itself."""
+
+    __slots__ = ("_attempt", "_failure")
+
+    def __init__(
+        self, failure: UsageError, attempt: Callable[[str, URL], Awaitable[Page[Any]]]
+    ) -> None:
+        self._failure: UsageError | None = failure
+        self._attempt = attempt
+
+    async def __call__(self, path: str, url: URL) -> Page[Any]:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+        return await self._attempt(path, url)
