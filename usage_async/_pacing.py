@@ -49,12 +49,12 @@ PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at m
 # never faster than every half request interval, and at most once per success
 STEADY_MARGIN = 0.985  # pace this far below the proven rate
 STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
-STEADY_GROWTH_PER_SUCCESS = 0.002  # by this fraction per success (at most
+STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
 MIN_RATE = 1 / 120  # never slower than one request per two minutes
 ESTIMATE_MIN_COUNT = 3  # successes beyond the burst a window needs to bound the rate
-CENTRE = 0.25  # of the one-token uncertainty of a window, added to its lower bound
+CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
 HISTORY = 4096  # successes remembered for the estimate
 
 
