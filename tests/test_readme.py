@@ -1,0 +1,137 @@
+"""The README's examples run: each Python block is executed, and its functions are called
+against the simulator; its command lines with --fake run as subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+import usage_async as ua
+from usage_async.testing import FakeUsageServer, Faults
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+NOW = 1_736_944_200  # 2025-01-15T12:30:00Z
+DAY = 86_400
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def _python_block(defines: str) -> dict[str, Any]:
+    """Execute the README's Python block that defines ``defines``; return its namespace."""
+    for block in _blocks("python"):
+        if re.search(rf"^(async )?def {defines}\(", block, flags=re.MULTILINE):
+            namespace: dict[str, Any] = {"__name__": "readme_example"}
+            exec(compile(block, f"README.md:{defines}", "exec"), namespace)  # noqa: S102
+            return namespace
+    raise AssertionError(f"no Python block in README.md defines {defines}()")
+
+
+def test_every_python_block_compiles() -> None:
+    blocks = _blocks("python")
+    assert len(blocks) >= 4
+    for block in blocks:
+        compile(block, "README.md", "exec")
+
+
+async def test_the_quickstart_runs_against_the_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = _python_block("main")
+    async with FakeUsageServer(seed=0) as srv:
+        # The example builds UsageClient() from the environment; point it at the simulator.
+        namespace["UsageClient"] = functools.partial(
+            ua.UsageClient, srv.api_key, base_url=srv.base_url
+        )
+        await namespace["main"]()
+    out = capsys.readouterr().out
+    assert "buckets, more:" in out
+    assert re.search(r"spend: \d+\.\d+", out)
+    assert "days of embeddings" in out
+
+
+async def test_the_web_handler_serves_spend_by_project() -> None:
+    namespace = _python_block("make_app")
+    async with FakeUsageServer(seed=0) as srv:
+        client = ua.UsageClient(srv.api_key, base_url=srv.base_url)
+        app = namespace["make_app"](client)
+        async with TestClient(TestServer(app)) as http:
+            resp = await http.get("/spend", params={"days": "7"})
+            assert resp.status == 200
+            body = await resp.json()
+        assert body
+        assert all(key.startswith("proj_") for key in body)
+        assert all(re.fullmatch(r"\d+\.\d+", value) for value in body.values())
+        assert client._transport._session is None  # closed by the app's cleanup
+
+
+async def test_the_streaming_collector_resumes_after_a_failure(tmp_path: Path) -> None:
+    namespace = _python_block("export_hourly")
+    start, end = NOW - 10 * DAY, NOW - 2 * DAY
+    path = tmp_path / "hourly.jsonl"
+    async with FakeUsageServer(seed=0, now=NOW) as srv:
+        async with ua.UsageClient(srv.api_key, base_url=srv.base_url) as client:
+            expected = await namespace["export_hourly"](client, str(tmp_path / "ref"), start, end)
+        # Page 2 fails beyond the retries (2 attempts): the example resumes from there.
+        srv.faults = Faults(script=[200, 500, 500])
+        policy = ua.RetryPolicy(max_attempts=2, initial_delay=0.01)
+        async with ua.UsageClient(srv.api_key, base_url=srv.base_url, retry=policy) as client:
+            rows = await namespace["export_hourly"](client, str(path), start, end)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows == expected == len(lines)
+    keys = [(r["start"], r["model"], r["project"]) for r in lines]
+    assert len(keys) == len(set(keys))  # nothing written twice
+    assert min(r["start"] for r in lines) < start + 86_400
+    assert max(r["start"] for r in lines) >= end - 7 * 86_400
+
+
+async def test_the_fan_out_over_projects_matches_the_ungrouped_total() -> None:
+    namespace = _python_block("tokens_by_project")
+    start = NOW - 7 * DAY
+    async with FakeUsageServer(seed=0, now=NOW) as srv:
+        projects = list(srv.organization.projects)
+        async with ua.UsageClient(srv.api_key, base_url=srv.base_url) as client:
+            by_project = await namespace["tokens_by_project"](client, projects, start)
+            everything = await client.completions.collect(start_time=start, limit=31)
+    total = sum(
+        r.input_tokens + r.output_tokens
+        for b in everything
+        for r in b.results
+        if isinstance(r, ua.CompletionsResult)
+    )
+    assert set(by_project) == set(projects)
+    assert sum(by_project.values()) == total > 0
+
+
+def _fake_commands() -> list[str]:
+    commands = []
+    for block in _blocks("sh"):
+        for line in block.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("usage-async ") and "--fake" in line and "|" not in line:
+                commands.append(line)
+    return commands
+
+
+@pytest.mark.parametrize("command", _fake_commands())
+def test_each_fake_command_line_runs(command: str, tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "usage-async"
+    argv = [str(script), *shlex.split(command)[1:]]
+    done = subprocess.run(  # noqa: S603 - our own console script
+        argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+
+
+def _unused() -> None:
+    asyncio.get_event_loop_policy()
