@@ -248,3 +248,16 @@ async def test_a_paced_wait_uses_up_no_attempt() -> None:
             elapsed = time.monotonic() - started
     assert len(srv.requests) == 10
     assert elapsed >= (10 - 2) / 20 * 0.9
+
+
+def test_when_the_server_names_the_time_to_come_back_one_request_goes_then() -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        ticket = await pacer.acquire()
+        pacer.release(ticket, 429, {"retry-after-ms": "300"})
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert run_virtual(main) == pytest.approx(0.3)

@@ -3,7 +3,6 @@ against the simulator; its command lines with --fake run as subprocesses."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import re
@@ -45,7 +44,9 @@ def test_every_python_block_compiles() -> None:
         compile(block, "README.md", "exec")
 
 
-async def test_the_quickstart_runs_against_the_simulator(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_quickstart_runs_against_the_simulator(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     namespace = _python_block("main")
     async with FakeUsageServer(seed=0) as srv:
         # The example builds UsageClient() from the environment; point it at the simulator.
@@ -131,7 +132,3 @@ def test_each_fake_command_line_runs(command: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
-
-
-def _unused() -> None:
-    asyncio.get_event_loop_policy()

@@ -346,9 +346,14 @@ class Pacer:
             self._waiters.popleft().set_result(self._take(now))
 
     def _after_cut(self, now: float) -> None:
-        """The server's bucket is empty now: ours too (a pause refills it as time passes)."""
+        """The server's bucket is empty now: ours too. A pause refills it as time passes,
+        and when the server named the time to come back, one request may go right then."""
         self._stamp = now
         self._tokens = 0.0
+        pause = self.paused_until - now
+        rate = self._rate(now)
+        if pause > 0 and rate is not None:
+            self._tokens = max(0.0, 1.0 - rate * pause)
 
     def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
         """Learn from the outcome of a request (``status`` None: no response)."""
