@@ -41,6 +41,7 @@ from collections.abc import AsyncGenerator, Awaitable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Literal, Protocol, TypedDict
 
+from ._endpoints import EndpointSpec
 from .models import (
     AudioSpeechesResult,
     AudioTranscriptionsResult,
@@ -111,6 +112,8 @@ def render() -> str:
         out.append(f"class {camel}Endpoint(Protocol):")
         out.append(f'    """``UsageClient.{spec.name}``: ``{spec.path}``."""')
         out.append("")
+        out.append("    @property")
+        out.append("    def spec(self) -> EndpointSpec: ...")
         for method, returns in (
             ("__call__", f"Awaitable[Page[{result}]]"),
             ("pages", f"AsyncGenerator[Page[{result}], None]"),

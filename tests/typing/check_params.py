@@ -55,4 +55,5 @@ def endpoints_conform(client: UsageClient) -> None:
     costs: ua._params.CostsEndpoint = Endpoint[ua.CostsResult | ua.UnknownResult](
         client, ENDPOINTS["costs"]
     )
-    del completions, costs
+    del costs
+    assert completions.spec.name == "completions"
