@@ -550,7 +550,9 @@ async def _write_rows(
             header = columns(spec.result_type)
             stream = arows(progress.count(pages))
             if args.format == "table":
-                _write_table(out, header, [row async for row in stream])
+                found = [row async for row in stream]
+                progress.clear()  # the table may go to the same terminal
+                _write_table(out, header, found)
             elif args.format == "csv":
                 await _write_csv(out, header, spec.result_tag, stream, progress.warn)
             else:
