@@ -69,6 +69,7 @@ __all__ = [
     "add_client_arguments",
     "build_parser",
     "decimal_text",
+    "endpoint_params",
     "main",
     "open_client",
     "parse_time",
