@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import sys
+import textwrap
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -898,7 +899,9 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=8000,
         help="port to bind; 0 picks a free one (default %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="the synthetic organization's seed")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="the synthetic organization's seed (default 0)"
+    )
 
 
 def _port(text: str) -> int:
@@ -989,7 +992,8 @@ def build_parser() -> argparse.ArgumentParser:
             command.name,
             aliases=list(command.aliases),
             help=command.help,
-            description=command.description or command.help,
+            # Raw, so that the epilog keeps its lines; the description is wrapped here.
+            description=textwrap.fill(command.description or command.help, 88),
             epilog=command.epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
