@@ -60,6 +60,7 @@ from .models import (
     WebSearchCallsResult,
 )
 from .retry import RetryPolicy
+from .rows import arows, rows
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -114,4 +115,6 @@ __all__ = [
     "WebSearchCallsParams",
     "WebSearchCallsResult",
     "__version__",
+    "arows",
+    "rows",
 ]
