@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from helpers import KEY, ScriptedServer, page
 
-from usage_async import ENDPOINTS, CostsResult
+from usage_async import ENDPOINTS, CostsResult, Row, columns
 from usage_async.cli import (
     COMMANDS,
     Progress,
@@ -31,7 +31,6 @@ from usage_async.cli import (
     parse_time,
     resolve_time,
 )
-from usage_async.rows import Row, columns
 
 UTC = dt.timezone.utc
 NOW = int(dt.datetime(2025, 3, 15, 13, 47, 12, tzinfo=UTC).timestamp())

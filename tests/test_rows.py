@@ -17,9 +17,9 @@ from usage_async import (
     CostsResult,
     UnknownResult,
     arows,
+    columns,
     rows,
 )
-from usage_async.rows import columns
 
 DAY = 86400
 JAN1 = 1_735_689_600  # 2025-01-01T00:00:00Z

@@ -20,6 +20,7 @@ from ._params import (
     VectorStoresParams,
     WebSearchCallsParams,
 )
+from ._rows import Row, arows, columns, rows
 from ._version import __version__
 from .client import DEFAULT_BASE_URL, Endpoint, UsageClient
 from .errors import (
@@ -60,7 +61,6 @@ from .models import (
     WebSearchCallsResult,
 )
 from .retry import RetryPolicy
-from .rows import arows, rows
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -105,6 +105,7 @@ __all__ = [
     "RateLimitError",
     "Result",
     "RetryPolicy",
+    "Row",
     "TimeLike",
     "UnknownResult",
     "UnprocessableEntityError",
@@ -116,5 +117,6 @@ __all__ = [
     "WebSearchCallsResult",
     "__version__",
     "arows",
+    "columns",
     "rows",
 ]

@@ -56,7 +56,7 @@ from . import (
     UsageError,
     __version__,
 )
-from .rows import Row, arows, columns, rows
+from ._rows import Row, arows, columns, rows
 
 if TYPE_CHECKING:
     from . import Bucket, Page

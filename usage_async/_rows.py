@@ -13,8 +13,7 @@ the API, with ``amount`` flattened to ``amount_value`` (a Decimal) and ``amount_
 A field the API left out is None. An :class:`~usage_async.UnknownResult` gives its raw JSON
 fields instead, in the order the API sent them. Empty buckets give no rows.
 
-(``usage_async.rows`` is the function; import the other names here from the module:
-``from usage_async.rows import columns``.)
+``columns(result_type)`` gives the keys of a result class's rows, for a CSV header.
 """
 
 from __future__ import annotations
@@ -103,7 +102,7 @@ def _bucket_rows(bucket: Bucket[Any]) -> list[Row]:
 
 
 def rows(buckets: Iterable[Bucket[Any]]) -> Iterator[Row]:
-    """One flat dict per result of every bucket, in order (keys: see :mod:`usage_async.rows`).
+    """One flat dict per result of every bucket, in order (keys: see the module docstring).
 
     For buckets already in memory, e.g. ``rows(await client.costs.collect(...))``; for a
     stream use :func:`arows`.
