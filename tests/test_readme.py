@@ -113,6 +113,50 @@ async def test_the_fan_out_over_projects_matches_the_ungrouped_total() -> None:
     assert sum(by_project.values()) == total > 0
 
 
+async def test_the_rows_example_prints_one_row_per_result(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _python_block("print_costs")["print_costs"]()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines
+    assert all(re.fullmatch(r"2025-01-0[12] proj_\w+ \d+\.\d+", line) for line in lines)
+
+
+async def test_the_simulator_example_prints_a_week_of_requests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _python_block("requests_per_day")["requests_per_day"]()
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 9  # 8 daily buckets, then the recorded queries
+    assert all(re.fullmatch(r"\d{10} \d+", line) for line in out[:8])
+    assert "group_by" in out[8]
+
+
+def test_the_pytest_fixture_example_passes_as_a_users_test_file(tmp_path: Path) -> None:
+    block = next(b for b in _blocks("python") if "def test_" in b)
+    (tmp_path / "test_users_code.py").write_text(block)
+    done = subprocess.run(  # noqa: S603 - pytest on the README's example
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_mode=auto",
+            "test_users_code.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+
+
 def _fake_commands() -> list[str]:
     commands = []
     for block in _blocks("sh"):
@@ -131,4 +175,8 @@ def test_each_fake_command_line_runs(command: str, tmp_path: Path) -> None:
         argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip()
+    args = shlex.split(command)
+    if "-o" in args:
+        assert (tmp_path / args[args.index("-o") + 1]).read_text().strip()
+    else:
+        assert done.stdout.strip()
