@@ -44,6 +44,8 @@ __all__ = ["PostgresStore"]
 
 # pg_advisory_xact_lock key for schema changes: "usage-async" in ASCII, in 63 bits.
 _SCHEMA_LOCK = 0x75736167652D6173
+# pg_advisory_xact_lock(class, object) class for writing one endpoint's table.
+_WRITE_LOCK = 0x75736173
 
 
 def _psycopg() -> Any:
@@ -165,6 +167,11 @@ class PostgresStore(Store):
         conn = self._connection()
         sql = self._sql[page.endpoint]
         async with conn.transaction(), conn.cursor() as cur:
+            # Overlapping syncs write one table's pages one at a time, as SQLite's
+            # BEGIN IMMEDIATE makes them: the key read below then sees what was committed.
+            await cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_WRITE_LOCK, page.endpoint)
+            )
             await cur.execute(
                 sql.select_keys,
                 (page.bucket_width, page.group_by, page.start, page.end),
