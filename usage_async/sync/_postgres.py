@@ -207,6 +207,6 @@ class PostgresStore(Store):
         conn = self._connection()
         try:
             cur = await conn.execute(sql, params)
-            return list(await cur.fetchall())
+            return list(await cur.fetchall()) if cur.description is not None else []
         except self._psycopg.Error as exc:
             raise StoreError(f"reading {redact_url(self.url)}: {_first_line(exc)}") from exc
