@@ -227,7 +227,14 @@ class _Progress:
 
     def __call__(self, report: EndpointReport) -> None:
         if self.mode == "lines":
-            if report.done:
+            if report.pages == 0 and not report.done:
+                print(
+                    f"start {report.endpoint} {report.bucket_width} from {report.start}"
+                    f" ({report.pages_expected} pages)",
+                    file=self.out,
+                    flush=True,
+                )
+            elif report.done:
                 print(f"done {report.endpoint} pages={report.pages}", file=self.out, flush=True)
             else:
                 print(

@@ -156,7 +156,7 @@ class Collector:
     to the width's UTC boundary. ``lookback``: how far before the watermark each later run
     re-reads (default 48 h). ``limit``: buckets per page (default: the endpoint's maximum).
     ``clock`` gives "now" in Unix seconds (read once per run). ``progress`` is called with a
-    target's report after each page it commits.
+    target's report when it starts, after each page it commits, and when it is done.
     """
 
     def __init__(
@@ -263,6 +263,9 @@ class Collector:
         report.pages_expected = -(-buckets // target.limit)
         if start >= now:
             report.done = True
+        if self.progress is not None:
+            self.progress(report)  # known before its first page: what this run will read
+        if report.done:
             return
         spec = ENDPOINTS[target.endpoint]
         plan = RowPlan(
