@@ -20,7 +20,7 @@ _pg_bindir() {
         dirname "$(readlink -f "$(command -v pg_ctl)")"
         return 0
     fi
-    found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     if [ -n "$found" ] && [ -x "$found/initdb" ] && [ -x "$found/pg_ctl" ]; then
         echo "$found"
         return 0
