@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import report
+from . import report, sync_scenario
 from .scenarios import CLIENTS, FLOOR, OPENAI, SIZES, UA_JSON, UA_ORJSON, Scenario, scenarios
 from .server import PageServer
 
@@ -318,9 +318,10 @@ def run_suite(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]
     size = "tiny" if args.tiny else "quick" if args.quick else "full"
     found = scenarios(size)
     wanted = [w.strip().upper() for w in args.only.split(",") if w.strip()]
-    unknown = [w for w in wanted if w not in {k.upper() for k in found}]
+    unknown = [w for w in wanted if w not in {k.upper() for k in found} | {"SYNC"}]
     if unknown:
-        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(found)}")
+        known = ", ".join([*found, "SYNC"])
+        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {known}")
     selected = [s for s in found.values() if not wanted or s.id.upper() in wanted]
     available, notes = available_clients()
     if args.repeat < 3:
@@ -401,6 +402,12 @@ def run_suite(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]
             print(report.format_targets(targets, scenario.id), file=out)
             print(f"  ({time.perf_counter() - t0:.1f}s)\n", file=out)
     results["targets"] = report.evaluate_targets(results)
+    if not wanted or "SYNC" in wanted:  # the simulator-backed sync scenario: its own module
+        t0 = time.perf_counter()
+        results["sync"] = sync_scenario.run(size, args.repeat, out)
+        print(f"  ({time.perf_counter() - t0:.1f}s)\n", file=out)
+        results["targets"].append(results["sync"]["target"])
+        results["errors"] += [f"SYNC: {p}" for p in results["sync"]["problems"]]
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     return results
 

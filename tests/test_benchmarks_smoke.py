@@ -96,7 +96,18 @@ def test_the_json_variant_parses_without_orjson(suite: dict[str, Any]) -> None:
 def test_every_target_is_evaluated(suite: dict[str, Any]) -> None:
     results = {t["result"] for t in suite["targets"]}
     assert results <= {"PASS", "FAIL", "SKIP"}
-    assert {t["scenario"] for t in suite["targets"]} == {"S1", "S2", "S3", "S4", "S5a", "S5b"}
+    assert {t["scenario"] for t in suite["targets"]} == {
+        "S1", "S2", "S3", "S4", "S5a", "S5b", "SYNC",
+    }  # fmt: skip
+
+
+def test_the_sync_scenario_stored_every_row_that_buckets_read(suite: dict[str, Any]) -> None:
+    sync = suite["sync"]
+    assert sync["problems"] == []
+    assert sync["rows"] > 0
+    for kind in ("buckets", "sync"):
+        assert [run["rows"] for run in sync["runs"][kind]] == [sync["rows"]]
+    assert sync["ratio"] > 0
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux procfs only")

@@ -1,0 +1,140 @@
+"""The ``sync`` and ``query`` commands: output, reruns, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sync_support import NOW, dump
+
+from usage_async.sync import open_store
+from usage_async.sync.cli import main
+from usage_async.testing import FakeUsageServer
+
+FAKE = ["--fake", "--fake-now", str(NOW), "--since", "3d"]
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m usage_async.sync ARGS`` in a fresh process."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "usage_async.sync", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_sync_fake_works_with_the_default_db_and_a_rerun_inserts_nothing(tmp_path: Path) -> None:
+    first = run(["sync", *FAKE], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "usage.db").exists()
+    lines = first.stdout.splitlines()
+    assert lines[0].split() == [
+        "endpoint", "width", "group_by", "pages", "buckets", "inserted", "changed", "deleted",
+        "seconds",
+    ]  # fmt: skip
+    assert len(lines) == 1 + 11 + 1
+    assert lines[-1].startswith("total")
+    assert int(lines[-1].split()[3].replace(",", "")) > 0  # rows inserted
+    again = run(["sync", *FAKE], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1].split()[3:6] == ["0", "0", "0"]
+    assert first.stderr == again.stderr == ""  # no progress when not on a terminal
+
+
+def test_query_spend_prints_a_table_csv_or_json(tmp_path: Path, capsys: Any) -> None:
+    db = f"sqlite:///{tmp_path}/q.db"
+    assert main(["sync", *FAKE, "--endpoints", "costs", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["query", "--db", db, "spend", "--by", "project"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["project_id", "currency", "amount", "settled"]
+    assert main(["query", "--db", db, "spend", "--by", "day", "--format", "csv"]) == 0
+    csv_lines = capsys.readouterr().out.splitlines()
+    assert csv_lines[0] == "day,currency,amount,settled"
+    assert len(csv_lines) == 1 + 4  # 3 days back from noon, floored to UTC midnight
+    assert main(["query", "--db", db, "spend", "--by", "line_item", "--format", "json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert {"line_item", "currency", "amount", "settled"} == set(items[0])
+    assert len(items) == len({i["line_item"] for i in items}) > 1
+    assert len(table) > 2
+
+
+def test_query_on_an_empty_database_says_so(tmp_path: Path, capsys: Any) -> None:
+    assert main(["query", "--db", f"sqlite:///{tmp_path}/e.db", "spend"]) == 0
+    assert "no costs collected yet" in capsys.readouterr().err
+
+
+def _newer_db(tmp_path: Path) -> str:
+    import asyncio
+
+    url = f"sqlite:///{tmp_path}/newer.db"
+
+    async def make() -> None:
+        async with open_store(url) as store:
+            await store.fetch(
+                "UPDATE usage_async_meta SET value = '7' WHERE key = 'schema_version'"
+            )
+
+    asyncio.run(make())
+    return url
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--db", "mysql://localhost/x"], "unknown database URL scheme 'mysql'"),
+        (["--endpoints", "completions,nope"], "unknown endpoint 'nope'"),
+        (["--since", "last tuesday"], "bad time 'last tuesday'"),
+        (["--since", "2025-01-01T00:00:00"], "has no UTC offset"),
+        (["--bucket-width", "costs=1h"], "costs: bucket_width '1h' is not offered"),
+        (["--group-by", "costs=model"], "costs: cannot group by 'model'"),
+        (["--lookback", "two days"], "bad duration"),
+        (["NEWER"], "schema version 7, newer than this usage-async's (1)"),
+        (["NOKEY"], "no API key"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(
+    tmp_path: Path, capsys: Any, args: list[str], message: str
+) -> None:
+    base = ["--db", f"sqlite:///{tmp_path}/x.db"]
+    if args == ["NEWER"]:
+        args, base = ["--db", _newer_db(tmp_path)], []
+    if args == ["NOKEY"]:
+        args = []
+    elif "--fake" not in args:
+        args = [*args, "--fake", "--fake-now", str(NOW)]
+    assert main(["sync", *base, *args]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.count("\n") == 1
+    assert out.err.startswith("usage-async sync: error: ")
+    assert message in out.err
+
+
+@pytest.mark.fake_usage_server(seed=1)
+def test_an_api_failure_exits_1_and_the_next_run_resumes(
+    fake_usage_server: FakeUsageServer, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", fake_usage_server.api_key)
+    url = f"sqlite:///{tmp_path}/f.db"
+    args = ["sync", "--db", url, "--base-url", fake_usage_server.base_url, "--since", "2d",
+            "--endpoints", "completions", "--bucket-width", "1h", "--limit", "6"]  # fmt: skip
+    fake_usage_server.script(200, 200, 401)  # 401 is not retried: the run stops at page 3
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "completions: FAILED: " in out
+    assert "HTTP 401" in out
+    import asyncio
+
+    partial = asyncio.run(dump(url))
+    assert len(partial["state"]) == 1
+    assert main(args) == 0
+    assert "FAILED" not in capsys.readouterr().out
+    assert len(asyncio.run(dump(url))["completions"]) > len(partial["completions"])

@@ -1,0 +1,245 @@
+"""The stores on their own, on every store: schema, versions, migration, page writes, money."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from sync_support import DAY, NOW
+
+from usage_async import ENDPOINTS
+from usage_async.sync import SCHEMA, PageWrite, SchemaVersionError, StoreURLError, open_store
+from usage_async.sync._schema import Schema, Table, canonical_decimal, table_for
+from usage_async.sync._sqlite import DecimalSum
+
+COSTS = SCHEMA.tables["costs"]
+
+
+def costs_row(start: int, project: str, value: str, *, settled: bool = False) -> dict[str, Any]:
+    return {
+        "start_time": start,
+        "end_time": start + DAY,
+        "bucket_width": "1d",
+        "group_by": "line_item,project_id",
+        "project_id": project,
+        "line_item": "gpt-4o, input",
+        "api_key_id": "",
+        "amount_value": Decimal(value),
+        "amount_currency": "usd",
+        "quantity": Decimal(1000),
+        "quantity_unit": "tokens",
+        "settled": settled,
+        "fetched_at": NOW,
+    }
+
+
+def page_of(store: Any, rows: list[dict[str, Any]], start: int, end: int) -> PageWrite:
+    dialect = store.dialect
+    tuples = []
+    for row in rows:
+        values = [row[c] for c in COSTS.columns]
+        for i, column in enumerate(COSTS.columns):
+            if column in ("amount_value", "quantity"):
+                values[i] = dialect.decimal_out(values[i])
+            if column == "settled":
+                values[i] = dialect.bool_out(values[i])
+        tuples.append(tuple(values))
+    keys = frozenset((r["start_time"], r["project_id"], r["line_item"], "") for r in rows)
+    return PageWrite(
+        endpoint="costs",
+        bucket_width="1d",
+        group_by="line_item,project_id",
+        start=start,
+        end=end,
+        rows=tuples,
+        keys=keys,
+        since=start,
+        watermark=end,
+        now=NOW,
+    )
+
+
+def test_every_endpoint_has_a_table_with_every_result_field_and_group_column() -> None:
+    assert set(SCHEMA.tables) == set(ENDPOINTS)
+    for name, spec in ENDPOINTS.items():
+        table = SCHEMA.tables[name]
+        assert table.groups == spec.group_by
+        fields = {f.name for f in attrs.fields(spec.result_type)} - set(spec.group_by)
+        assert {c.attr for c in table.fields} == fields
+        assert table.key == ("bucket_width", "group_by", "start_time", *spec.group_by)
+    assert [c.name for c in COSTS.fields] == [
+        "amount_value",
+        "amount_currency",
+        "quantity",
+        "quantity_unit",
+    ]
+
+
+def test_the_schema_of_version_1_is_pinned() -> None:
+    # A new result field changes the tables: that needs SCHEMA_VERSION 2 and a migration.
+    layout = {name: t.columns for name, t in SCHEMA.tables.items()}
+    assert SCHEMA.version == 1
+    assert layout == {name: table_for(name).columns for name in ENDPOINTS}
+    assert len(layout["completions"]) == 4 + 6 + 15 + 2
+    assert layout["vector_stores"] == (
+        "start_time",
+        "end_time",
+        "bucket_width",
+        "group_by",
+        "project_id",
+        "usage_bytes",
+        "settled",
+        "fetched_at",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("12.50", "12.5"),
+        ("0E-6176", "0"),
+        ("100", "100"),
+        ("1E+3", "1000"),
+        ("-0.000", "0"),
+        ("0.123456789012345678901234567890123", "0.123456789012345678901234567890123"),
+    ],
+)
+def test_decimals_have_one_exact_spelling(value: str, text: str) -> None:
+    assert canonical_decimal(Decimal(value)) == text
+    assert Decimal(text) == Decimal(value)
+
+
+def test_the_sqlite_decimal_sum_is_exact_where_floats_are_not() -> None:
+    total = DecimalSum()
+    for value in ["0.1", "0.2", None, "12345678901234567890.000000001"]:
+        total.step(value)
+    assert total.finalize() == "12345678901234567890.300000001"
+    assert 0.1 + 0.2 != 0.3
+
+
+async def test_a_new_database_gets_every_table_at_the_current_version(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == SCHEMA.version
+        for name in ENDPOINTS:
+            assert await store.table_rows(name) == []
+        assert await store.states() == []
+    async with open_store(store_url) as store:  # reopening changes nothing
+        assert await store.schema_version() == SCHEMA.version
+
+
+async def test_a_database_from_a_newer_version_is_refused(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        await store.fetch("UPDATE usage_async_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(SchemaVersionError, match="schema version 99, newer than"):
+        async with open_store(store_url):
+            pass
+
+
+async def test_an_older_database_is_migrated_in_place_keeping_its_rows(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        await store.write_page(page_of(store, [costs_row(NOW - DAY, "proj_a", "1.5")], 0, NOW))
+
+    def add_note(dialect: Any) -> list[str]:
+        return ['ALTER TABLE "costs" ADD COLUMN "note" TEXT']
+
+    note = attrs.evolve(COSTS.fields[-1], name="note", attr="note")
+    tables = {**SCHEMA.tables, "costs": Table("costs", COSTS.groups, (*COSTS.fields, note))}
+    v2 = Schema(version=2, tables=tables, migrations={1: add_note})
+    async with open_store(store_url, schema=v2) as store:
+        assert await store.schema_version() == 2
+        (row,) = await store.table_rows("costs")
+    assert row["note"] is None
+    assert row["amount_value"] == Decimal("1.5")
+    with pytest.raises(SchemaVersionError):  # and version 1 no longer opens it
+        async with open_store(store_url):
+            pass
+
+
+async def test_a_page_write_upserts_and_removes_what_the_api_no_longer_reports(
+    store_url: str,
+) -> None:
+    day = NOW - NOW % DAY
+    async with open_store(store_url) as store:
+        first = [costs_row(day - DAY, "proj_a", "1.5"), costs_row(day - DAY, "proj_b", "2")]
+        result = await store.write_page(page_of(store, first, day - DAY, day))
+        assert (result.inserted, result.changed, result.deleted) == (2, 0, 0)
+        again = await store.write_page(page_of(store, first, day - DAY, day))
+        assert (again.inserted, again.changed, again.deleted) == (0, 0, 0)
+        revised = [costs_row(day - DAY, "proj_a", "1.50"), costs_row(day - DAY, "proj_c", "3")]
+        revised[0]["amount_value"] = Decimal("1.75")
+        result = await store.write_page(page_of(store, revised, day - DAY, day))
+        assert (result.inserted, result.changed, result.deleted) == (1, 1, 1)
+        rows = await store.table_rows("costs")
+        assert [(r["project_id"], r["amount_value"]) for r in rows] == [
+            ("proj_a", Decimal("1.75")),
+            ("proj_c", Decimal("3")),
+        ]
+        # A page of another range leaves these rows alone.
+        await store.write_page(page_of(store, [], day, day + DAY))
+        assert len(await store.table_rows("costs")) == 2
+
+
+async def test_the_same_ungrouped_key_twice_is_one_row_never_a_null_duplicate(
+    store_url: str,
+) -> None:
+    row = costs_row(NOW - NOW % DAY, "", "4")
+    row.update(group_by="", line_item="")
+    async with open_store(store_url) as store:
+        write = page_of(store, [row, row], 0, NOW)
+        write = attrs.evolve(write, group_by="", keys=frozenset({(row["start_time"], "", "", "")}))
+        await store.write_page(write)
+        await store.write_page(write)
+        rows = await store.table_rows("costs")
+    assert len(rows) == 1
+    assert (rows[0]["project_id"], rows[0]["line_item"], rows[0]["api_key_id"]) == ("", "", "")
+
+
+async def test_the_watermark_never_moves_back(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        await store.write_page(attrs.evolve(page_of(store, [], 0, NOW), watermark=NOW))
+        await store.write_page(attrs.evolve(page_of(store, [], 0, NOW), watermark=NOW - DAY))
+        state = await store.load_state("costs", "1d", "line_item,project_id")
+    assert state is not None
+    assert state.watermark == NOW
+
+
+def test_sqlite_keeps_money_as_text_holding_the_exact_decimal(tmp_path: Path) -> None:
+    import asyncio
+
+    url = f"sqlite:///{tmp_path}/m.db"
+
+    async def write() -> None:
+        async with open_store(url) as store:
+            row = costs_row(NOW - NOW % DAY, "proj_a", "0.100000000000000000000000000001")
+            await store.write_page(page_of(store, [row], 0, NOW))
+
+    asyncio.run(write())
+    with sqlite3.connect(tmp_path / "m.db") as conn:
+        kind, value = conn.execute(
+            "SELECT typeof(amount_value), amount_value FROM costs"
+        ).fetchone()
+    assert (kind, value) == ("text", "0.100000000000000000000000000001")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://localhost/db", "unknown database URL scheme 'mysql'"),
+        ("usage.db", "not a database URL"),
+        ("sqlite://usage.db", "bad SQLite URL"),
+        ("sqlite:///", "bad SQLite URL"),
+    ],
+)
+def test_a_bad_url_is_refused_with_one_clear_message(url: str, message: str) -> None:
+    with pytest.raises(StoreURLError, match=message):
+        open_store(url)
+
+
+def test_a_password_in_a_url_never_shows() -> None:
+    from usage_async.sync.stores import redact_url
+
+    assert redact_url("postgresql://me:s3cret@db/x") == "postgresql://me:***@db/x"

@@ -1,0 +1,58 @@
+"""Collect the Usage and Costs API into a database, incrementally, idempotently, crash-safe.
+
+``await sync(client, "sqlite:///usage.db", since=timedelta(days=90))`` syncs every endpoint
+into SQLite (or ``postgresql://...`` with the ``postgres`` extra); later runs re-read from
+the stored watermark minus a 48 h look-back and upsert, so late data and revisions are
+picked up and a repeated run changes nothing. ``await spend(db, by="project")`` reads the
+spend back. The schema is documented in ``usage_async/sync/_schema.py``.
+"""
+
+from ._schema import SCHEMA, SCHEMA_VERSION, Schema
+from .collector import (
+    DEFAULT_GROUP_BY,
+    DEFAULT_LOOKBACK,
+    DEFAULT_SINCE,
+    Collector,
+    EndpointReport,
+    SyncReport,
+    Target,
+    sync,
+)
+from .query import SPEND_BY, SpendRow, spend
+from .stores import (
+    DEFAULT_DB,
+    PageResult,
+    PageWrite,
+    SchemaVersionError,
+    State,
+    Store,
+    StoreError,
+    StoreURLError,
+    open_store,
+)
+
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_GROUP_BY",
+    "DEFAULT_LOOKBACK",
+    "DEFAULT_SINCE",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SPEND_BY",
+    "Collector",
+    "EndpointReport",
+    "PageResult",
+    "PageWrite",
+    "Schema",
+    "SchemaVersionError",
+    "SpendRow",
+    "State",
+    "Store",
+    "StoreError",
+    "StoreURLError",
+    "SyncReport",
+    "Target",
+    "open_store",
+    "spend",
+    "sync",
+]

@@ -1,0 +1,212 @@
+"""The PostgreSQL store: psycopg 3's asyncio connection (the ``postgres`` extra).
+
+psycopg 3 rather than asyncpg: it is fully typed (this package is checked with mypy
+--strict), it takes libpq's URL and environment unchanged (Unix sockets, ``sslmode``,
+``.pgpass``, ``PG*`` variables, ``options=-csearch_path=...``), its ``executemany`` runs in
+pipeline mode (one round trip per page, not per row), and NUMERIC comes back as Decimal with
+no setup. asyncpg is faster per row, but a page's rows are not where a sync spends its time
+(the API's rate limit is).
+
+One connection, one writer: each page is one transaction. Schema creation and migration
+take a transaction-scoped advisory lock, so two first runs at once do not race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._schema import (
+    META_TABLE,
+    POSTGRES,
+    STATE_TABLE,
+    Schema,
+    Statements,
+    migration_plan,
+    state_statements,
+    statements,
+)
+from .stores import (
+    PageResult,
+    PageWrite,
+    SchemaVersionError,
+    State,
+    Store,
+    StoreError,
+    StoreURLError,
+    redact_url,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresStore"]
+
+# pg_advisory_xact_lock key for schema changes: "usage-async" in ASCII, in 63 bits.
+_SCHEMA_LOCK = 0x75736167652D6173
+# pg_advisory_xact_lock(class, object) class for writing one endpoint's table.
+_WRITE_LOCK = 0x75736173
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreURLError(
+            "a postgresql:// database needs psycopg 3: pip install 'usage-async[postgres]'"
+        ) from None
+    return psycopg
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class PostgresStore(Store):
+    """A PostgreSQL database, written through one asyncio connection."""
+
+    dialect = POSTGRES
+
+    def __init__(self, url: str, schema: Schema) -> None:
+        super().__init__(url, schema)
+        self._psycopg = _psycopg()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._sql: dict[str, Statements] = {
+            name: statements(table, POSTGRES) for name, table in schema.tables.items()
+        }
+        _, self._state_upsert, self._state_select = state_statements(POSTGRES)
+
+    def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None:
+            raise StoreError("the store is not open: use `async with open_store(url)`")
+        return self._conn
+
+    async def open(self) -> None:
+        """Connect, then create or migrate the schema under an advisory lock."""
+        if self._conn is not None:
+            return
+        psycopg = self._psycopg
+        try:
+            self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        except psycopg.ProgrammingError as exc:  # a malformed URL
+            raise StoreURLError(f"bad PostgreSQL URL {redact_url(self.url)!r}: {exc}") from None
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}"
+            ) from None
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def _version(self) -> int:
+        conn = self._connection()
+        cur = await conn.execute("SELECT to_regclass(%s)", (META_TABLE,))
+        found = await cur.fetchone()
+        if found is None or found[0] is None:
+            return 0
+        cur = await conn.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'")
+        row = await cur.fetchone()
+        return int(row[0]) if row is not None else 0
+
+    async def _migrate(self) -> None:
+        conn = self._connection()
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                found = await self._version()
+                if found > self.schema.version:
+                    raise SchemaVersionError(
+                        f"{redact_url(self.url)} has schema version {found}, newer than this "
+                        f"usage-async's ({self.schema.version}): upgrade usage-async to use it"
+                    )
+                if found < self.schema.version:
+                    for step in migration_plan(self.schema, found, POSTGRES):
+                        for sql in step:  # PostgreSQL's DDL is transactional too
+                            await conn.execute(sql)
+        except self._psycopg.Error as exc:
+            raise StoreError(
+                f"cannot set up the schema in {redact_url(self.url)}: {_first_line(exc)}"
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the connection."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def schema_version(self) -> int:
+        """The database's schema version."""
+        return await self._version()
+
+    async def load_state(self, endpoint: str, bucket_width: str, group_by: str) -> State | None:
+        """The stored since and watermark of one target."""
+        rows = await self.fetch(self._state_select, (endpoint, bucket_width, group_by))
+        return State(int(rows[0][0]), int(rows[0][1])) if rows else None
+
+    async def states(self) -> list[tuple[str, str, str, int, int]]:
+        """Every stored target state."""
+        rows = await self.fetch(
+            f"SELECT endpoint, bucket_width, group_by, since, watermark FROM {STATE_TABLE}"
+            " ORDER BY endpoint, bucket_width, group_by"
+        )
+        return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    async def write_page(self, page: PageWrite) -> PageResult:
+        """One transaction: upsert the rows, drop vanished ones, advance the watermark."""
+        try:
+            return await self._write_page(page)
+        except self._psycopg.Error as exc:
+            raise StoreError(
+                f"writing {page.endpoint} to {redact_url(self.url)}: {_first_line(exc)}"
+            ) from exc
+
+    async def _write_page(self, page: PageWrite) -> PageResult:
+        conn = self._connection()
+        sql = self._sql[page.endpoint]
+        async with conn.transaction(), conn.cursor() as cur:
+            # Overlapping syncs write one table's pages one at a time, as SQLite's
+            # BEGIN IMMEDIATE makes them: the key read below then sees what was committed.
+            await cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_WRITE_LOCK, page.endpoint)
+            )
+            await cur.execute(
+                sql.select_keys,
+                (page.bucket_width, page.group_by, page.start, page.end),
+            )
+            existing = set(await cur.fetchall())
+            written = 0
+            if page.rows:
+                await cur.executemany(sql.upsert, page.rows)
+                written = max(cur.rowcount, 0)
+            vanished = existing - page.keys
+            if vanished:
+                head = (page.bucket_width, page.group_by)
+                await cur.executemany(
+                    sql.delete,
+                    [(*head, *key) for key in sorted(vanished)],
+                )
+            await cur.execute(
+                self._state_upsert,
+                (
+                    page.endpoint,
+                    page.bucket_width,
+                    page.group_by,
+                    page.since,
+                    page.watermark,
+                    page.now,
+                ),
+            )
+        inserted = len(page.keys - existing)
+        return PageResult(inserted, written - inserted, len(vanished))
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query."""
+        conn = self._connection()
+        try:
+            cur = await conn.execute(sql, params)
+            return list(await cur.fetchall()) if cur.description is not None else []
+        except self._psycopg.Error as exc:
+            raise StoreError(f"reading {redact_url(self.url)}: {_first_line(exc)}") from exc

@@ -1,0 +1,336 @@
+"""The database schema, as data, and the SQL it turns into for each store. No I/O.
+
+One table per endpoint, named as the endpoint (``completions``, ..., ``costs``)::
+
+    start_time, end_time   the bucket, int Unix seconds (UTC), as in the API
+    bucket_width           '1m' | '1h' | '1d'
+    group_by               the group_by set: its names sorted and comma-joined ('' = none)
+    <group columns>        every value the endpoint can group by, TEXT NOT NULL:
+                           '' when not grouped by it (or the API sent null);
+                           batch as 'true'/'false'
+    <result fields>        every other field of the result: counts as integers, money and
+                           quantities exact (PostgreSQL NUMERIC; SQLite TEXT holding the
+                           decimal string), Amount as amount_value + amount_currency
+    settled                the bucket ended more than the look-back before the sync
+    fetched_at             int Unix seconds of the sync that last changed the row
+
+    PRIMARY KEY (bucket_width, group_by, start_time, <group columns>)
+
+Group columns are NOT NULL with '' for "not grouped" because a NULL in a key lets SQLite
+insert duplicates (NULLs are distinct in a UNIQUE index) and PostgreSQL refuses it in a
+primary key. SQLite's NUMERIC affinity would store money as a float, hence TEXT.
+
+``usage_async_state`` holds one watermark per (endpoint, bucket_width, group_by), and
+``usage_async_meta`` the schema version. A database from an older version is migrated in
+place by :attr:`Schema.migrations`; one from a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import decimal
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from .._endpoints import ENDPOINTS
+from ..models import Amount
+
+__all__ = [
+    "POSTGRES",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SQLITE",
+    "Column",
+    "Dialect",
+    "Schema",
+    "Table",
+    "canonical_decimal",
+    "migration_plan",
+    "statements",
+]
+
+SCHEMA_VERSION = 1
+
+# Column kinds.
+INT = "int"
+DECIMAL = "decimal"
+TEXT = "text"
+BOOL = "bool"
+
+STATE_TABLE = "usage_async_state"
+META_TABLE = "usage_async_meta"
+FIXED_HEAD = ("start_time", "end_time", "bucket_width", "group_by")
+FIXED_TAIL = ("settled", "fetched_at")
+
+
+def canonical_decimal(value: decimal.Decimal) -> str:
+    """The exact value as a plain decimal string without trailing zeros (``12.5``, ``0``).
+
+    The API sends the same amount as ``12.50``, ``12.5`` or ``"0E-6176"``; one spelling per
+    value keeps a re-read from counting as a change. No context rounding is involved.
+    """
+    if not value.is_finite():
+        return str(value)
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text
+
+
+@attrs.frozen
+class Column:
+    """One result column: its name, kind, and the result attribute it comes from."""
+
+    name: str
+    kind: str
+    attr: str
+    part: str | None = None  # "value" / "currency" for the two columns of an Amount
+
+
+@attrs.frozen
+class Table:
+    """One endpoint's table: its group columns (all ``TEXT NOT NULL``) and result columns."""
+
+    endpoint: str
+    groups: tuple[str, ...]
+    fields: tuple[Column, ...]
+
+    @property
+    def name(self) -> str:
+        """The table's name: the endpoint's."""
+        return self.endpoint
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column, in the order rows are written."""
+        return (*FIXED_HEAD, *self.groups, *(c.name for c in self.fields), *FIXED_TAIL)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The primary key's columns."""
+        return ("bucket_width", "group_by", "start_time", *self.groups)
+
+
+def _kind(annotation: Any) -> tuple[str, ...]:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)] or [annotation]
+    (base,) = args
+    if base is bool:
+        return (BOOL,)
+    if base is int:
+        return (INT,)
+    if base is decimal.Decimal:
+        return (DECIMAL,)
+    if base is str:
+        return (TEXT,)
+    if base is Amount:
+        return (DECIMAL, TEXT)
+    raise TypeError(f"no column kind for {annotation!r}")
+
+
+def table_for(endpoint: str) -> Table:
+    """The table of one endpoint, from its row in ``_endpoints`` and its result class."""
+    spec = ENDPOINTS[endpoint]
+    hints = typing.get_type_hints(spec.result_type)
+    groups = tuple(spec.group_by)
+    fields: list[Column] = []
+    for field in attrs.fields(spec.result_type):
+        if field.name in groups:
+            continue
+        kinds = _kind(hints[field.name])
+        if len(kinds) == 2:  # Amount
+            fields.append(Column(f"{field.name}_value", kinds[0], field.name, "value"))
+            fields.append(Column(f"{field.name}_currency", kinds[1], field.name, "currency"))
+        else:
+            fields.append(Column(field.name, kinds[0], field.name))
+    return Table(endpoint, groups, tuple(fields))
+
+
+@attrs.frozen
+class Dialect:
+    """What differs between the stores: placeholders, types, and how values are sent."""
+
+    name: str
+    param: str  # placeholder
+    types: Mapping[str, str]
+    decimal_out: Callable[[decimal.Decimal], object]
+    bool_out: Callable[[bool], object]
+    max_fn: str  # max(a, b) of two values
+    distinct: str  # null-safe "differs" operator
+    table_suffix: str = ""
+
+    def params(self, n: int) -> str:
+        """``n`` placeholders, comma-separated."""
+        return ", ".join([self.param] * n)
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    param="?",
+    types=MappingProxyType(
+        {INT: "INTEGER", DECIMAL: "TEXT", TEXT: "TEXT", BOOL: "INTEGER", "time": "INTEGER"}
+    ),
+    decimal_out=canonical_decimal,
+    bool_out=int,
+    max_fn="max",
+    distinct="IS NOT",
+    # A composite text key: rows live in the key's B-tree, with no rowid index beside it.
+    table_suffix=" WITHOUT ROWID",
+)
+
+POSTGRES = Dialect(
+    name="postgresql",
+    param="%s",
+    types=MappingProxyType(
+        {INT: "BIGINT", DECIMAL: "NUMERIC", TEXT: "TEXT", BOOL: "BOOLEAN", "time": "BIGINT"}
+    ),
+    decimal_out=lambda d: decimal.Decimal(canonical_decimal(d)),
+    bool_out=bool,
+    max_fn="GREATEST",
+    distinct="IS DISTINCT FROM",
+)
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+@attrs.frozen
+class Statements:
+    """The prepared SQL of one table in one dialect."""
+
+    create: str
+    upsert: str
+    select_keys: str
+    delete: str
+    select_all: str
+
+
+def statements(table: Table, dialect: Dialect) -> Statements:
+    """The SQL that creates, writes and reads ``table``."""
+    t = _q(table.name)
+    p = dialect.param
+    types = dialect.types
+    defs = [
+        f"start_time {types['time']} NOT NULL",
+        f"end_time {types['time']} NOT NULL",
+        "bucket_width TEXT NOT NULL",
+        "group_by TEXT NOT NULL",
+    ]
+    defs += [f"{_q(g)} TEXT NOT NULL DEFAULT ''" for g in table.groups]
+    defs += [f"{_q(c.name)} {types[c.kind]}" for c in table.fields]
+    defs += [f"settled {types[BOOL]} NOT NULL", f"fetched_at {types['time']} NOT NULL"]
+    key = ", ".join(_q(k) for k in table.key)
+    defs.append(f"PRIMARY KEY ({key})")
+    create = f"CREATE TABLE {t} (\n    " + ",\n    ".join(defs) + f"\n){dialect.table_suffix}"
+    cols = table.columns
+    values = ("end_time", *(c.name for c in table.fields), "settled")
+    sets = ", ".join(f"{_q(v)} = excluded.{_q(v)}" for v in (*values, "fetched_at"))
+    differs = " OR ".join(f"{t}.{_q(v)} {dialect.distinct} excluded.{_q(v)}" for v in values)
+    upsert = (
+        f"INSERT INTO {t} ({', '.join(_q(c) for c in cols)}) VALUES ({dialect.params(len(cols))})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {differs}"
+    )
+    group_list = ", ".join(_q(g) for g in table.groups)
+    select_keys = (
+        f"SELECT start_time, {group_list} FROM {t} WHERE bucket_width = {p} AND group_by = {p}"
+        f" AND start_time >= {p} AND start_time < {p}"
+    )
+    delete = f"DELETE FROM {t} WHERE " + " AND ".join(f"{_q(k)} = {p}" for k in table.key)
+    select_all = f"SELECT {', '.join(_q(c) for c in cols)} FROM {t} ORDER BY " + ", ".join(
+        _q(k) for k in table.key
+    )
+    return Statements(create, upsert, select_keys, delete, select_all)
+
+
+def state_statements(dialect: Dialect) -> tuple[str, str, str]:
+    """CREATE, UPSERT (watermark only moves forward) and SELECT of the sync-state table."""
+    p = dialect.param
+    types = dialect.types
+    create = (
+        f"CREATE TABLE {STATE_TABLE} (\n"
+        "    endpoint TEXT NOT NULL,\n"
+        "    bucket_width TEXT NOT NULL,\n"
+        "    group_by TEXT NOT NULL,\n"
+        f"    since {types['time']} NOT NULL,\n"
+        f"    watermark {types['time']} NOT NULL,\n"
+        f"    updated_at {types['time']} NOT NULL,\n"
+        "    PRIMARY KEY (endpoint, bucket_width, group_by)\n"
+        f"){dialect.table_suffix}"
+    )
+    upsert = (
+        f"INSERT INTO {STATE_TABLE} (endpoint, bucket_width, group_by, since, watermark,"
+        f" updated_at) VALUES ({dialect.params(6)}) ON CONFLICT (endpoint, bucket_width,"
+        f" group_by) DO UPDATE SET watermark = {dialect.max_fn}({STATE_TABLE}.watermark,"
+        " excluded.watermark), updated_at = excluded.updated_at"
+    )
+    select = (
+        f"SELECT since, watermark FROM {STATE_TABLE}"
+        f" WHERE endpoint = {p} AND bucket_width = {p} AND group_by = {p}"
+    )
+    return create, upsert, select
+
+
+def meta_create() -> str:
+    """CREATE of the key/value table that holds ``schema_version``."""
+    return f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+Migration = Callable[[Dialect], Sequence[str]]
+"""The statements that take a database from one schema version to the next."""
+
+
+@attrs.frozen
+class Schema:
+    """A schema version: its tables, and the migrations that reach it from older versions.
+
+    ``migrations[v]`` takes a database at version ``v`` to ``v + 1``; a new database is
+    created at ``version`` directly. Version 1 has no predecessor.
+    """
+
+    version: int
+    tables: Mapping[str, Table]
+    migrations: Mapping[int, Migration] = attrs.field(factory=dict)
+
+    def create(self, dialect: Dialect) -> list[str]:
+        """Every CREATE of a new database at this version."""
+        out = [meta_create(), state_statements(dialect)[0]]
+        out += [statements(t, dialect).create for t in self.tables.values()]
+        return out
+
+
+SCHEMA = Schema(
+    version=SCHEMA_VERSION,
+    tables=MappingProxyType({name: table_for(name) for name in ENDPOINTS}),
+)
+"""The schema this version of usage-async writes."""
+
+
+def migration_plan(schema: Schema, found: int, dialect: Dialect) -> list[list[str]]:
+    """The transactions that bring a database at version ``found`` to ``schema.version``.
+
+    ``found`` 0 is a new database: one transaction creates everything. Each later step is
+    its migration's statements; every transaction ends by recording its version.
+    """
+    if found > schema.version:
+        raise ValueError(f"schema version {found} is newer than {schema.version}")
+
+    def stamp(version: int) -> list[str]:
+        return [
+            f"DELETE FROM {META_TABLE} WHERE key = 'schema_version'",
+            f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema_version', '{version}')",
+        ]
+
+    if found == 0:
+        return [[*schema.create(dialect), *stamp(schema.version)]]
+    plan = []
+    for version in range(found, schema.version):
+        step = schema.migrations.get(version)
+        if step is None:
+            raise ValueError(f"no migration from schema version {version} to {version + 1}")
+        plan.append([*step(dialect), *stamp(version + 1)])
+    return plan

@@ -1,0 +1,257 @@
+"""The SQLite store: standard library ``sqlite3`` on one thread of its own.
+
+``sqlite3`` calls block, so every call runs on a single-thread executor that owns the
+connection: the event loop keeps streaming pages while a page is written, and there is
+exactly one writer. WAL mode lets readers (``usage-async query``, another process) read
+while a sync writes; ``synchronous=NORMAL`` in WAL mode keeps every commit consistent and
+durable against a killed process (an OS crash may lose the last commits, never half of one).
+Money is TEXT; :class:`DecimalSum` sums it exactly as the SQL aggregate ``decimal_sum``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import decimal
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote
+
+from ._schema import (
+    META_TABLE,
+    SQLITE,
+    STATE_TABLE,
+    Schema,
+    Statements,
+    canonical_decimal,
+    migration_plan,
+    state_statements,
+    statements,
+)
+from .stores import (
+    PageResult,
+    PageWrite,
+    SchemaVersionError,
+    State,
+    Store,
+    StoreError,
+    StoreURLError,
+)
+
+__all__ = ["DecimalSum", "SQLiteStore", "sqlite_path"]
+
+T = TypeVar("T")
+BUSY_TIMEOUT_MS = 30_000  # another writer (an overlapping sync) holds the lock this long at most
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` URL."""
+    rest = url.split("://", 1)[1]
+    if not rest.startswith("/") or rest == "/":
+        raise StoreURLError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute.db"
+        )
+    path = unquote(rest[1:].split("?", 1)[0])
+    if not path:
+        raise StoreURLError(f"bad SQLite URL {url!r}: no file name")
+    return path
+
+
+class DecimalSum:
+    """``decimal_sum(text)``: an exact SQL sum of decimal strings, as a decimal string.
+
+    SQLite's own ``sum()`` would turn TEXT money into floats.
+    """
+
+    def __init__(self) -> None:
+        self.total: decimal.Decimal | None = None
+        self.context = decimal.Context(prec=decimal.MAX_PREC)  # exact: never rounds a sum
+
+    def step(self, value: str | None) -> None:
+        """Add one value (NULL is skipped, as SQL's ``sum`` does)."""
+        if value is None:
+            return
+        amount = decimal.Decimal(value)
+        self.total = amount if self.total is None else self.context.add(self.total, amount)
+
+    def finalize(self) -> str | None:
+        """The sum, or NULL when every value was NULL."""
+        return None if self.total is None else canonical_decimal(self.total)
+
+
+class SQLiteStore(Store):
+    """A SQLite file, written by one thread."""
+
+    dialect = SQLITE
+
+    def __init__(self, url: str, path: str, schema: Schema) -> None:
+        super().__init__(url, schema)
+        self.path = path
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._sql: dict[str, Statements] = {
+            name: statements(table, SQLITE) for name, table in schema.tables.items()
+        }
+        _, self._state_upsert, self._state_select = state_statements(SQLITE)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise StoreError("the store is not open: use `async with open_store(url)`")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def open(self) -> None:
+        """Connect on the writer thread, then create or migrate the schema."""
+        if self._executor is not None:
+            return
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="usage-async-sqlite"
+        )
+        try:
+            await self._run(self._open)
+        except BaseException:
+            await self.aclose()
+            raise
+
+    def _open(self) -> None:
+        if self.path != ":memory:":
+            parent = Path(self.path).parent
+            if not parent.is_dir():
+                raise StoreError(f"cannot open {self.path}: the folder {parent} does not exist")
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        self._conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
+            self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use {self.path} as a usage-async database: {exc}") from exc
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        found = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (META_TABLE,)
+        ).fetchone()
+        if found is None:
+            return 0
+        row = conn.execute(
+            f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")  # two first runs at once: one creates, one waits
+        try:
+            found = self._version(conn)
+            if found > self.schema.version:
+                raise SchemaVersionError(
+                    f"{self.path} has schema version {found}, newer than this usage-async's "
+                    f"({self.schema.version}): upgrade usage-async to use it"
+                )
+            plan = migration_plan(self.schema, found, SQLITE) if found < self.schema.version else []
+            for step in plan:  # SQLite's DDL is transactional: all of it, or none
+                for sql in step:
+                    conn.execute(sql)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection and stop the writer thread."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        finally:
+            executor.shutdown(wait=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the store is not open")
+        return self._conn
+
+    async def schema_version(self) -> int:
+        """The database's schema version."""
+        return await self._run(lambda: self._version(self._connection()))
+
+    async def load_state(self, endpoint: str, bucket_width: str, group_by: str) -> State | None:
+        """The stored since and watermark of one target."""
+
+        def load() -> State | None:
+            row = (
+                self._connection()
+                .execute(self._state_select, (endpoint, bucket_width, group_by))
+                .fetchone()
+            )
+            return None if row is None else State(int(row[0]), int(row[1]))
+
+        return await self._run(load)
+
+    async def states(self) -> list[tuple[str, str, str, int, int]]:
+        """Every stored target state."""
+        rows = await self.fetch(
+            f"SELECT endpoint, bucket_width, group_by, since, watermark FROM {STATE_TABLE}"
+            " ORDER BY endpoint, bucket_width, group_by"
+        )
+        return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+    async def write_page(self, page: PageWrite) -> PageResult:
+        """One transaction: upsert the rows, drop vanished ones, advance the watermark."""
+        try:
+            return await self._run(self._write_page, page)
+        except sqlite3.Error as exc:
+            raise StoreError(f"writing {page.endpoint} to {self.path}: {exc}") from exc
+
+    def _write_page(self, page: PageWrite) -> PageResult:
+        conn = self._connection()
+        sql = self._sql[page.endpoint]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            existing = set(
+                conn.execute(
+                    sql.select_keys, (page.bucket_width, page.group_by, page.start, page.end)
+                ).fetchall()
+            )
+            before = conn.total_changes
+            conn.executemany(sql.upsert, page.rows)
+            written = conn.total_changes - before
+            vanished = existing - page.keys
+            if vanished:
+                head = (page.bucket_width, page.group_by)
+                conn.executemany(sql.delete, [(*head, *key) for key in sorted(vanished)])
+            conn.execute(
+                self._state_upsert,
+                (
+                    page.endpoint,
+                    page.bucket_width,
+                    page.group_by,
+                    page.since,
+                    page.watermark,
+                    page.now,
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        inserted = len(page.keys - existing)
+        return PageResult(inserted, written - inserted, len(vanished))
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query."""
+        try:
+            return await self._run(lambda: self._connection().execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading {self.path}: {exc}") from exc

@@ -1,0 +1,443 @@
+"""The sync engine: which buckets to read, reading them, and handing pages to the one writer.
+
+For each target (an endpoint at one ``bucket_width`` and one ``group_by`` set):
+
+* **Where to start.** With nothing stored, at ``since`` floored to the width's UTC boundary;
+  otherwise at the stored watermark minus the look-back (default 48 h), floored: data that
+  arrives late and revisions of past buckets are read again (API-NOTES #5).
+* **Where to stop.** At the collector's ``now``: the newest bucket is incomplete and stored
+  as it is, not ``settled``; a bucket is settled once it ended more than the look-back ago.
+* **How.** Every target streams its pages through the one client (its concurrency limit
+  and rate pace); each page becomes rows and goes into a small queue; one writer commits
+  each page's rows, the removal of rows the API no longer reports in that page's range, and
+  the watermark (``min(last bucket's end, now)``) in one transaction. A sync killed at any
+  moment leaves whole pages; the next run re-reads from the watermark minus the look-back,
+  and upserts make the overlap change nothing.
+* **Memory** holds at most the queue's pages plus one page read ahead per target, whatever
+  the range.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from .._endpoints import ENDPOINTS, EndpointSpec
+from .._query import to_unix
+from ..client import UsageClient
+from ..errors import InvalidParameterError, UsageError
+from ._rows import RowPlan
+from ._schema import SCHEMA
+from .stores import DEFAULT_DB, PageWrite, Store, open_store
+
+__all__ = [
+    "DEFAULT_GROUP_BY",
+    "DEFAULT_LOOKBACK",
+    "DEFAULT_SINCE",
+    "Collector",
+    "EndpointReport",
+    "SyncReport",
+    "Target",
+    "sync",
+]
+
+log = logging.getLogger("usage_async.sync")
+
+WIDTH_SECONDS: Mapping[str, int] = MappingProxyType({"1m": 60, "1h": 3600, "1d": 86400})
+DEFAULT_LOOKBACK = _dt.timedelta(hours=48)
+DEFAULT_SINCE = _dt.timedelta(days=30)
+DEFAULT_BUCKET_WIDTH = "1d"
+
+Since = int | _dt.datetime | _dt.date | _dt.timedelta
+
+
+def _default_group_by(spec: EndpointSpec) -> tuple[str, ...]:
+    # What a FinOps user asks first: spend by project and line item; usage by project and
+    # model (by project alone where the endpoint has no model).
+    wanted = ("project_id", "line_item") if spec.name == "costs" else ("project_id", "model")
+    return tuple(g for g in wanted if g in spec.group_by)
+
+
+DEFAULT_GROUP_BY: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {name: _default_group_by(spec) for name, spec in ENDPOINTS.items()}
+)
+"""The ``group_by`` of each endpoint when none is given."""
+
+
+def floor_to(seconds: int, width: str) -> int:
+    """``seconds`` floored to the UTC boundary of a bucket width."""
+    step = WIDTH_SECONDS[width]
+    return seconds - seconds % step
+
+
+@attrs.frozen
+class Target:
+    """One thing to sync: an endpoint at one bucket width and one ``group_by`` set."""
+
+    endpoint: str
+    bucket_width: str
+    group_by: tuple[str, ...]
+    limit: int
+
+    @property
+    def group_key(self) -> str:
+        """The ``group_by`` set as stored: names sorted and comma-joined ('' for none)."""
+        return ",".join(sorted(self.group_by))
+
+
+@attrs.define
+class EndpointReport:
+    """What a sync did for one target: pages, buckets, rows inserted/changed/deleted, time.
+
+    ``changed`` counts stored rows whose values were revised; ``deleted`` rows of a re-read
+    range that the API no longer reports; ``skipped`` results the client could not type.
+    ``error`` is the API error that stopped this target (the store stays consistent and the
+    next run resumes from what was committed).
+    """
+
+    endpoint: str
+    bucket_width: str
+    group_by: str
+    start: int | None = None
+    end: int | None = None
+    pages_expected: int = 0
+    pages: int = 0
+    buckets: int = 0
+    inserted: int = 0
+    changed: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    done: bool = False
+
+    @property
+    def rows(self) -> int:
+        """Rows written (inserted or changed)."""
+        return self.inserted + self.changed
+
+
+@attrs.frozen
+class SyncReport:
+    """The outcome of one sync: a report per target, and the wall time."""
+
+    endpoints: tuple[EndpointReport, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every target finished without an error."""
+        return all(r.error is None for r in self.endpoints)
+
+    def total(self, field: str) -> int:
+        """A count summed over the targets (``"pages"``, ``"inserted"``, ...)."""
+        return sum(int(getattr(r, field)) for r in self.endpoints)
+
+
+_DONE = object()
+
+
+class Collector:
+    """Syncs chosen endpoints into a store, incrementally and idempotently.
+
+    ``endpoints``: names (default: all eleven). ``bucket_width``: one width for every
+    endpoint that has it (the others keep ``1d``; Costs has only ``1d``), or a mapping by
+    endpoint. ``group_by``: a mapping by endpoint (default :data:`DEFAULT_GROUP_BY`; an
+    empty sequence for ungrouped). ``since`` applies only when nothing is stored yet: Unix
+    seconds, an aware datetime, a date, or a timedelta before now (default 30 days), floored
+    to the width's UTC boundary. ``lookback``: how far before the watermark each later run
+    re-reads (default 48 h). ``limit``: buckets per page (default: the endpoint's maximum).
+    ``clock`` gives "now" in Unix seconds (read once per run). ``progress`` is called with a
+    target's report when it starts, after each page it commits, and when it is done.
+    """
+
+    def __init__(
+        self,
+        client: UsageClient,
+        store: Store,
+        *,
+        endpoints: Iterable[str] | None = None,
+        bucket_width: str | Mapping[str, str] = DEFAULT_BUCKET_WIDTH,
+        group_by: Mapping[str, Sequence[str]] | None = None,
+        since: Since | None = None,
+        lookback: _dt.timedelta = DEFAULT_LOOKBACK,
+        limit: int | None = None,
+        clock: Callable[[], float] = time.time,
+        progress: Callable[[EndpointReport], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.targets = plan_targets(endpoints, bucket_width, group_by, limit)
+        if isinstance(since, bool) or (
+            since is not None and not isinstance(since, (int, _dt.date, _dt.timedelta))
+        ):
+            raise InvalidParameterError(
+                "since: expected Unix seconds, an aware datetime, a date or a timedelta, "
+                f"got {since!r}",
+                param="since",
+            )
+        if isinstance(since, (int, _dt.date)):
+            to_unix(since, "since")  # refuses naive datetimes and negatives now
+        self.since = since
+        if not isinstance(lookback, _dt.timedelta) or lookback < _dt.timedelta(0):
+            raise InvalidParameterError(
+                f"lookback: expected a timedelta >= 0, got {lookback!r}", param="lookback"
+            )
+        self.lookback = int(lookback.total_seconds())
+        self.clock = clock
+        self.progress = progress
+        self._unknown = [t.endpoint for t in self.targets if t.endpoint not in store.schema.tables]
+        if self._unknown:
+            raise InvalidParameterError(f"no table for {self._unknown} in the store's schema")
+
+    def _since(self, target: Target, now: int) -> int:
+        since = self.since if self.since is not None else DEFAULT_SINCE
+        if isinstance(since, _dt.timedelta):
+            seconds = now - int(since.total_seconds())
+        else:
+            seconds = to_unix(since, "since")
+        return floor_to(seconds, target.bucket_width)
+
+    async def run(self) -> SyncReport:
+        """Sync every target once; return what was done.
+
+        An API error stops only its own target (recorded in its report); a store error
+        stops the sync and is raised. Either way every committed page is whole.
+        """
+        started = time.perf_counter()
+        now = int(self.clock())
+        reports = [EndpointReport(t.endpoint, t.bucket_width, t.group_key) for t in self.targets]
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, len(self.targets)))
+        writer: asyncio.Future[None] = asyncio.ensure_future(self._write(queue, started))
+        fetchers: asyncio.Future[list[None]] = asyncio.ensure_future(
+            asyncio.gather(
+                *(
+                    self._fetch(t, r, queue, now, started)
+                    for t, r in zip(self.targets, reports, strict=True)
+                )
+            )
+        )
+        try:
+            both: set[asyncio.Future[Any]] = {writer, fetchers}
+            done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+            if writer in done:  # the writer only ends early by failing
+                writer.result()
+                raise RuntimeError("the writer stopped before the fetchers")
+            fetchers.result()
+            await queue.put(_DONE)
+            await writer
+        finally:
+            for task in (fetchers, writer):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        return SyncReport(tuple(reports), time.perf_counter() - started)
+
+    async def _fetch(
+        self,
+        target: Target,
+        report: EndpointReport,
+        queue: asyncio.Queue[Any],
+        now: int,
+        started: float,
+    ) -> None:
+        store = self.store
+        state = await store.load_state(target.endpoint, target.bucket_width, target.group_key)
+        if state is None:
+            since = start = self._since(target, now)
+        else:
+            since = state.since
+            start = max(since, floor_to(state.watermark - self.lookback, target.bucket_width))
+        report.start, report.end = start, now
+        width = WIDTH_SECONDS[target.bucket_width]
+        buckets = max(0, -(-(now - start) // width))
+        report.pages_expected = -(-buckets // target.limit)
+        if start >= now:
+            report.done = True
+        if self.progress is not None:
+            self.progress(report)  # known before its first page: what this run will read
+        if report.done:
+            return
+        spec = ENDPOINTS[target.endpoint]
+        plan = RowPlan(
+            store.schema.tables[target.endpoint],
+            store.dialect,
+            result_type=spec.result_type,
+            bucket_width=target.bucket_width,
+            group_by=target.group_key,
+        )
+        params: dict[str, Any] = {
+            "start_time": start,
+            "end_time": now,
+            "bucket_width": target.bucket_width,
+            "limit": target.limit,
+        }
+        if target.group_by:
+            params["group_by"] = list(target.group_by)
+        settled_before = now - self.lookback
+        pages = self.client.endpoint(target.endpoint).pages(**params)
+        try:
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    if not page.data:
+                        continue
+                    rows, skipped = plan.rows(
+                        page.data, settled_before=settled_before, fetched_at=now
+                    )
+                    write = PageWrite(
+                        endpoint=target.endpoint,
+                        bucket_width=target.bucket_width,
+                        group_by=target.group_key,
+                        start=page.data[0].start_time,
+                        end=page.data[-1].end_time,
+                        rows=rows,
+                        keys=frozenset(map(plan.key, rows)),
+                        since=since,
+                        watermark=min(page.data[-1].end_time, now),
+                        now=now,
+                    )
+                    report.skipped += skipped
+                    await queue.put((write, report, len(page.data)))
+        except UsageError as exc:
+            log.error("%s stopped: %s", target.endpoint, exc)
+            report.error = str(exc) or type(exc).__name__
+            report.seconds = time.perf_counter() - started
+            return
+        await queue.put((None, report, 0))  # this target's last page is queued before it
+
+    async def _write(self, queue: asyncio.Queue[Any], started: float) -> None:
+        store, progress = self.store, self.progress
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                return
+            write, report, buckets = item
+            if write is None:
+                report.done = True
+            else:
+                result = await store.write_page(write)
+                report.pages += 1
+                report.buckets += buckets
+                report.inserted += result.inserted
+                report.changed += result.changed
+                report.deleted += result.deleted
+            report.seconds = time.perf_counter() - started
+            if progress is not None:
+                progress(report)
+
+
+def plan_targets(
+    endpoints: Iterable[str] | None,
+    bucket_width: str | Mapping[str, str],
+    group_by: Mapping[str, Sequence[str]] | None,
+    limit: int | None,
+) -> tuple[Target, ...]:
+    """The targets a collector syncs, checked against each endpoint's row.
+
+    Raises :class:`InvalidParameterError` naming the endpoint, width or group value refused.
+    """
+    names = list(ENDPOINTS) if endpoints is None else list(dict.fromkeys(endpoints))
+    if isinstance(endpoints, str):
+        raise InvalidParameterError(
+            f"endpoints: expected a list of names, got the string {endpoints!r}",
+            param="endpoints",
+        )
+    for name in names:
+        if name not in ENDPOINTS:
+            raise InvalidParameterError(
+                f"unknown endpoint {name!r}; endpoints: {', '.join(ENDPOINTS)}",
+                param="endpoints",
+            )
+    if not names:
+        raise InvalidParameterError("endpoints: no endpoint given", param="endpoints")
+    widths = bucket_width if not isinstance(bucket_width, str) else {}
+    groups = dict(group_by or {})
+    for mapping, what in ((widths, "bucket_width"), (groups, "group_by")):
+        for name in mapping:
+            if name not in names:
+                raise InvalidParameterError(
+                    f"{what} for {name!r}, which is not among the endpoints synced", param=what
+                )
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidParameterError(f"limit: expected an int >= 1, got {limit!r}", param="limit")
+    targets = []
+    for name in names:
+        spec = ENDPOINTS[name]
+        if isinstance(bucket_width, str):
+            width = bucket_width if bucket_width in spec.bucket_widths else DEFAULT_BUCKET_WIDTH
+            if bucket_width not in WIDTH_SECONDS:
+                raise InvalidParameterError(
+                    f"bucket_width {bucket_width!r}; widths: {', '.join(WIDTH_SECONDS)}",
+                    param="bucket_width",
+                )
+        else:
+            width = widths.get(name, DEFAULT_BUCKET_WIDTH)
+        if width not in spec.bucket_widths:
+            raise InvalidParameterError(
+                f"{name}: bucket_width {width!r} is not offered; "
+                f"widths: {', '.join(spec.bucket_widths)}",
+                param="bucket_width",
+            )
+        chosen = groups.get(name, DEFAULT_GROUP_BY[name])
+        if isinstance(chosen, str):
+            raise InvalidParameterError(
+                f"{name}: group_by must be a list of names, got the string {chosen!r}",
+                param="group_by",
+            )
+        chosen = tuple(dict.fromkeys(chosen))
+        for value in chosen:
+            if value not in spec.group_by:
+                raise InvalidParameterError(
+                    f"{name}: cannot group by {value!r}; group_by values: "
+                    f"{', '.join(spec.group_by)}",
+                    param="group_by",
+                )
+        ordered = tuple(g for g in spec.group_by if g in chosen)  # the spec's order
+        default_limit, max_limit = spec.limits[width]
+        del default_limit
+        page = max_limit if limit is None else min(limit, max_limit)
+        targets.append(Target(name, width, ordered, page))
+    return tuple(targets)
+
+
+async def sync(
+    client: UsageClient,
+    db: str | Store = DEFAULT_DB,
+    *,
+    endpoints: Iterable[str] | None = None,
+    bucket_width: str | Mapping[str, str] = DEFAULT_BUCKET_WIDTH,
+    group_by: Mapping[str, Sequence[str]] | None = None,
+    since: Since | None = None,
+    lookback: _dt.timedelta = DEFAULT_LOOKBACK,
+    limit: int | None = None,
+    clock: Callable[[], float] = time.time,
+    progress: Callable[[EndpointReport], None] | None = None,
+) -> SyncReport:
+    """Sync into the database at ``db`` (a URL, or an open :class:`Store`) and return the report.
+
+    Opens and closes the store when given a URL; the options are :class:`Collector`'s.
+    """
+    options: dict[str, Any] = {
+        "endpoints": endpoints,
+        "bucket_width": bucket_width,
+        "group_by": group_by,
+        "since": since,
+        "lookback": lookback,
+        "limit": limit,
+        "clock": clock,
+        "progress": progress,
+    }
+    if isinstance(db, Store):
+        return await Collector(client, db, **options).run()
+    plan_targets(endpoints, bucket_width, group_by, limit)  # refuse bad options before opening
+    async with open_store(db, schema=SCHEMA) as store:
+        return await Collector(client, store, **options).run()
