@@ -161,11 +161,18 @@ def test_an_endpoint_answers_to_its_name_with_dashes_too() -> None:
     assert parse("audio_speeches", "--since", "1d").run is command.run
 
 
-def test_sync_and_query_can_be_added_as_rows_of_the_command_table() -> None:
+def test_every_command_is_a_row_of_the_command_table() -> None:
     names = [command.name for command in COMMANDS]
 
-    assert names == [*ENDPOINTS, "summary", "serve"]
+    assert names == [*ENDPOINTS, "summary", "sync", "query", "serve"]
     assert all(callable(c.add_arguments) and callable(c.run) for c in COMMANDS)
+
+
+def test_sync_and_query_parse_with_the_same_api_options_as_the_rest() -> None:
+    args = parse("sync", "--fake", "--seed", "3", "--since", "90d", "--db", "sqlite:///x.db")
+    assert (args.fake, args.seed, args.since, args.db) == (True, 3, "90d", "sqlite:///x.db")
+    query = parse("query", "--db", "sqlite:///x.db", "spend", "--by", "day")
+    assert query.by == "day"
 
 
 def test_a_bad_option_value_is_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

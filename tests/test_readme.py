@@ -135,7 +135,7 @@ async def test_the_simulator_example_prints_a_week_of_requests(
 def test_the_pytest_fixture_example_passes_as_a_users_test_file(tmp_path: Path) -> None:
     block = next(b for b in _blocks("python") if "def test_" in b)
     (tmp_path / "test_users_code.py").write_text(block)
-    done = subprocess.run(  # noqa: S603 - pytest on the README's example
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -155,6 +155,24 @@ def test_the_pytest_fixture_example_passes_as_a_users_test_file(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+
+
+async def test_the_collector_example_syncs_and_reads_back_spend(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    namespace = _python_block("collect")
+    monkeypatch.chdir(tmp_path)
+    async with FakeUsageServer(seed=0) as srv:
+        namespace["UsageClient"] = functools.partial(
+            ua.UsageClient, srv.api_key, base_url=srv.base_url
+        )
+        await namespace["collect"]()
+    lines = capsys.readouterr().out.splitlines()
+    synced = [line.split() for line in lines if not line.startswith("proj_")]
+    assert {parts[0] for parts in synced} == set(ua.ENDPOINTS)
+    spend_rows = [line.split() for line in lines if line.startswith("proj_")]
+    assert spend_rows
+    assert all(re.fullmatch(r"\d+(\.\d+)?", parts[2]) for parts in spend_rows)
 
 
 def _fake_commands() -> list[str]:

@@ -31,6 +31,7 @@ import re
 import sys
 import textwrap
 import time
+import types
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -943,6 +944,13 @@ def _endpoint_command(spec: EndpointSpec) -> Command:
     )
 
 
+def _sync_cli() -> types.ModuleType:
+    """The collector's commands, imported when used (they need sqlite3, maybe psycopg)."""
+    from .sync import cli
+
+    return cli
+
+
 COMMANDS: tuple[Command, ...] = (
     *(_endpoint_command(spec) for spec in ENDPOINTS.values()),
     Command(
@@ -955,6 +963,22 @@ COMMANDS: tuple[Command, ...] = (
         epilog=TIME_HELP,
         add_arguments=_summary_arguments,
         run=_run_summary,
+    ),
+    Command(
+        name="sync",
+        help="collect usage and costs into a database (SQLite or PostgreSQL), incrementally",
+        description="Collect every endpoint into a database: the first run reads from "
+        "--since, later runs from the stored watermark minus --lookback, upserting, so a "
+        "rerun changes nothing but revised values.",
+        add_arguments=lambda parser: _sync_cli().add_sync_arguments(parser),
+        run=lambda args: _sync_cli().run_sync(args),
+    ),
+    Command(
+        name="query",
+        help="read back what sync collected (spend by project, line item or day)",
+        description="Read back what usage-async sync collected, without writing SQL.",
+        add_arguments=lambda parser: _sync_cli().add_query_arguments(parser),
+        run=lambda args: _sync_cli().run_query(args),
     ),
     Command(
         name="serve",

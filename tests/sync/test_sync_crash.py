@@ -21,7 +21,7 @@ import pytest
 from sync_support import NOW, dump
 
 ARGS = [
-    "sync", "--fake", "--fake-now", str(NOW), "--fake-seed", "3", "--since", "3d",
+    "sync", "--fake", "--fake-now", str(NOW), "--seed", "3", "--since", "3d",
     "--endpoints", "completions", "vector_stores", "costs",
     "--bucket-width", "completions=1h", "--bucket-width", "vector_stores=1h",
     "--limit", "4", "--progress", "lines",

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from .._endpoints import ENDPOINTS
 from ..client import DEFAULT_BASE_URL, UsageClient
 from ..errors import ConfigurationError, InvalidParameterError, UsageError
+from ..retry import RetryPolicy
 from .collector import DEFAULT_LOOKBACK, Collector, EndpointReport, SyncReport, plan_targets
 from .query import SPEND_BY, spend
 from .stores import DEFAULT_DB, SchemaVersionError, StoreError, StoreURLError, open_store
@@ -169,18 +170,14 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--fake", action="store_true",
-        help="read from the built-in simulator instead of the API (no key needed)",
-    )  # fmt: skip
-    parser.add_argument("--fake-seed", type=int, default=0, metavar="N", help="simulator seed")
+    # The same API options as every other usage-async command, plus the simulator's clock.
+    from ..cli import add_client_arguments
+
+    add_client_arguments(parser)
     parser.add_argument(
         "--fake-now", default=None, metavar="WHEN",
-        help="fix the simulator's clock (default: the real time)",
+        help="with --fake, fix the simulator's clock (default: the real time)",
     )  # fmt: skip
-    parser.add_argument(
-        "--base-url", default=DEFAULT_BASE_URL, metavar="URL", help="API root (default %(default)s)"
-    )
     parser.add_argument(
         "--max-concurrency", type=int, default=8, metavar="N",
         help="requests in flight at most (default %(default)s)",
@@ -191,9 +188,14 @@ def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
 async def _client(
     args: argparse.Namespace,
 ) -> AsyncIterator[tuple[UsageClient, Callable[[], float]]]:
+    retry = RetryPolicy(max_attempts=args.retries + 1)
     if not args.fake:
         async with UsageClient(
-            base_url=args.base_url, max_concurrency=args.max_concurrency
+            args.api_key or None,
+            base_url=args.base_url or DEFAULT_BASE_URL,
+            max_concurrency=args.max_concurrency,
+            allow_http=args.allow_http,
+            retry=retry,
         ) as client:
             yield client, time.time
         return
@@ -206,9 +208,9 @@ async def _client(
             raise _UsageError("--fake-now takes a point in time, not a duration")
         now = _to_seconds(when, time.time())
     async with (
-        FakeUsageServer(seed=args.fake_seed, now=now) as srv,
+        FakeUsageServer(seed=args.seed, now=now) as srv,
         UsageClient(
-            srv.api_key, base_url=srv.base_url, max_concurrency=args.max_concurrency
+            srv.api_key, base_url=srv.base_url, max_concurrency=args.max_concurrency, retry=retry
         ) as client,
     ):
         yield client, lambda: float(srv.now())
