@@ -425,3 +425,24 @@ async def test_a_netrc_entry_for_the_host_does_not_replace_the_key(
     async with ScriptedServer([OK]) as srv, client(srv) as c:
         await c.completions(start_time=0)
     assert srv.requests[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_a_stream_left_running_after_aclose_is_refused_not_given_a_new_session() -> None:
+    def handler(request: web.Request, n: int) -> Reply:
+        return Reply(body=page([bucket(n * 86400)], f"c{n + 1}"))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with ScriptedServer(handler=handler) as srv:
+            c = client(srv)
+            async with c:
+                stream = c.costs.buckets(start_time=0)
+                await anext(stream)
+            with pytest.raises(ua.ConfigurationError, match="closed"):
+                async for _ in stream:
+                    pass
+            assert c._transport._session is None
+            async with c:  # entering again opens a new session
+                await c.costs(start_time=0)
+            gc.collect()
+    assert [w for w in caught if "Unclosed" in str(w.message)] == []

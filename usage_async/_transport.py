@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import aiohttp
 from yarl import URL
 
-from .errors import APIConnectionError, APITimeoutError
+from .errors import APIConnectionError, APITimeoutError, ConfigurationError
 
 __all__ = ["Transport"]
 
@@ -44,6 +44,7 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._proxy: str | None = None
+        self._closed = False
 
     @property
     def in_flight(self) -> int:
@@ -53,6 +54,10 @@ class Transport:
     def _get_session(self, url: URL) -> aiohttp.ClientSession:
         session = self._session
         if session is None:
+            if self._closed:
+                # A stream still running after its client was closed (a sibling of a failed
+                # gather, say) must not open a session nobody will close.
+                raise ConfigurationError("this UsageClient is closed")
             self._proxy = proxy_for(url)
             session = self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_concurrency)
@@ -64,8 +69,10 @@ class Transport:
 
         Holds a concurrency slot from before connecting until the body is read.
         """
-        session = self._get_session(url)
         async with self._slots:
+            session = self._get_session(url)  # after any wait for a slot: aclose may have run
+            if session.closed:
+                raise ConfigurationError("this UsageClient's session is closed")
             self._in_flight += 1
             try:
                 async with session.get(
@@ -86,13 +93,21 @@ class Transport:
             finally:
                 self._in_flight -= 1
 
+    def reopen(self) -> None:
+        """Allow a new session after :meth:`aclose` (``async with client`` entered again)."""
+        self._closed = False
+
     async def aclose(self) -> None:
-        """Close the session if this transport created it; a borrowed one is left open."""
+        """Close the session if this transport created it; a borrowed one is left open.
+
+        Until :meth:`reopen`, a request that would need a new session is refused.
+        """
+        if not self._owns_session:
+            return
+        self._closed = True
         session, self._session = self._session, None
-        if self._owns_session and session is not None:
+        if session is not None:
             await session.close()
-        elif not self._owns_session:
-            self._session = session
 
 
 def proxy_for(url: URL) -> str | None:

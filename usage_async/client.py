@@ -222,6 +222,7 @@ class UsageClient:
         return handle
 
     async def __aenter__(self) -> UsageClient:
+        self._transport.reopen()
         return self
 
     async def __aexit__(
