@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import decimal
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -58,6 +59,20 @@ def sqlite_path(url: str) -> str:
     if not path:
         raise StoreURLError(f"bad SQLite URL {url!r}: no file name")
     return path
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL. The switch does not wait on the busy timeout (two first runs at once
+    can find the new file locked), so wait for it here, on this store's writer thread."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class DecimalSum:
@@ -128,7 +143,7 @@ class SQLiteStore(Store):
         self._conn = conn
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _set_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
             self._migrate(conn)
