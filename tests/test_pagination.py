@@ -294,3 +294,13 @@ async def test_breaking_out_of_buckets_closes_the_page_stream() -> None:
         await asyncio.sleep(0)
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert others == []
+
+
+async def test_an_error_out_of_a_stream_keeps_its_cause() -> None:
+    cause = OSError("reset by peer")
+
+    async def fetch(query: Query, cursor: str | None) -> Page[Any]:
+        raise ua.APIConnectionError("connection failed") from cause
+
+    _, err = await until_error(iter_buckets(iter_pages(fetch, query())))
+    assert err.__cause__ is cause

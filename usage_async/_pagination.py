@@ -65,13 +65,15 @@ async def iter_pages(
             except BadRequestError as exc:
                 task = None
                 if not cursor_from_api:
-                    raise _tag(exc, None if reasked else cursor, resume_time) from None
+                    _tag(exc, None if reasked else cursor, resume_time)
+                    raise
                 horizon = query.end_time if query.end_time is not None else now()
                 if last_end is not None and last_end >= horizon:
                     log.info("cursor rejected after the stream reached its end: %s", exc)
                     return
                 if resume_time is None or (reasked and not delivered_since_reask):
-                    raise _tag(exc, None if reasked else cursor, resume_time) from None
+                    _tag(exc, None if reasked else cursor, resume_time)
+                    raise
                 log.warning(
                     "cursor rejected (%s); asking again without it from start_time=%d",
                     exc,
@@ -84,7 +86,8 @@ async def iter_pages(
                 continue
             except UsageError as exc:
                 task = None
-                raise _tag(exc, None if reasked else cursor, resume_time) from None
+                _tag(exc, None if reasked else cursor, resume_time)
+                raise  # the same exception, its cause (an aiohttp error, say) kept
             task = None
             next_cursor = page.next_page
             if page.has_more:
