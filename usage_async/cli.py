@@ -2,12 +2,14 @@
 
     usage-async ENDPOINT --since 30d [...]   every bucket of one endpoint, as rows
     usage-async summary [--since 30d]        totals of all endpoints, fetched concurrently
+    usage-async sync [--db URL] --since 90d  every endpoint into a database (usage_async.sync)
+    usage-async query [--db URL] spend       what sync collected
     usage-async serve [--port 8000]          the simulator, standalone
 
 Every command is one row of :data:`COMMANDS`: ``Command(name, help, add_arguments, run)``.
 ``add_arguments(parser)`` adds its options to its argparse sub-parser; ``run(args)`` is a
-coroutine that returns the exit code. Adding a command (``sync``, ``query``) is one more
-row. Commands that call the API add :func:`add_client_arguments` (``--fake``, ``--api-key``,
+coroutine that returns the exit code. Adding a command is one more row (``sync`` and
+``query`` live in ``usage_async.sync.cli``, imported only when used). Commands that call the API add :func:`add_client_arguments` (``--fake``, ``--api-key``,
 ``--base-url`` ...), get a client from :func:`open_client` and report progress through
 :class:`Progress`.
 
