@@ -7,10 +7,8 @@ Three views, all in this process (the page server in its own):
    the tenacity wrapper (``AsyncRetrying.copy()`` and ``__call__`` around an attempt), the
    pacer, and the pagination generators (``iter_pages`` + ``iter_buckets``, one task per
    page) against a hand-written loop over the same fetch.
-2. **end to end** against the page server: CPU per page (S1) and per request (S3) of the
-   floor, the floor with ``trust_env=True`` (what usage-async's own session uses),
-   usage-async, and usage-async on a borrowed ``trust_env=False`` session (public
-   ``session=``): the differences price aiohttp's per-request environment look-ups.
+2. **end to end** against the page server: CPU per page (S1, S2) and per request (S3) of
+   the floor and of usage-async.
 3. **cProfile** of one usage-async run: inclusive time per call of the hot functions
    (inflated by the profiler, so read them as shares), and ``--cprofile PATH`` dumps it.
 
@@ -32,9 +30,9 @@ import timeit
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from .clients import Tally, Workload, describe
+from .clients import Tally, Workload
 from .pages import render
-from .scenarios import API_KEY, PATH, Dataset, base_url, scenarios
+from .scenarios import API_KEY, Dataset, base_url, scenarios
 from .server import PageServer
 
 __all__ = ["main"]
@@ -167,92 +165,10 @@ def parts(shape: Dataset, number: int, rounds: int = 7) -> dict[str, float | Non
     return found
 
 
-async def _floor_trust_env(workload: Workload) -> list[Tally]:
-    """The floor on a ``trust_env=True`` session, as usage-async's own session is."""
-    import aiohttp
-
-    from .clients import floor
-
-    tallies = [Tally() for _ in workload.streams]
-    async with aiohttp.ClientSession(headers=floor.HEADERS, trust_env=True) as session:
-        url = workload.base_url + PATH
-        outcomes = await asyncio.gather(
-            *(
-                floor._stream(session, url, p, t, workload)
-                for p, t in zip(workload.streams, tallies, strict=True)
-            ),
-            return_exceptions=True,
-        )
-    for tally, outcome in zip(tallies, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            tally.error = describe(outcome)
-    return tallies
-
-
-async def _usage_async_borrowed(workload: Workload, *, fast_first: bool = False) -> list[Tally]:
-    """usage-async on a borrowed ``trust_env=False`` session (its public ``session=``).
-
-    With ``fast_first``, the client's ``_fetch`` is replaced (on this instance only) by one
-    that makes the first attempt outside tenacity and hands a failure to the original:
-    what a first-attempt fast path in ``UsageClient._fetch`` would save.
-    """
-    import aiohttp
-
-    from usage_async import UsageClient
-
-    from .clients import usage_async_client
-
-    tallies = [Tally() for _ in workload.streams]
-    limit = workload.concurrency or 8
-    connector = aiohttp.TCPConnector(limit=limit)
-    session = aiohttp.ClientSession(connector=connector)
-    client = UsageClient(
-        api_key=API_KEY, base_url=workload.base_url, session=session, max_concurrency=limit
-    )
-    async with session, client:
-        if fast_first:
-            _install_fast_first(client)
-        endpoint = client.endpoint("completions")
-        outcomes = await asyncio.gather(
-            *(
-                usage_async_client._stream(endpoint, p, t, workload)
-                for p, t in zip(workload.streams, tallies, strict=True)
-            ),
-            return_exceptions=True,
-        )
-    for tally, outcome in zip(tallies, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            tally.error = describe(outcome)
-    return tallies
-
-
-def _install_fast_first(client: Any) -> None:
-    original = client._fetch
-    attempt, url = client._attempt, client._url
-
-    async def fetch(query: Any, cursor: str | None) -> Any:
-        try:
-            return await attempt(query.endpoint.path, url(query, cursor))
-        except Exception:  # noqa: BLE001 - the retrying path decides, as before
-            return await original(query, cursor)
-
-    client._fetch = fetch
-
-
-async def _usage_async_fast_first(workload: Workload) -> list[Tally]:
-    return await _usage_async_borrowed(workload, fast_first=True)
-
-
 def _variants() -> dict[str, Callable[[Workload], Coroutine[Any, Any, list[Tally]]]]:
     from .clients import floor, usage_async_client
 
-    return {
-        "floor": floor.run,
-        "floor, trust_env=True": _floor_trust_env,
-        "usage-async": usage_async_client.run,
-        "usage-async, borrowed trust_env=False session": _usage_async_borrowed,
-        "  + first attempt outside tenacity": _usage_async_fast_first,
-    }
+    return {"floor": floor.run, "usage-async": usage_async_client.run}
 
 
 def end_to_end(
@@ -296,8 +212,6 @@ HOT = (
     ("usage-async UsageClient._url", "usage_async/client.py", "_url"),
     ("usage-async iter_pages (own time)", "usage_async/_pagination.py", "iter_pages"),
     ("usage-async iter_buckets (own time)", "usage_async/_pagination.py", "iter_buckets"),
-    ("asyncio run_in_executor (netrc)", "asyncio/base_events.py", "run_in_executor"),
-    ("asyncio.to_thread (proxy env)", "asyncio/threads.py", "to_thread"),
 )
 OWN_TIME = ("iter_pages", "iter_buckets")
 
