@@ -344,7 +344,9 @@ def markdown(results: dict[str, Any]) -> str:
                 )
     lines += ["", "| scenario | target | figure | result |", "|---|---|---|---|"]
     for t in results["targets"]:
-        lines.append(f"| {t['scenario']} | {t['what']} | {t['shown']} | {t['result']} |")
+        what = t.get("what") or f"rows/s >= {t.get('min')}x .buckets()'"
+        shown = t.get("shown") or f"{t.get('ratio', 0):.2f}x"
+        lines.append(f"| {t['scenario']} | {what} | {shown} | {t['result']} |")
     return "\n".join(lines)
 
 

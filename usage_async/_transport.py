@@ -36,7 +36,10 @@ class Transport:
         max_concurrency: int,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
+        # The owned session's default headers (aiohttp then copies them per request instead
+        # of merging a dict into them); passed with each request to a borrowed session.
         self._headers = dict(headers)
+        self._request_headers: dict[str, str] | None = self._headers
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_concurrency = max_concurrency
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -60,8 +63,10 @@ class Transport:
                 raise ConfigurationError("this UsageClient is closed")
             self._proxy = proxy_for(url)
             session = self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_concurrency)
+                connector=aiohttp.TCPConnector(limit=self._max_concurrency),
+                headers=self._headers,
             )
+            self._request_headers = None
         return session
 
     async def get(self, url: URL) -> tuple[int, Mapping[str, str], bytes]:
@@ -77,7 +82,7 @@ class Transport:
             try:
                 async with session.get(
                     url,
-                    headers=self._headers,
+                    headers=self._request_headers,
                     timeout=self._timeout,
                     allow_redirects=False,
                     proxy=self._proxy,

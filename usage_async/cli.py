@@ -9,9 +9,9 @@
 Every command is one row of :data:`COMMANDS`: ``Command(name, help, add_arguments, run)``.
 ``add_arguments(parser)`` adds its options to its argparse sub-parser; ``run(args)`` is a
 coroutine that returns the exit code. Adding a command is one more row (``sync`` and
-``query`` live in ``usage_async.sync.cli``, imported only when used). Commands that call the API add :func:`add_client_arguments` (``--fake``, ``--api-key``,
-``--base-url`` ...), get a client from :func:`open_client` and report progress through
-:class:`Progress`.
+``query`` live in ``usage_async.sync.cli``, imported only when used). Commands that call
+the API add :func:`add_client_arguments` (``--fake``, ``--api-key``, ``--base-url`` ...),
+get a client from :func:`open_client` and report progress through :class:`Progress`.
 
 Errors reach :func:`main`, which prints one line on stderr and returns the exit code: 2 for
 bad arguments (:class:`CommandError`, ``InvalidParameterError``, ``ConfigurationError``), 1
