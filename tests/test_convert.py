@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -259,3 +259,42 @@ def test_the_converter_structures_and_unstructures_models() -> None:
     structured = conv.structure(raw, ua.Page[ua.CostsResult])
     result = structured.data[0].results[0]
     assert conv.unstructure(result)["amount"] == {"value": Decimal("1.10"), "currency": "usd"}
+
+
+def test_a_structured_result_is_an_ordinary_frozen_instance_of_its_class() -> None:
+    result = one_result(completions_result(model="gpt-4o"))
+    assert type(result) is ua.CompletionsResult
+    assert result == ua.CompletionsResult(
+        input_tokens=10, output_tokens=5, num_model_requests=1, model="gpt-4o"
+    )
+    assert hash(result) == hash(
+        ua.CompletionsResult(input_tokens=10, output_tokens=5, num_model_requests=1, model="gpt-4o")
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        result.model = "other"
+    assert attrs.evolve(result, model="o3").model == "o3"
+
+
+def test_every_result_class_is_built_without_its_descriptors_where_python_allows() -> None:
+    for tag, hook in _convert._RESULT_HOOKS.items():
+        builder = hook.__globals__["_builder"]
+        assert builder is not None, tag  # CPython 3.10+ allows the class switch
+        assert set(builder.__slots__) == set(attrs.fields_dict(builder_target(tag)))
+
+
+def builder_target(tag: str) -> type:
+    return next(cls for cls in _convert.RESULT_CLASSES if cls.object == tag)
+
+
+@attrs.frozen(kw_only=True)
+class _WithWeakref:
+    object: ClassVar[str] = "test.weakref.result"
+    count: int
+    name: str | None = None
+
+
+def test_a_class_whose_layout_refuses_the_switch_is_built_through_its_descriptors() -> None:
+    hook = _convert._make_result_hook(_WithWeakref)
+    assert hook.__globals__["_builder"] is None  # the weakref slot changes the layout
+    built = hook({"count": "3", "name": "x", "extra": 1})
+    assert built == _WithWeakref(count=3, name="x")

@@ -6,7 +6,9 @@ private converter in ``_convert.py``. Times are int Unix seconds (UTC), as in th
 and other fractional quantities are :class:`decimal.Decimal`.
 
 A field the spec marks as required has no default; any other field is None when the API
-left it out (for example ``project_id`` unless the query grouped by ``project_id``).
+left it out (for example ``project_id`` unless the query grouped by ``project_id``). Result
+classes have no ``__weakref__`` slot: without it, the converter can build them at the cost
+of plain attribute stores (see ``_convert._builder_class``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class CompletionsResult:
     """Completions usage of one bucket (and one group, when grouped)."""
 
@@ -64,7 +66,7 @@ class CompletionsResult:
     service_tier: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class EmbeddingsResult:
     """Embeddings usage of one bucket."""
 
@@ -77,7 +79,7 @@ class EmbeddingsResult:
     model: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ModerationsResult:
     """Moderations usage of one bucket."""
 
@@ -90,7 +92,7 @@ class ModerationsResult:
     model: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class ImagesResult:
     """Images usage of one bucket."""
 
@@ -105,7 +107,7 @@ class ImagesResult:
     model: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class AudioSpeechesResult:
     """Audio speeches (text to speech) usage of one bucket."""
 
@@ -118,7 +120,7 @@ class AudioSpeechesResult:
     model: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class AudioTranscriptionsResult:
     """Audio transcriptions usage of one bucket."""
 
@@ -131,7 +133,7 @@ class AudioTranscriptionsResult:
     model: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class VectorStoresResult:
     """Vector stores storage of one bucket: a gauge (bytes stored), not a counter."""
 
@@ -140,7 +142,7 @@ class VectorStoresResult:
     project_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class CodeInterpreterSessionsResult:
     """Code interpreter sessions of one bucket."""
 
@@ -149,7 +151,7 @@ class CodeInterpreterSessionsResult:
     project_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class FileSearchCallsResult:
     """File search tool calls of one bucket."""
 
@@ -161,7 +163,7 @@ class FileSearchCallsResult:
     vector_store_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class WebSearchCallsResult:
     """Web search tool calls of one bucket."""
 
@@ -183,7 +185,7 @@ class Amount:
     currency: str
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class CostsResult:
     """Spend of one bucket (and one project, line item or API key, when grouped).
 
