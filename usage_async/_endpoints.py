@@ -21,6 +21,13 @@ USAGE_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
 )
 COSTS_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType({"1d": (7, 180)})
 DEFAULT_BUCKET_WIDTH = "1d"
+WIDTH_SECONDS: Mapping[str, int] = MappingProxyType({"1m": 60, "1h": 3600, "1d": 86400})
+
+
+def floor_to_width(seconds: int, width: str) -> int:
+    """``seconds`` floored to the UTC boundary of a bucket of ``width`` (bucket grids are UTC)."""
+    return seconds - seconds % WIDTH_SECONDS[width]
+
 
 # Kinds of query parameter, which decide how a value is checked and sent.
 TIME = "time"  # int Unix seconds, aware datetime, or date

@@ -59,6 +59,7 @@ from . import (
     UsageError,
     __version__,
 )
+from ._endpoints import WIDTH_SECONDS, floor_to_width
 from ._rows import Row, arows, columns, rows
 
 if TYPE_CHECKING:
@@ -83,9 +84,8 @@ __all__ = [
 PROG = "usage-async"
 API_KEY_ENV = "OPENAI_ADMIN_KEY"
 FORMATS = ("table", "csv", "jsonl")
-WIDTH_SECONDS = {"1m": 60, "1h": 3600, "1d": 86400}
-_UNIT_SECONDS = {"M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
-_RELATIVE = re.compile(r"(\d+)([MHDW])")
+_UNIT_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
+_RELATIVE = re.compile(r"(\d+)([SMHDW])")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _UTC = _dt.timezone.utc
 log = logging.getLogger("usage_async")
@@ -156,7 +156,8 @@ def parse_time(text: str) -> TimeArg:
     else:
         if when.utcoffset() is None:
             raise argparse.ArgumentTypeError(
-                f"{given!r} has no time zone; add Z or +00:00 (bucket boundaries are UTC)"
+                f"{given!r} has no UTC offset, that is no time zone; add Z or +00:00 "
+                "(bucket boundaries are UTC)"
             )
         return TimeArg(int(when.timestamp()))
     raise argparse.ArgumentTypeError(
@@ -171,7 +172,8 @@ def resolve_time(value: TimeArg, bucket_width: str, now: int) -> int:
     if not value.relative:
         return value.seconds
     when = now - value.seconds
-    return when - when % WIDTH_SECONDS.get(bucket_width, 1)
+    # An unknown width is left for the library to refuse, with the allowed ones.
+    return floor_to_width(when, bucket_width) if bucket_width in WIDTH_SECONDS else when
 
 
 def _iso(when: _dt.datetime | int) -> str:

@@ -17,13 +17,22 @@ import csv
 import datetime as _dt
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TextIO
 
 from .._endpoints import ENDPOINTS
+from ..cli import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    TimeArg,
+    add_client_arguments,
+    parse_time,
+    resolve_time,
+)
 from ..client import DEFAULT_BASE_URL, UsageClient
 from ..errors import ConfigurationError, InvalidParameterError, UsageError
 from ..retry import RetryPolicy
@@ -35,59 +44,35 @@ __all__ = [
     "add_query_arguments",
     "add_sync_arguments",
     "main",
-    "parse_duration",
-    "parse_since",
     "run_query",
     "run_sync",
 ]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
 
 class _UsageError(Exception):
     """Bad command-line input: one line, exit code 2."""
 
 
-def parse_duration(text: str) -> _dt.timedelta:
-    """``90d``, ``48h``, ``30m``, ``2w``, ``3600s`` as a timedelta."""
-    match = _DURATION.match(text)
-    if not match:
-        raise _UsageError(f"bad duration {text!r}: use a number and a unit, e.g. 90d, 48h, 30m")
-    return _dt.timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-
-
-def parse_since(text: str) -> int | _dt.datetime | _dt.date | _dt.timedelta:
-    """A time as given on the command line: ``90d`` (before now), ``2025-01-01`` (UTC
-    midnight), ``2025-01-01T12:00:00Z`` (ISO 8601 with an offset), or Unix seconds."""
-    text = text.strip()
-    if _DURATION.match(text):
-        return parse_duration(text)
-    if text.isdigit():
-        return int(text)
-    with contextlib.suppress(ValueError):
-        return _dt.date.fromisoformat(text)
+def _time(text: str, what: str = "time") -> TimeArg:
+    # The same grammar as every other usage-async command (``..cli.parse_time``).
     try:
-        when = _dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise _UsageError(
-            f"bad time {text!r}: use 90d, 2025-01-01, 2025-01-01T00:00:00Z or Unix seconds"
-        ) from None
-    if when.tzinfo is None:
-        raise _UsageError(f"time {text!r} has no UTC offset: add Z (bucket boundaries are UTC)")
-    return when
+        return parse_time(text)
+    except argparse.ArgumentTypeError as exc:
+        raise _UsageError(f"bad {what} {text!r}: {exc}") from None
 
 
-def _to_seconds(value: int | _dt.datetime | _dt.date | _dt.timedelta, now: float) -> int:
-    if isinstance(value, _dt.timedelta):
-        seconds = int(now - value.total_seconds())
-        return seconds - seconds % 86400
-    if isinstance(value, _dt.datetime):
-        return int(value.timestamp())
-    if isinstance(value, _dt.date):
-        return (value - _dt.date(1970, 1, 1)).days * 86400
-    return value
+def _since(text: str) -> int | _dt.timedelta:
+    """``--since``: a point in time, or a duration before the collector's clock."""
+    when = _time(text)
+    return _dt.timedelta(seconds=when.seconds) if when.relative else when.seconds
+
+
+def _duration(text: str) -> _dt.timedelta:
+    """``--lookback``: ``48h``, ``2d``, ``90m``, ``3600s``."""
+    when = _time(text, "duration")
+    if not when.relative:
+        raise _UsageError(f"bad duration {text!r}: use a number and a unit, e.g. 48h, 2d, 90m")
+    return _dt.timedelta(seconds=when.seconds)
 
 
 def _split(values: Sequence[str] | None) -> list[str]:
@@ -171,8 +156,6 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_client_arguments(parser: argparse.ArgumentParser) -> None:
     # The same API options as every other usage-async command, plus the simulator's clock.
-    from ..cli import add_client_arguments
-
     add_client_arguments(parser)
     parser.add_argument(
         "--fake-now", default=None, metavar="WHEN",
@@ -203,10 +186,10 @@ async def _client(
 
     now = None
     if args.fake_now is not None:
-        when = parse_since(args.fake_now)
-        if isinstance(when, _dt.timedelta):
+        when = _time(args.fake_now)
+        if when.relative:
             raise _UsageError("--fake-now takes a point in time, not a duration")
-        now = _to_seconds(when, time.time())
+        now = when.seconds
     async with (
         FakeUsageServer(seed=args.seed, now=now) as srv,
         UsageClient(
@@ -308,8 +291,8 @@ def _fail(command: str, message: str, code: int) -> int:
 async def run_sync(args: argparse.Namespace) -> int:
     """Run ``usage-async sync``; return the exit code."""
     try:
-        since = parse_since(args.since) if args.since is not None else None
-        lookback = parse_duration(args.lookback) if args.lookback else DEFAULT_LOOKBACK
+        since = _since(args.since) if args.since is not None else None
+        lookback = _duration(args.lookback) if args.lookback else DEFAULT_LOOKBACK
         endpoints = _split(args.endpoints) or None
         width = _widths(args.bucket_width)
         group_by = _group_by(args.group_by)
@@ -339,9 +322,9 @@ async def run_sync(args: argparse.Namespace) -> int:
     except ConfigurationError as exc:
         return _fail("sync", f"{exc} (or try --fake)", EXIT_USAGE)
     except (StoreError, UsageError) as exc:
-        return _fail("sync", str(exc), EXIT_FAILED)
+        return _fail("sync", str(exc), EXIT_FAILURE)
     print(format_report(report))
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_FAILURE
 
 
 # -- query --------------------------------------------------------------------------------
@@ -392,13 +375,13 @@ async def run_query(args: argparse.Namespace) -> int:
     """Run ``usage-async query``; return the exit code."""
     try:
         now = time.time()
-        since = _to_seconds(parse_since(args.since), now) if args.since else None
-        until = _to_seconds(parse_since(args.until), now) if args.until else None
+        since = resolve_time(_time(args.since), "1d", int(now)) if args.since else None
+        until = resolve_time(_time(args.until), "1d", int(now)) if args.until else None
         rows = await spend(args.db, by=args.by, since=since, until=until)
     except (_UsageError, InvalidParameterError, StoreURLError, SchemaVersionError) as exc:
         return _fail("query", str(exc), EXIT_USAGE)
     except StoreError as exc:
-        return _fail("query", str(exc), EXIT_FAILED)
+        return _fail("query", str(exc), EXIT_FAILURE)
     if not rows:
         print("no costs collected yet: run usage-async sync first", file=sys.stderr)
         return EXIT_OK

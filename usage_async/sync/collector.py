@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from .._endpoints import ENDPOINTS, EndpointSpec
+from .._endpoints import ENDPOINTS, WIDTH_SECONDS, EndpointSpec, floor_to_width
 from .._query import to_unix
 from ..client import UsageClient
 from ..errors import InvalidParameterError, UsageError
@@ -51,7 +51,6 @@ __all__ = [
 
 log = logging.getLogger("usage_async.sync")
 
-WIDTH_SECONDS: Mapping[str, int] = MappingProxyType({"1m": 60, "1h": 3600, "1d": 86400})
 DEFAULT_LOOKBACK = _dt.timedelta(hours=48)
 DEFAULT_SINCE = _dt.timedelta(days=30)
 DEFAULT_BUCKET_WIDTH = "1d"
@@ -70,12 +69,6 @@ DEFAULT_GROUP_BY: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {name: _default_group_by(spec) for name, spec in ENDPOINTS.items()}
 )
 """The ``group_by`` of each endpoint when none is given."""
-
-
-def floor_to(seconds: int, width: str) -> int:
-    """``seconds`` floored to the UTC boundary of a bucket width."""
-    step = WIDTH_SECONDS[width]
-    return seconds - seconds % step
 
 
 @attrs.frozen
@@ -204,7 +197,7 @@ class Collector:
             seconds = now - int(since.total_seconds())
         else:
             seconds = to_unix(since, "since")
-        return floor_to(seconds, target.bucket_width)
+        return floor_to_width(seconds, target.bucket_width)
 
     async def run(self) -> SyncReport:
         """Sync every target once; return what was done.
@@ -256,7 +249,7 @@ class Collector:
             since = start = self._since(target, now)
         else:
             since = state.since
-            start = max(since, floor_to(state.watermark - self.lookback, target.bucket_width))
+            start = max(since, floor_to_width(state.watermark - self.lookback, target.bucket_width))
         report.start, report.end = start, now
         width = WIDTH_SECONDS[target.bucket_width]
         buckets = max(0, -(-(now - start) // width))
