@@ -31,7 +31,7 @@ import asyncio
 import collections
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import attrs
 
@@ -41,7 +41,6 @@ __all__ = ["AdaptiveRate", "Pacer", "Ticket", "make_pacer"]
 
 log = logging.getLogger("usage_async")
 
-Clock = Callable[[], float]
 
 # Tuning, in one place. Measured with `python -m benchmarks --only S5` (benchmarks/README.md).
 INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
@@ -236,17 +235,14 @@ class Pacer:
         rate_limit: float | str | None = "adaptive",
         *,
         burst: float = 2.0,
-        clock: Clock | None = None,
     ) -> None:
         self._adaptive = AdaptiveRate() if rate_limit == "adaptive" else None
         self._enabled = rate_limit is not None
         self._fixed_rate = None if isinstance(rate_limit, str) else rate_limit
         self._fixed_burst = burst
-        self._clock = clock
         self.paused_until = 0.0
         self.in_flight = 0
         self.requests = 0
-        self.throttles = 0
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
@@ -255,7 +251,8 @@ class Pacer:
     # -- the decisions -------------------------------------------------------------------
 
     def _now(self) -> float:
-        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+        # The loop's clock: the same one its timers (call_later) run on.
+        return asyncio.get_running_loop().time()
 
     def _rate(self, now: float) -> float | None:
         if self._adaptive is not None:
@@ -362,7 +359,6 @@ class Pacer:
         self.in_flight -= 1
         now = self._now()
         if status == 429:
-            self.throttles += 1
             wait = parse_retry_after(headers)
             if wait is not None:
                 self.paused_until = max(self.paused_until, now + wait)
