@@ -8,6 +8,8 @@ import gc
 import logging
 import time
 import warnings
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -164,6 +166,55 @@ async def test_a_truncated_json_body_is_retried() -> None:
     async with ScriptedServer(replies) as srv, client(srv) as c:
         await c.completions(start_time=0)
     assert len(srv.requests) == 2
+
+
+async def test_a_page_read_ahead_is_decoded_and_retried_only_when_the_consumer_wants_it() -> None:
+    replies = [
+        Reply(body=page([bucket(0)], "c1")),
+        Reply(body=b'{"object": "page", "data": [{"obj'),  # page 2, cut short
+        Reply(body=page([bucket(86400)])),
+    ]
+    async with (
+        ScriptedServer(replies) as srv,
+        client(srv) as c,
+        contextlib.aclosing(c.costs.pages(start_time=0)) as stream,
+    ):
+        first = await anext(stream)
+        await srv.wait_for_requests(2)  # page 2 was asked for ahead of the consumer...
+        await asyncio.sleep(0.3)  # ...and its bad body waits, unread: no retry yet
+        assert len(srv.requests) == 2
+        second = await anext(stream)
+        assert len(srv.requests) == 3
+        assert [p.data[0].start_time for p in (first, second)] == [0, 86400]
+
+
+async def test_a_stream_keeps_no_delivered_bucket_alive_while_it_waits_for_the_next_page() -> None:
+    seen: list[weakref.ref[ua.Bucket[Any]]] = []
+    waiting = asyncio.Event()
+
+    async def consume(stream: AsyncIterator[ua.Bucket[Any]]) -> None:
+        async for b in stream:
+            seen.append(weakref.ref(b))
+            del b
+            if len(seen) == 1:
+                waiting.set()
+
+    gc.disable()  # only reference counts may free the buckets
+    try:
+        async with ScriptedServer(handler=_slow_pages) as srv, client(srv) as c:
+            stream = c.costs.buckets(start_time=0)
+            task = asyncio.ensure_future(consume(stream))
+            await waiting.wait()
+            await srv.wait_for_requests(2)  # page 2 answers only after 0.3 s
+            await asyncio.sleep(0.05)
+            assert len(seen) == 1
+            assert seen[0]() is None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await stream.aclose()
+    finally:
+        gc.enable()
 
 
 async def test_a_json_body_that_is_not_a_page_is_raised_without_retry() -> None:

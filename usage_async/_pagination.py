@@ -2,10 +2,11 @@
 
 The loop checks ``has_more`` first, refuses a missing or repeated cursor
 (:class:`PaginationError`) before the suspect page is delivered, fetches at most one page
-ahead of the consumer, and tags every error it raises with ``cursor`` and ``resume_time`` so
-the caller can continue. A cursor the API handed out and then rejects with a 400 (Costs does
-this after trailing empty buckets, API-NOTES #2) ends the stream when it already reached its
-end, or is replaced by one re-ask without a cursor from ``resume_time``.
+ahead of the consumer, keeps no page it has delivered while it waits for the next, and tags
+every error it raises with ``cursor`` and ``resume_time`` so the caller can continue. A
+cursor the API handed out and then rejects with a 400 (Costs does this after trailing empty
+buckets, API-NOTES #2) ends the stream when it already reached its end, or is replaced by
+one re-ask without a cursor from ``resume_time``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,40 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 from ._query import Query
 from .errors import BadRequestError, PaginationError, UsageError
 from .models import Bucket, Page
 
-__all__ = ["Fetch", "iter_buckets", "iter_pages"]
+__all__ = ["Fetch", "PendingPage", "iter_buckets", "iter_pages"]
 
 log = logging.getLogger("usage_async")
 
 R = TypeVar("R")
-Fetch = Callable[[Query, "str | None"], Awaitable[Page[Any]]]
 E = TypeVar("E", bound=UsageError)
+
+
+class PendingPage(Awaitable[Page[Any]], Protocol):
+    """A page already under way, as an :class:`asyncio.Future` of it is."""
+
+    def done(self) -> bool: ...
+    def cancelled(self) -> bool: ...
+    def exception(self) -> BaseException | None: ...
+    def cancel(self) -> bool: ...
+
+
+Fetch = Callable[[Query, "str | None"], "Coroutine[Any, Any, Page[Any]] | PendingPage"]
+"""``fetch(query, cursor)``: a coroutine (run in a task of its own, so the next page is
+requested before the current one is delivered) or a page already under way."""
+
+
+def _start(fetch: Fetch, query: Query, cursor: str | None) -> PendingPage:
+    pending = fetch(query, cursor)
+    if asyncio.iscoroutine(pending):
+        return asyncio.ensure_future(pending)
+    return pending
 
 
 def _tag(exc: E, cursor: str | None, resume_time: int | None) -> E:
@@ -36,7 +57,7 @@ def _tag(exc: E, cursor: str | None, resume_time: int | None) -> E:
     return exc
 
 
-async def _cancel(task: asyncio.Future[Any] | None) -> None:
+async def _cancel(task: PendingPage | None) -> None:
     if task is None or task.done():
         if task is not None and not task.cancelled():
             task.exception()  # retrieved, so asyncio does not log it as never retrieved
@@ -57,7 +78,7 @@ async def iter_pages(
     last_end: int | None = None  # end_time of the last bucket delivered
     reasked = False  # after a re-ask, cursors belong to a new query: errors carry None
     delivered_since_reask = False
-    task: asyncio.Future[Page[Any]] | None = asyncio.ensure_future(fetch(query, cursor))
+    task: PendingPage | None = _start(fetch, query, cursor)
     try:
         while task is not None:
             try:
@@ -82,7 +103,7 @@ async def iter_pages(
                 query = query.with_start(resume_time)
                 cursor, cursor_from_api, seen = None, False, set()
                 reasked, delivered_since_reask = True, False
-                task = asyncio.ensure_future(fetch(query, None))
+                task = _start(fetch, query, None)
                 continue
             except UsageError as exc:
                 task = None
@@ -109,12 +130,13 @@ async def iter_pages(
                 if len(data) != len(page.data):
                     page = Page(data, page.has_more, page.next_page)
             if page.has_more:
-                task = asyncio.ensure_future(fetch(query, next_cursor))
+                task = _start(fetch, query, next_cursor)
             yield page
             if page.data:
                 last_end = resume_time = page.data[-1].end_time
                 delivered_since_reask = True
             cursor, cursor_from_api = next_cursor, True
+            del page  # delivered: not kept alive while the next one is awaited
     finally:
         await _cancel(task)
 
@@ -123,5 +145,8 @@ async def iter_buckets(pages: AsyncGenerator[Page[R], None]) -> AsyncGenerator[B
     """Every bucket of every page, in order; closing it closes ``pages``."""
     async with contextlib.aclosing(pages):
         async for page in pages:
-            for bucket in page.data:
+            data = iter(page.data)
+            del page
+            for bucket in data:
                 yield bucket
+                del bucket  # the consumer has moved on: keep no bucket alive while waiting

@@ -6,10 +6,11 @@ query (``_query``) -> pace and retry (``_pacing``, ``retry``) -> one GET (``_tra
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import platform
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -50,6 +51,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 API_KEY_ENV = "OPENAI_ADMIN_KEY"
 
 R = TypeVar("R")
+Response = tuple[int, Mapping[str, str], bytes]
 
 
 def _check_base_url(base_url: str, allow_http: bool) -> URL:
@@ -106,17 +108,17 @@ class Endpoint(Generic[R]):
     def pages(self, **params: Any) -> AsyncGenerator[Page[R], None]:
         """Every page, following ``next_page`` while ``has_more`` is true."""
         query = build_query(self._spec, params)
-        return iter_pages(self._client._fetch, query)
+        return iter_pages(self._client._prefetch, query)
 
     def buckets(self, **params: Any) -> AsyncGenerator[Bucket[R], None]:
         """Every bucket of every page, in order, each exactly once."""
         query = build_query(self._spec, params)
-        return iter_buckets(iter_pages(self._client._fetch, query))
+        return iter_buckets(iter_pages(self._client._prefetch, query))
 
     def collect(self, **params: Any) -> Awaitable[list[Bucket[R]]]:
         """All buckets of all pages, as one list."""
         query = build_query(self._spec, params)
-        return _collect(iter_buckets(iter_pages(self._client._fetch, query)))
+        return _collect(iter_buckets(iter_pages(self._client._prefetch, query)))
 
 
 async def _collect(buckets: AsyncGenerator[Bucket[R], None]) -> list[Bucket[R]]:
@@ -245,22 +247,26 @@ class UsageClient:
             qs = f"{qs}&{cursor_part}" if qs else cursor_part
         return URL(f"{url}?{qs}" if qs else url, encoded=True)
 
-    async def _attempt(self, path: str, url: URL) -> Page[Any]:
+    async def _get(self, url: URL) -> Response:
+        """One paced GET: the raw response, or the transport's error."""
         ticket = await self._pacer.acquire()
         try:
-            status, headers, body = await self._transport.get(url)
+            response = await self._transport.get(url)
         except BaseException:
             self._pacer.release(ticket, None, {})
             raise
-        self._pacer.release(ticket, status, headers)
-        return decode_page(status, headers, body)
+        self._pacer.release(ticket, response[0], response[1])
+        return response
 
-    async def _fetch(self, query: Query, cursor: str | None) -> Page[Any]:
-        path, url = query.endpoint.path, self._url(query, cursor)
+    async def _attempt(self, path: str, url: URL) -> Page[Any]:
+        return decode_page(*await self._get(url))
+
+    async def _finish(self, first: Awaitable[Response], path: str, url: URL) -> Page[Any]:
+        """The page of a first attempt already under way, retried as the policy says."""
         # The first attempt runs outside tenacity: most requests succeed, and the retry
         # machinery (a copy of AsyncRetrying and its state per call) then costs nothing.
         try:
-            return await self._attempt(path, url)
+            return decode_page(*await first)
         except UsageError as exc:
             if not should_retry(exc) or self._retry.max_attempts == 1:
                 raise
@@ -268,6 +274,68 @@ class UsageClient:
         replay = _ReplayFirst(first_failure, self._attempt)
         page: Page[Any] = await self._retrying.copy()(replay, path, url)
         return page
+
+    async def _fetch(self, query: Query, cursor: str | None) -> Page[Any]:
+        """One page, now."""
+        path, url = query.endpoint.path, self._url(query, cursor)
+        return await self._finish(self._get(url), path, url)
+
+    def _prefetch(self, query: Query, cursor: str | None) -> _PageRequest:
+        """One page whose request starts now and whose body is decoded when it is awaited."""
+        path, url = query.endpoint.path, self._url(query, cursor)
+        return _PageRequest(asyncio.ensure_future(self._get(url)), self._finish, path, url)
+
+
+class _PageRequest:
+    """A page read ahead: its first request runs in a task at once, but the body is decoded
+    (and any retry made) only in the task that awaits the page, when it does.
+
+    So a page fetched ahead of the consumer waits as one ``bytes`` object, not as a tree of
+    dicts and typed results that would age in memory (and through the garbage collector's
+    generations) while the consumer works on the page before it. Cancelling it cancels the
+    request; awaiting it afterwards raises ``CancelledError`` without retrying.
+    """
+
+    __slots__ = ("_cancelled", "_finish", "_path", "_response", "_url")
+
+    def __init__(
+        self,
+        response: asyncio.Future[Response],
+        finish: Callable[[Awaitable[Response], str, URL], Awaitable[Page[Any]]],
+        path: str,
+        url: URL,
+    ) -> None:
+        self._response = response
+        self._finish = finish
+        self._path = path
+        self._url = url
+        self._cancelled = False
+
+    def __await__(self) -> Generator[Any, None, Page[Any]]:
+        return self._resolve().__await__()
+
+    async def _resolve(self) -> Page[Any]:
+        if self._cancelled:
+            await self._response  # raises CancelledError, or the request's own error
+            raise asyncio.CancelledError
+        return await self._finish(self._response, self._path, self._url)
+
+    def done(self) -> bool:
+        """Whether the request has finished (the page may still need decoding)."""
+        return self._response.done()
+
+    def cancelled(self) -> bool:
+        """Whether the request was cancelled."""
+        return self._response.cancelled()
+
+    def exception(self) -> BaseException | None:
+        """The request's error, once it is done (marks it retrieved, as on a task)."""
+        return self._response.exception()
+
+    def cancel(self) -> bool:
+        """Cancel the request; the page is no longer wanted."""
+        self._cancelled = True
+        return self._response.cancel()
 
 
 class _ReplayFirst:
