@@ -276,7 +276,8 @@ def test_a_structured_result_is_an_ordinary_frozen_instance_of_its_class() -> No
 
 
 def test_every_result_class_is_built_without_its_descriptors_where_python_allows() -> None:
-    for tag, hook in _convert._RESULT_HOOKS.items():
+    hooks = [*_convert._RESULT_HOOKS.items(), *_convert._FAST_HOOKS.items()]
+    for tag, hook in hooks:
         builder = hook.__globals__["_builder"]
         assert builder is not None, tag  # CPython 3.10+ allows the class switch
         assert set(builder.__slots__) == set(attrs.fields_dict(builder_target(tag)))
@@ -298,3 +299,50 @@ def test_a_class_whose_layout_refuses_the_switch_is_built_through_its_descriptor
     assert hook.__globals__["_builder"] is None  # the weakref slot changes the layout
     built = hook({"count": "3", "name": "x", "extra": 1})
     assert built == _WithWeakref(count=3, name="x")
+
+
+def _every_field(cls: type, **values: Any) -> dict[str, Any]:
+    return {f.name: None for f in attrs.fields(cls)} | {"object": cls.object} | values
+
+
+def test_results_with_every_field_keep_the_all_keys_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    tag = ua.CompletionsResult.object
+    fast = _convert._make_result_hook(ua.CompletionsResult, all_keys=True)
+    monkeypatch.setitem(_convert._FAST_HOOKS, tag, fast)
+    full = _every_field(
+        ua.CompletionsResult, input_tokens=1, output_tokens="2", num_model_requests=3
+    )
+    assert (
+        _convert.structure_results([full, full])
+        == [ua.CompletionsResult(input_tokens=1, output_tokens=2, num_model_requests=3)] * 2
+    )
+    assert _convert._FAST_HOOKS[tag] is fast
+
+
+def test_a_result_that_leaves_an_optional_field_out_switches_to_reading_key_by_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tag = ua.CompletionsResult.object
+    fast = _convert._make_result_hook(ua.CompletionsResult, all_keys=True)
+    monkeypatch.setitem(_convert._FAST_HOOKS, tag, fast)
+    full = _every_field(ua.CompletionsResult, input_tokens=1, output_tokens=2, num_model_requests=3)
+    partial = {k: v for k, v in full.items() if k != "model"}
+    with pytest.raises(KeyError):
+        fast(partial)
+    expected = ua.CompletionsResult(input_tokens=1, output_tokens=2, num_model_requests=3)
+    assert _convert.structure_results([full, partial, full]) == [expected] * 3
+    assert _convert._FAST_HOOKS[tag] is _convert._RESULT_HOOKS[tag]
+
+
+def test_a_result_missing_a_required_field_is_kept_raw_and_switches_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    tag = ua.CompletionsResult.object
+    fast = _convert._make_result_hook(ua.CompletionsResult, all_keys=True)
+    monkeypatch.setitem(_convert._FAST_HOOKS, tag, fast)
+    broken = _every_field(ua.CompletionsResult, input_tokens=1, output_tokens=2)
+    del broken["num_model_requests"]
+    with caplog.at_level(logging.WARNING, logger="usage_async"):
+        (result,) = _convert.structure_results([broken])
+    assert result == ua.UnknownResult(tag, broken)
+    assert _convert._FAST_HOOKS[tag] is fast

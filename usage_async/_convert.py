@@ -13,12 +13,12 @@ Rules (OpenAI's spec, and ../API-NOTES #6 and #11 on how the real API drifts fro
   ``"0E-6176"``).
 
 Speed: a page of 31 buckets x 20 results is ~620 results, so the result classes get a
-structure function generated once per class (``_make_result_hook``) that reads each key once
-and fills a plain slotted builder that then becomes the frozen class (``_builder_class``):
-about 1.4 us a result with 21 fields. cattrs' own generated hook spends about 6x as long
-(measured: benchmarks/README.md), because it builds a kwargs dict, calls a union handler
-per optional field and sets each slot of the frozen class through a descriptor. Pages and
-buckets go through the converter's hooks too.
+structure function generated once per class (``_make_result_hook``) that reads all keys with
+one ``itemgetter`` and fills a plain slotted builder that then becomes the frozen class
+(``_builder_class``): about 1.3 us a result with 21 fields. cattrs' own generated hook
+spends about 6x as long (measured: benchmarks/README.md), because it builds a kwargs dict,
+calls a union handler per optional field and sets each slot of the frozen class through a
+descriptor. Pages and buckets go through the converter's hooks too.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import linecache
 import logging
+import operator
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -209,30 +210,41 @@ def _builder_class(cls: type[Any]) -> type[Any] | None:
     return builder
 
 
-def _make_result_hook(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
+def _make_result_hook(cls: type[Any], *, all_keys: bool = False) -> Callable[[dict[str, Any]], Any]:
     """Generate ``structure_<Class>(o)`` for one result class.
 
-    Each key is read once with ``o.get``; a value already of the right class is stored as
-    is, anything else goes through its scalar rule (which raises when it does not fit). A
-    missing required field reaches its rule as None and raises. The instance is built as
-    its builder class and then becomes the frozen class (see :func:`_builder_class`).
+    Each key is read once: with ``o.get``, or, when ``all_keys``, all at once with one
+    ``operator.itemgetter`` (faster, but a missing key raises ``KeyError``). A value already
+    of the right class is stored as is, anything else goes through its scalar rule (which
+    raises when it does not fit); a missing required field reaches its rule as None and
+    raises. The instance is built as its builder class and then becomes the frozen class
+    (see :func:`_builder_class`).
     """
     attrs.resolve_types(cls)
     name = f"structure_{cls.__name__}"
     builder = _builder_class(cls)
+    fields = attrs.fields(cls)
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_builder": builder}
-    lines = [f"def {name}(o):", "    g = o.get"]
+    lines = [f"def {name}(o):"]
+    if all_keys:
+        env["_get"] = operator.itemgetter(*(f.name for f in fields))
+        names = ", ".join(f"v_{f.name}" for f in fields)
+        lines.append(f"    {names}{',' if len(fields) > 1 else ''} = _get(o)")
+    else:
+        lines.append("    g = o.get")
     lines.append("    s = _new(_builder)" if builder is not None else "    s = _new(_cls)")
-    for field in attrs.fields(cls):
+    for field in fields:
         target, optional = _unwrap_optional(field.type)
         plain, rule = _SCALAR_RULES[target]
         env[f"_rule_{field.name}"] = rule
         env[f"_t_{field.name}"] = plain
-        lines.append(f"    v = g({field.name!r})")
-        test = f"v.__class__ is _t_{field.name}"
+        v = f"v_{field.name}" if all_keys else "v"
+        if not all_keys:
+            lines.append(f"    v = g({field.name!r})")
+        test = f"{v}.__class__ is _t_{field.name}"
         if optional:
-            test += " or v is None"
-        value = f"v if {test} else _rule_{field.name}(v)"
+            test += f" or {v} is None"
+        value = f"{v} if {test} else _rule_{field.name}({v})"
         if builder is not None:
             lines.append(f"    s.{field.name} = {value}")
         else:
@@ -242,7 +254,7 @@ def _make_result_hook(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
         lines.append("    s.__class__ = _cls")
     lines.append("    return s")
     source = "\n".join(lines) + "\n"
-    filename = f"<usage_async generated {name}>"
+    filename = f"<usage_async generated {name}{' (all keys)' if all_keys else ''}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), env)  # noqa: S102 - generated from attrs fields
     hook: Callable[[dict[str, Any]], Any] = env[name]
@@ -252,6 +264,18 @@ def _make_result_hook(cls: type[Any]) -> Callable[[dict[str, Any]], Any]:
 _RESULT_HOOKS: dict[str, Callable[[dict[str, Any]], Any]] = {
     cls.object: _make_result_hook(cls) for cls in RESULT_CLASSES
 }
+"""Tag -> structure function reading each key with ``.get``: right for any result."""
+
+_FAST_HOOKS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    cls.object: _make_result_hook(cls, all_keys=True) for cls in RESULT_CLASSES
+}
+"""Tag -> the structure function tried first: the ``itemgetter`` one while the API sends
+every field of that class (it does, with nulls, as a rule), the ``.get`` one once a result
+that left an optional field out has been seen."""
+
+_KEYS: dict[str, frozenset[str]] = {
+    cls.object: frozenset(f.name for f in attrs.fields(cls)) for cls in RESULT_CLASSES
+}
 
 
 def _structure_result_slowly(obj: Any) -> Result:
@@ -259,20 +283,24 @@ def _structure_result_slowly(obj: Any) -> Result:
     if not isinstance(obj, dict):
         raise _DataError(f"expected a result object, got {obj!r}")
     tag = obj.get("object")
-    hook = _RESULT_HOOKS.get(tag) if isinstance(tag, str) else None
+    if not isinstance(tag, str):
+        return UnknownResult(None, obj)
+    hook = _RESULT_HOOKS.get(tag)
     if hook is None:
-        return UnknownResult(tag if isinstance(tag, str) else None, obj)
+        return UnknownResult(tag, obj)
     try:
         result: Result = hook(obj)
     except Exception as exc:  # noqa: BLE001 - any misfit keeps the raw dict instead
         log.warning("kept a %s result as UnknownResult: %s", tag, exc)
         return UnknownResult(tag, obj)
+    if _FAST_HOOKS[tag] is not hook and not _KEYS[tag] <= obj.keys():
+        _FAST_HOOKS[tag] = hook  # this API leaves fields out: read them one by one from now on
     return result
 
 
 def structure_results(items: Any) -> list[Result]:
     """A bucket's ``results``: fast path for well-formed data, per-item fallback otherwise."""
-    hooks = _RESULT_HOOKS
+    hooks = _FAST_HOOKS
     try:
         return [hooks[o["object"]](o) for o in items]
     except Exception:  # noqa: BLE001 - redo item by item to find and keep the misfits
