@@ -293,10 +293,10 @@ class _PageRequest:
     So a page fetched ahead of the consumer waits as one ``bytes`` object, not as a tree of
     dicts and typed results that would age in memory (and through the garbage collector's
     generations) while the consumer works on the page before it. Cancelling it cancels the
-    request; awaiting it afterwards raises ``CancelledError`` without retrying.
+    request; awaiting it afterwards raises ``CancelledError``.
     """
 
-    __slots__ = ("_cancelled", "_finish", "_path", "_response", "_url")
+    __slots__ = ("_finish", "_path", "_response", "_url")
 
     def __init__(
         self,
@@ -309,16 +309,9 @@ class _PageRequest:
         self._finish = finish
         self._path = path
         self._url = url
-        self._cancelled = False
 
     def __await__(self) -> Generator[Any, None, Page[Any]]:
-        return self._resolve().__await__()
-
-    async def _resolve(self) -> Page[Any]:
-        if self._cancelled:
-            await self._response  # raises CancelledError, or the request's own error
-            raise asyncio.CancelledError
-        return await self._finish(self._response, self._path, self._url)
+        return self._finish(self._response, self._path, self._url).__await__()
 
     def done(self) -> bool:
         """Whether the request has finished (the page may still need decoding)."""
@@ -334,7 +327,6 @@ class _PageRequest:
 
     def cancel(self) -> bool:
         """Cancel the request; the page is no longer wanted."""
-        self._cancelled = True
         return self._response.cancel()
 
 
