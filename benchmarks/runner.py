@@ -301,7 +301,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--quick", action="store_true", help="smaller sizes (about a fifth)")
     sizes.add_argument("--tiny", action="store_true", help="smoke-test sizes: checks counts only")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per job (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="timed runs per job (default 5; at least 3)"
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario ids, e.g. S1,S3")
     parser.add_argument(
         "--json", default=DEFAULT_JSON, help=f"raw figures (default {DEFAULT_JSON})"
