@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -136,6 +137,50 @@ async def test_at_most_one_page_is_fetched_ahead_of_the_consumer() -> None:
         await asyncio.sleep(0)
     assert fetch.started == 3
     await pages.aclose()
+
+
+class Started:
+    """A page under way, as the client's read-ahead is: its work runs in a task of its
+    own, and awaiting it finishes the page in the awaiting task."""
+
+    def __init__(self, page: Page[Any], finished_in: list[asyncio.Task[Any] | None]) -> None:
+        self.task = asyncio.ensure_future(asyncio.sleep(0, page))
+        self.finished_in = finished_in
+
+    def __await__(self) -> Generator[Any, None, Page[Any]]:
+        return self._finish().__await__()
+
+    async def _finish(self) -> Page[Any]:
+        page = await self.task
+        self.finished_in.append(asyncio.current_task())
+        return page
+
+    def done(self) -> bool:
+        return self.task.done()
+
+    def cancelled(self) -> bool:
+        return self.task.cancelled()
+
+    def exception(self) -> BaseException | None:
+        return self.task.exception()
+
+    def cancel(self) -> bool:
+        return self.task.cancel()
+
+
+async def test_a_page_already_under_way_is_finished_by_the_consumer_not_by_a_task() -> None:
+    script = {None: Page([b(0)], True, "c1"), "c1": Page([b(1)], False, None)}
+    finished_in: list[asyncio.Task[Any] | None] = []
+    started: list[str | None] = []
+
+    def fetch(q: Query, cursor: str | None) -> Started:
+        started.append(cursor)
+        return Started(script[cursor], finished_in)
+
+    got = [x async for x in iter_buckets(iter_pages(fetch, query()))]
+    assert got == [b(0), b(1)]
+    assert started == [None, "c1"]
+    assert finished_in == [asyncio.current_task()] * 2
 
 
 async def test_closing_a_stream_cancels_the_prefetch() -> None:
