@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import platform
-import select
 import shlex
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import report, sync_scenario
+from . import child, report, sync_scenario
 from .scenarios import CLIENTS, FLOOR, OPENAI, SIZES, UA_JSON, UA_ORJSON, Scenario, scenarios
 from .server import PageServer
 
@@ -117,19 +116,10 @@ class WorkerProcess:
         self.close()
 
     def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
-        proc = self._proc
-        assert proc.stdin is not None
-        assert proc.stdout is not None
         try:
-            proc.stdin.write(json.dumps(message) + "\n")
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise RuntimeError(self._failure("exited")) from None
-        ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
-        line = proc.stdout.readline() if ready else ""
-        if not line:
-            raise RuntimeError(self._failure("exited" if ready else f"silent {self.timeout:g}s"))
-        answer: dict[str, Any] = json.loads(line)
+            answer: dict[str, Any] = child.ask(self._proc, message, self.timeout)
+        except child.ChildGoneError as gone:
+            raise RuntimeError(self._failure(gone.what)) from None
         return answer
 
     def _failure(self, what: str) -> str:
@@ -153,16 +143,8 @@ class WorkerProcess:
                 self._proc.stdin.close()
 
     def close(self) -> None:
-        """End the process (end of input, then kill) and drop its stderr file."""
-        proc = self._proc
-        self.stop()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        """End the process (end of input, then terminate, then kill); drop its stderr file."""
+        child.end(self._proc)
         self._stderr.close()
 
 

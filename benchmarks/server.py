@@ -20,7 +20,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import select
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from . import child
 from .pages import RATE_LIMITED_BODY, RenderedDataset, render
 from .scenarios import PATH, Dataset, base_url
 
@@ -252,19 +252,12 @@ class PageServer:
 
     def _ask(self, message: object, timeout: float = 30.0) -> Any:
         proc = self._proc
-        if proc is None or proc.stdin is None or proc.stdout is None:
+        if proc is None:
             raise RuntimeError("the page server is not running")
         try:
-            proc.stdin.write(json.dumps(message) + "\n")
-            proc.stdin.flush()
-        except OSError:
-            raise RuntimeError(f"the page server exited (code {proc.poll()})") from None
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        line = proc.stdout.readline() if ready else ""
-        if not line:
-            what = "exited" if ready else f"did not answer in {timeout:g}s"
-            raise RuntimeError(f"the page server {what} (exit code {proc.poll()})")
-        return json.loads(line)
+            return child.ask(proc, message, timeout)
+        except child.ChildGoneError as gone:
+            raise RuntimeError(f"the page server {gone.what} (exit code {proc.poll()})") from None
 
     def stats(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """Requests and responses by status of each ``(dataset, run)``."""
@@ -278,25 +271,8 @@ class PageServer:
     def close(self) -> None:
         """Stop the process: ask, then close its input, then terminate, then kill."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError, ValueError):
-                proc.stdin.write(json.dumps(["stop"]) + "\n")
-                proc.stdin.flush()
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        if proc is not None:
+            child.end(proc, goodbye=["stop"])
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import child
+
 NOW = 1_740_787_200  # 2025-03-01T00:00:00Z
 SEED = 1
 DAYS = {"full": 90, "quick": 30, "tiny": 2}
@@ -67,15 +69,7 @@ def _server() -> Any:
         port = int(proc.stdout.readline())
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        child.end(proc)
 
 
 def _options(days: int) -> dict[str, Any]:
