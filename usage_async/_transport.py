@@ -15,7 +15,10 @@ from yarl import URL
 
 from .errors import APIConnectionError, APITimeoutError, ConfigurationError
 
-__all__ = ["Transport"]
+__all__ = ["Response", "Transport"]
+
+Response = tuple[int, Mapping[str, str], bytes]
+"""``(status, headers, body)`` of one GET."""
 
 
 class Transport:
@@ -69,7 +72,7 @@ class Transport:
             self._request_headers = None
         return session
 
-    async def get(self, url: URL) -> tuple[int, Mapping[str, str], bytes]:
+    async def get(self, url: URL) -> Response:
         """Send one GET and read the whole response; redirects are not followed.
 
         Holds a concurrency slot from before connecting until the body is read.

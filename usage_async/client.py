@@ -10,7 +10,7 @@ import asyncio
 import ipaddress
 import os
 import platform
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -22,7 +22,7 @@ from ._convert import decode_page
 from ._endpoints import ENDPOINTS, EndpointSpec
 from ._pagination import iter_buckets, iter_pages
 from ._query import Query, build_query
-from ._transport import Transport
+from ._transport import Response, Transport
 from ._version import __version__
 from .errors import ConfigurationError, UsageError
 from .models import Bucket, Page
@@ -51,7 +51,6 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 API_KEY_ENV = "OPENAI_ADMIN_KEY"
 
 R = TypeVar("R")
-Response = tuple[int, Mapping[str, str], bytes]
 
 
 def _check_base_url(base_url: str, allow_http: bool) -> URL:
