@@ -200,6 +200,7 @@ def _builder_class(cls: type[Any]) -> type[Any] | None:
     builder, then its ``__class__`` is set to the frozen class: CPython allows that between
     classes of the same slot layout, and the object then is an ordinary frozen instance.
     None when this interpreter refuses the switch (the hook then sets the slots directly).
+    Made once per class (``_BUILDERS``): both hooks of a class share it.
     """
     builder = type(f"_{cls.__name__}Builder", (), {"__slots__": tuple(cls.__slots__)})
     try:
@@ -208,6 +209,9 @@ def _builder_class(cls: type[Any]) -> type[Any] | None:
     except TypeError:
         return None
     return builder
+
+
+_BUILDERS: dict[type[Any], type[Any] | None] = {}
 
 
 def _make_result_hook(cls: type[Any], *, all_keys: bool = False) -> Callable[[dict[str, Any]], Any]:
@@ -222,7 +226,9 @@ def _make_result_hook(cls: type[Any], *, all_keys: bool = False) -> Callable[[di
     """
     attrs.resolve_types(cls)
     name = f"structure_{cls.__name__}"
-    builder = _builder_class(cls)
+    if cls not in _BUILDERS:
+        _BUILDERS[cls] = _builder_class(cls)
+    builder = _BUILDERS[cls]
     fields = attrs.fields(cls)
     env: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_builder": builder}
     lines = [f"def {name}(o):"]
