@@ -51,12 +51,6 @@ def _start(fetch: Fetch, query: Query, cursor: str | None) -> PendingPage:
     return pending
 
 
-def _tag(exc: E, cursor: str | None, resume_time: int | None) -> E:
-    exc.cursor = cursor
-    exc.resume_time = resume_time
-    return exc
-
-
 async def _cancel(task: PendingPage | None) -> None:
     if task is None or task.done():
         if task is not None and not task.cancelled():
@@ -78,6 +72,13 @@ async def iter_pages(
     last_end: int | None = None  # end_time of the last bucket delivered
     reasked = False  # after a re-ask, cursors belong to a new query: errors carry None
     delivered_since_reask = False
+
+    def tag(exc: E) -> E:
+        """``exc`` with where to resume: after a re-ask, by ``resume_time`` only."""
+        exc.cursor = None if reasked else cursor
+        exc.resume_time = resume_time
+        return exc
+
     task: PendingPage | None = _start(fetch, query, cursor)
     try:
         while task is not None:
@@ -86,14 +87,14 @@ async def iter_pages(
             except BadRequestError as exc:
                 task = None
                 if not cursor_from_api:
-                    _tag(exc, None if reasked else cursor, resume_time)
+                    tag(exc)
                     raise
                 horizon = query.end_time if query.end_time is not None else now()
                 if last_end is not None and last_end >= horizon:
                     log.info("cursor rejected after the stream reached its end: %s", exc)
                     return
                 if resume_time is None or (reasked and not delivered_since_reask):
-                    _tag(exc, None if reasked else cursor, resume_time)
+                    tag(exc)
                     raise
                 log.warning(
                     "cursor rejected (%s); asking again without it from start_time=%d",
@@ -107,23 +108,15 @@ async def iter_pages(
                 continue
             except UsageError as exc:
                 task = None
-                _tag(exc, None if reasked else cursor, resume_time)
+                tag(exc)
                 raise  # the same exception, its cause (an aiohttp error, say) kept
             task = None
             next_cursor = page.next_page
             if page.has_more:
                 if not next_cursor:
-                    raise _tag(
-                        PaginationError("has_more is true but the page has no next_page"),
-                        None if reasked else cursor,
-                        resume_time,
-                    )
+                    raise tag(PaginationError("has_more is true but the page has no next_page"))
                 if next_cursor in seen:
-                    raise _tag(
-                        PaginationError(f"the API repeated the cursor {next_cursor!r}"),
-                        None if reasked else cursor,
-                        resume_time,
-                    )
+                    raise tag(PaginationError(f"the API repeated the cursor {next_cursor!r}"))
                 seen.add(next_cursor)
             if reasked and last_end is not None and page.data:
                 data = [b for b in page.data if b.start_time >= last_end]
