@@ -10,7 +10,22 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+import usage_async as ua
+
 KEY = "sk-admin-test-key-0123456789"
+
+STATUS_CLASSES: list[tuple[int, type[ua.APIStatusError]]] = [
+    (400, ua.BadRequestError),
+    (401, ua.AuthenticationError),
+    (403, ua.PermissionDeniedError),
+    (404, ua.NotFoundError),
+    (409, ua.ConflictError),
+    (422, ua.UnprocessableEntityError),
+    (429, ua.RateLimitError),
+    (500, ua.InternalServerError),
+    (418, ua.APIStatusError),
+]
+"""Each status the error tree names, with its class (and 418 for "any other")."""
 
 
 def completions_result(**fields: Any) -> dict[str, Any]:

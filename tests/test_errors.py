@@ -6,6 +6,7 @@ import email.utils
 import json
 
 import pytest
+from helpers import STATUS_CLASSES
 
 import usage_async as ua
 from usage_async.errors import error_from_response, parse_retry_after
@@ -20,17 +21,9 @@ def _body(message: str = "bad thing", **extra: object) -> bytes:
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, ua.BadRequestError),
-        (401, ua.AuthenticationError),
-        (403, ua.PermissionDeniedError),
-        (404, ua.NotFoundError),
-        (409, ua.ConflictError),
-        (422, ua.UnprocessableEntityError),
-        (429, ua.RateLimitError),
-        (500, ua.InternalServerError),
+        *STATUS_CLASSES,
         (503, ua.InternalServerError),
         (599, ua.InternalServerError),
-        (418, ua.APIStatusError),
         (302, ua.APIStatusError),
     ],
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from helpers import KEY, bucket, completions_result, page
+from helpers import KEY, STATUS_CLASSES, bucket, completions_result, page
 from yarl import URL
 
 import usage_async as ua
@@ -35,17 +35,7 @@ async def test_the_request_url_is_the_base_url_path_and_encoded_query() -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [
-        (400, ua.BadRequestError),
-        (401, ua.AuthenticationError),
-        (403, ua.PermissionDeniedError),
-        (404, ua.NotFoundError),
-        (409, ua.ConflictError),
-        (422, ua.UnprocessableEntityError),
-        (429, ua.RateLimitError),
-        (500, ua.InternalServerError),
-        (418, ua.APIStatusError),
-    ],
+    STATUS_CLASSES,
 )
 async def test_each_status_reaches_the_caller_as_its_class(
     status: int, cls: type[ua.APIStatusError]
