@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Tally", "Workload", "describe"]
+__all__ = ["Tally", "Workload", "describe", "record_errors"]
 
 
 @dataclass
@@ -48,3 +48,12 @@ class Tally:
 def describe(exc: BaseException) -> str:
     """An exception as ``Type: message``, for a run's record."""
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def record_errors(tallies: list[Tally], outcomes: list[Any]) -> list[Tally]:
+    """Note on each stream's tally the exception that ended it (``gather`` with
+    ``return_exceptions=True`` gives one outcome per stream); return the tallies."""
+    for tally, outcome in zip(tallies, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            tally.error = describe(outcome)
+    return tallies

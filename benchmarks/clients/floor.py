@@ -16,7 +16,7 @@ import aiohttp
 from yarl import URL
 
 from ..scenarios import API_KEY, PATH
-from . import Tally, Workload, describe
+from . import Tally, Workload, record_errors
 
 __all__ = ["run"]
 
@@ -68,7 +68,4 @@ async def run(workload: Workload) -> list[Tally]:
             ),
             return_exceptions=True,
         )
-    for tally, outcome in zip(tallies, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            tally.error = describe(outcome)
-    return tallies
+    return record_errors(tallies, outcomes)

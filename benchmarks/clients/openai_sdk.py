@@ -12,7 +12,7 @@ from typing import Any
 import openai
 
 from ..scenarios import API_KEY
-from . import Tally, Workload, describe
+from . import Tally, Workload, record_errors
 
 __all__ = ["run"]
 
@@ -56,7 +56,4 @@ async def run(workload: Workload) -> list[Tally]:
         )
     finally:
         await client.close()
-    for tally, outcome in zip(tallies, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            tally.error = describe(outcome)
-    return tallies
+    return record_errors(tallies, outcomes)

@@ -13,7 +13,7 @@ from typing import Any
 from usage_async import Endpoint, UsageClient
 
 from ..scenarios import API_KEY
-from . import Tally, Workload, describe
+from . import Tally, Workload, record_errors
 
 __all__ = ["run"]
 
@@ -51,7 +51,4 @@ async def run(workload: Workload) -> list[Tally]:
             ),
             return_exceptions=True,
         )
-    for tally, outcome in zip(tallies, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            tally.error = describe(outcome)
-    return tallies
+    return record_errors(tallies, outcomes)
