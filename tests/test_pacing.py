@@ -175,13 +175,13 @@ def test_make_pacer_refuses_nonsense() -> None:
 # -- the estimate ----------------------------------------------------------------------------
 
 
-def test_successes_from_a_full_bucket_prove_the_rate_closely() -> None:
+def _probed(server_wait: float) -> AdaptiveRate:
+    """A first wave of five, a 429; then a probe at 80/s against a server that refills 40/s
+    from a full bucket of 5, until its 429 (which comes with ``server_wait`` seconds)."""
     rate = AdaptiveRate()
-    # First wave: five admitted at once, then a 429.
     for _ in range(5):
         rate.on_success(Ticket(0.0, 0), 0.0)
     assert rate.on_throttle(Ticket(0.001, 0), 0.002, 1.0)
-    # A probe at 80/s against a server that refills 40/s from a full bucket of 5.
     t, tokens, admitted_at = 1.0, 5.0, []
     while True:
         tokens = min(5.0, tokens + 40 / 80)
@@ -192,9 +192,23 @@ def test_successes_from_a_full_bucket_prove_the_rate_closely() -> None:
         t += 1 / 80
     for sent in admitted_at:
         rate.on_success(Ticket(sent, rate.epoch), sent)
-    assert rate.on_throttle(Ticket(t, rate.epoch), t, t)
+    assert rate.on_throttle(Ticket(t, rate.epoch), t, t + server_wait)
+    return rate
+
+
+def test_successes_from_a_full_bucket_prove_the_rate_closely() -> None:
+    rate = _probed(server_wait=0.0)
     assert rate.known is not None
     assert 36 <= rate.known <= 42
+    assert rate.rate == pytest.approx(rate.known * 0.985)
+
+
+def test_after_a_429_with_a_server_wait_the_pace_keeps_further_below_the_proven_rate() -> None:
+    # Each further 429 would pause the whole client: a wider margin makes it rarer.
+    without, with_wait = _probed(server_wait=0.0), _probed(server_wait=1.0)
+    assert with_wait.known is not None
+    assert with_wait.known == without.known
+    assert with_wait.rate == pytest.approx(with_wait.known * 0.97)
 
 
 def test_a_429_of_a_request_sent_before_the_last_cut_is_ignored() -> None:

@@ -16,7 +16,9 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
   any ``t`` seconds), or halved when they prove nothing, and then grows slowly (1 % of
-  itself per second) so a raised limit is found again.
+  itself per second) so a raised limit is found again. Just below means 1.5 %, or 3 % when
+  the 429 came with a server wait: then each further 429 pauses the whole client, so the
+  probe for a raised limit comes later.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it; a 5xx's wait delays only its own request.
 
@@ -47,6 +49,7 @@ INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
 PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at most,
 # never faster than every half request interval, and at most once per success
 STEADY_MARGIN = 0.985  # pace this far below the proven rate
+WAIT_MARGIN = 0.97  # or this far, when the 429 came with a server wait
 STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
 STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
@@ -166,7 +169,7 @@ class AdaptiveRate:
         elif self.known is not None:
             self.known *= 0.5
         if self.known is not None:
-            self.rate = self.known * STEADY_MARGIN
+            self.rate = self.known * (STEADY_MARGIN if resume_at <= now else WAIT_MARGIN)
             self.probing = False
         else:
             # Nothing proven: probe upwards again from below what just failed.
