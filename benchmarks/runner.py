@@ -1,14 +1,17 @@
 """The command line: start the page server and the workers, run, check, report.
 
-``python -m benchmarks [--quick|--tiny] [--repeat N] [--only S1,S3] [--json PATH]``.
-Each client runs in a worker process of its own, kept for all the timed scenarios; for
-each scenario the runner asks every worker for an untimed warm-up run, then for the timed
-runs repeat by repeat, a different client first each time, so a drift of the machine falls
-on every client alike. The memory scenario starts a fresh worker per run. After each run
-the runner asks the server what it answered that run and checks it (``report.check_run``);
-each scenario's table and targets are printed when it is done. The exit status is 1 when
-a run of usage-async or the floor failed its checks (a slow figure is a FAIL in the table,
-not an error); the openai baseline's failures are reported only.
+``python -m benchmarks [--quick|--tiny] [--repeat N] [--workers K] [--only S1,S3]
+[--json PATH]``. Each client runs in ``K`` worker processes of its own (default 3, at most
+one per repeat), kept for all the timed scenarios: repeat ``r`` runs in worker ``r % K``,
+so one process that happens to run slowly sets only some of a client's runs, not its
+median. For each scenario the runner asks every worker for an untimed warm-up run, then
+for the timed runs repeat by repeat, a different client first each time, so a drift of
+the machine falls on every client alike. The memory scenario starts a fresh worker per
+run. After each run the runner asks the server what it answered that run and checks it
+(``report.check_run``); each scenario's table and targets are printed when it is done.
+The exit status is 1 when a run of usage-async or the floor failed its checks (a slow
+figure is a FAIL in the table, not an error); the openai baseline's failures are reported
+only.
 """
 
 from __future__ import annotations
@@ -286,6 +289,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=5, help="timed runs per job (default 5; at least 3)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=3,
+        help="worker processes per client, used in turn (default 3; at most one per repeat)",
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario ids, e.g. S1,S3")
     parser.add_argument(
         "--json", default=DEFAULT_JSON, help=f"raw figures (default {DEFAULT_JSON})"
@@ -293,6 +302,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -313,6 +324,7 @@ def run_suite(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]
     for note in notes:
         print(f"note: {note}", file=out)
     timeout = 120.0 if size == "tiny" else 900.0
+    n_workers = min(args.workers, args.repeat)
     datasets = {d.name: d for s in selected for d in (s.dataset, s.warmup_dataset)}
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -321,6 +333,7 @@ def run_suite(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]
             "size": size,
             "sizes": SIZES[size],
             "repeat": args.repeat,
+            "workers": n_workers,
             "machine": _machine(),
             "python": platform.python_version(),
             "commit": _git_commit(),
@@ -335,20 +348,23 @@ def run_suite(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]
     with contextlib.ExitStack() as stack:
         # Start the workers first: they import their clients while the server renders.
         starting = {
-            c: stack.enter_context(WorkerProcess(c, timeout)) for c in CLIENTS if c in timed
+            (c, k): stack.enter_context(WorkerProcess(c, timeout))
+            for c in CLIENTS
+            if c in timed
+            for k in range(n_workers)
         }
         server = stack.enter_context(PageServer(list(datasets.values())))
         for process in starting.values():  # on exit, all end at once, then each is waited for
             stack.callback(process.stop)
         print(f"page server on 127.0.0.1:{server.port}", file=out)
-        workers: dict[str, WorkerProcess | None] = {}
-        for client, process in starting.items():
+        workers: dict[tuple[str, int], WorkerProcess | None] = {}
+        for (client, k), process in starting.items():
             try:
-                workers[client] = process.connect(size, server.port, f"{client}-t")
+                workers[client, k] = process.connect(size, server.port, f"{client}-t{k}")
             except RuntimeError as exc:
-                results["errors"].append(f"{CLIENTS[client]} did not start: {exc}")
+                results["errors"].append(f"{CLIENTS[client]} worker {k} did not start: {exc}")
                 print(f"ERROR {results['errors'][-1]}", file=out)
-                workers[client] = None
+                workers[client, k] = None
 
         for scenario in selected:
             t0 = time.perf_counter()
@@ -366,10 +382,12 @@ def run_suite(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]
                             results["errors"].append(f"{scenario.id} {CLIENTS[client]}: {exc}")
                             print(f"ERROR {results['errors'][-1]}", file=out)
             else:
-                labels = ["warm"] + [f"r{i}" for i in range(args.repeat)]
-                for turn, label in enumerate(labels):
+                # Every worker warms up, then repeat r runs in worker r % n_workers.
+                jobs = [(k, k, "warm") for k in range(n_workers)]
+                jobs += [(n_workers + r, r % n_workers, f"r{r}") for r in range(args.repeat)]
+                for turn, k, label in jobs:
                     for client in rotated(clients, turn):
-                        worker = workers.get(client)
+                        worker = workers.get((client, k))
                         if worker is None:
                             continue
                         try:
@@ -377,7 +395,7 @@ def run_suite(args: argparse.Namespace, out: Any = sys.stdout) -> dict[str, Any]
                         except RuntimeError as exc:
                             results["errors"].append(f"{scenario.id} {CLIENTS[client]}: {exc}")
                             print(f"ERROR {results['errors'][-1]}", file=out)
-                            workers[client] = None
+                            workers[client, k] = None
                             worker.close()
             _finish_scenario(entry)
             results["scenarios"][scenario.id] = entry

@@ -1,9 +1,9 @@
 """The benchmark suite still runs: every scenario at tiny sizes, counts checked, speed never.
 
-One module-scoped run of ``python -m benchmarks --tiny --repeat 1`` (a page server and a
-worker per client, as in a real run: a few seconds), then one test per property of its
-results; plus the pure pieces (rendering, the server's token bucket) checked without
-sockets. The openai baseline is expected exactly when the SDK is installed.
+One module-scoped run of ``python -m benchmarks --tiny --repeat 2 --workers 2`` (a page
+server and two workers per client, as in a real run: a few seconds), then one test per
+property of its results; plus the pure pieces (rendering, the server's token bucket)
+checked without sockets. The openai baseline is expected exactly when the SDK is installed.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ SPEC = ROOT / "usage_async" / "testing" / "spec" / "usage-openapi.json"
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     path = tmp_path_factory.mktemp("bench") / "tiny.json"
-    status = runner.main(["--tiny", "--repeat", "1", "--json", str(path)])
+    status = runner.main(["--tiny", "--repeat", "2", "--workers", "2", "--json", str(path)])
     results: dict[str, Any] = json.loads(path.read_text())
     results["exit_status"] = status
     return results
@@ -87,10 +87,24 @@ def test_only_the_rate_limited_scenarios_see_429s(suite: dict[str, Any]) -> None
 
 def test_the_json_variant_parses_without_orjson(suite: dict[str, Any]) -> None:
     workers = suite["scenarios"]["S1"]["clients"][UA_JSON]["workers"]
-    assert [w["json_backend"] for w in workers] == ["json"]
+    assert [w["json_backend"] for w in workers] == ["json", "json"]
     if HAS_ORJSON:
         workers = suite["scenarios"]["S1"]["clients"][UA_ORJSON]["workers"]
-        assert [w["json_backend"] for w in workers] == ["orjson"]
+        assert [w["json_backend"] for w in workers] == ["orjson", "orjson"]
+
+
+def test_each_worker_warms_up_and_the_repeats_take_turns(suite: dict[str, Any]) -> None:
+    assert suite["meta"]["workers"] == 2
+    for sid in ("S1", "S2", "S3", "S5a"):
+        for client, entry in suite["scenarios"][sid]["clients"].items():
+            assert [r["run"] for r in entry["warmups"]] == [
+                f"{client}-t0-{sid}-warm",
+                f"{client}-t1-{sid}-warm",
+            ]
+            assert [r["run"] for r in entry["runs"]] == [
+                f"{client}-t0-{sid}-r0",
+                f"{client}-t1-{sid}-r1",
+            ]
 
 
 def test_every_target_is_evaluated(suite: dict[str, Any]) -> None:
@@ -106,17 +120,18 @@ def test_the_sync_scenario_stored_every_row_that_buckets_read(suite: dict[str, A
     assert sync["problems"] == []
     assert sync["rows"] > 0
     for kind in ("buckets", "sync"):
-        assert [run["rows"] for run in sync["runs"][kind]] == [sync["rows"]]
+        assert [run["rows"] for run in sync["runs"][kind]] == [sync["rows"]] * 2
     assert sync["ratio"] > 0
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="Linux procfs only")
 def test_the_memory_scenario_measures_growth_and_import_rss(suite: dict[str, Any]) -> None:
     for entry in suite["scenarios"]["S4"]["clients"].values():
-        (run,) = entry["runs"]
-        assert run["memory_supported"] is True
-        assert run["growth"] >= 0
-        assert run["rss_import"] > 0
+        assert len(entry["runs"]) == 2
+        for run in entry["runs"]:
+            assert run["memory_supported"] is True
+            assert run["growth"] >= 0
+            assert run["rss_import"] > 0
 
 
 def test_rendered_pages_are_valid_against_openai_spec() -> None:
