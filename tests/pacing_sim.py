@@ -3,7 +3,8 @@
 The event loop's clock is virtual: when every task is waiting, time jumps to the next timer,
 so minutes of rate-limited traffic run in milliseconds and every run is deterministic. The
 "server" admits ``rate`` requests per second with a bucket of ``burst`` and answers the rest
-429 (with ``Retry-After`` if ``retry_after`` is set), after ``rtt`` seconds.
+429 (with ``Retry-After`` if ``retry_after`` is set), after ``rtt`` seconds (plus
+``success_delay`` for a 200: a page takes longer to send than an error).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class TokenBucketServer:
     burst: float
     retry_after: float | None = None
     rtt: float = 0.002
+    success_delay: float = 0.0  # a 200 (a page) takes this much longer to come back than a 429
     tokens: float = attrs.field(init=False)
     stamp: float = 0.0
     admitted: int = 0
@@ -101,7 +103,7 @@ async def _request(pacer: Pacer, slots: asyncio.Semaphore, server: TokenBucketSe
     async with slots:
         await asyncio.sleep(server.rtt / 2)
         ok = server.admit(loop.time())
-        await asyncio.sleep(server.rtt / 2)
+        await asyncio.sleep(server.rtt / 2 + (server.success_delay if ok else 0.0))
     headers = {}
     if not ok and server.retry_after is not None:
         headers["retry-after"] = str(server.retry_after)

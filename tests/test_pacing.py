@@ -211,6 +211,42 @@ def test_after_a_429_with_a_server_wait_the_pace_keeps_further_below_the_proven_
     assert with_wait.rate == pytest.approx(with_wait.known * 0.97)
 
 
+def test_a_drought_cap_is_lifted_when_a_request_sent_during_it_succeeds() -> None:
+    rate = AdaptiveRate()
+    for i in range(40):
+        rate.on_success(Ticket(i / 40, 0), i / 40)
+    assert rate.on_throttle(Ticket(1.0, 0), 1.0, 1.0)
+    out_during_the_drought = Ticket(1.5, rate.epoch)
+    # Nothing through for a second, then a 429: the server refills less than one a second.
+    assert rate.on_throttle(Ticket(2.0, rate.epoch), 2.0, 2.0)
+    assert rate.rate is not None
+    assert rate.rate <= 0.5
+    # Unless a request sent in that second got through after all: a page comes back
+    # slower than a 429.
+    rate.on_success(out_during_the_drought, 2.1)
+    assert rate.rate > 10
+
+
+def test_a_success_sent_after_the_drought_does_not_lift_its_cap() -> None:
+    rate = AdaptiveRate()
+    for i in range(40):
+        rate.on_success(Ticket(i / 40, 0), i / 40)
+    assert rate.on_throttle(Ticket(1.0, 0), 1.0, 1.0)
+    assert rate.on_throttle(Ticket(2.0, rate.epoch), 2.0, 2.0)
+    rate.on_success(Ticket(2.5, rate.epoch), 2.6)
+    assert rate.rate is not None
+    assert rate.rate <= 0.5
+
+
+def test_429s_faster_than_pages_do_not_crush_the_pace() -> None:
+    # Pages come back 100 ms after the 429s sent with them, so a 429 arrives while
+    # requests sent before it are still out.
+    server = TokenBucketServer(rate=50, burst=5, retry_after=1, success_delay=0.1)
+    outcome = fan_out(server, streams=100, pages=3)
+    assert outcome.failed == 0
+    assert outcome.wall <= 10 * 300 / 50  # 40x when an overtaking 429 capped the rate
+
+
 def test_a_429_of_a_request_sent_before_the_last_cut_is_ignored() -> None:
     rate = AdaptiveRate()
     first, stale = Ticket(0.0, 0), Ticket(0.0, 0)

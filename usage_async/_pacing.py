@@ -19,6 +19,9 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   itself per second) so a raised limit is found again. Just below means 1.5 %, or 3 % when
   the 429 came with a server wait: then each further 429 pauses the whole client, so the
   probe for a raised limit comes later.
+* While nothing gets through, the rate is capped below what the time without a success
+  allows; the cap is lifted if a request sent in that time succeeds after all (a 429,
+  with no page to send, can overtake the 200s of requests sent before it).
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it; a 5xx's wait delays only its own request.
 
@@ -84,6 +87,8 @@ class AdaptiveRate:
         self._grow_from = 0.0  # the rate grows (probing or steady) from here
         self._probe_successes = 0  # of requests sent since the last cut
         self._drought_from: float | None = None  # the first 429 since the last success
+        # (drought start, its last 429, the rate without the cap) while a drought caps it
+        self._unceiled: tuple[float, float, float] | None = None
         self._paused_by_server = False  # whether the last cut came with a server wait
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
@@ -131,6 +136,14 @@ class AdaptiveRate:
         drought = self._drought_from
         if drought is not None and ticket.sent_at >= drought:
             self._drought_from = None
+        unceiled = self._unceiled
+        if unceiled is not None and unceiled[0] <= ticket.sent_at <= unceiled[1]:
+            # A page comes back slower than a 429: this request, sent during the drought,
+            # got through, so the drought that capped the rate was not one.
+            self._unceiled = None
+            if self.rate is not None and self.rate < unceiled[2]:
+                self.rate = unceiled[2]
+                log.info("request rate restored to %.3g/s (a 429 overtook a success)", self.rate)
         first = self._first_throttle
         if ticket.epoch == 0 and first is not None and first - 1.0 <= ticket.sent_at:
             self._early_successes += 1  # out before the first 429, back after it
@@ -175,8 +188,11 @@ class AdaptiveRate:
             # Nothing proven: probe upwards again from below what just failed.
             self.rate = self.burst_bound if previous is None else previous / 2.0
             self.probing = True
-        if ceiling is not None:
-            self.rate = min(self.rate, ceiling / 2.0)
+        self._unceiled = None
+        if ceiling is not None and ceiling / 2.0 < self.rate:
+            # Kept until a request sent during the drought turns out to have succeeded.
+            self._unceiled = (self._drought_from or sent, sent, max(MIN_RATE, self.rate))
+            self.rate = ceiling / 2.0
         self.rate = max(MIN_RATE, self.rate)
         self._probe_successes = 0
         self.window = None
