@@ -144,28 +144,16 @@ class Started:
     own, and awaiting it finishes the page in the awaiting task."""
 
     def __init__(self, page: Page[Any], finished_in: list[asyncio.Task[Any] | None]) -> None:
-        self.task = asyncio.ensure_future(asyncio.sleep(0, page))
+        self.request: asyncio.Future[Any] = asyncio.ensure_future(asyncio.sleep(0, page))
         self.finished_in = finished_in
 
     def __await__(self) -> Generator[Any, None, Page[Any]]:
         return self._finish().__await__()
 
     async def _finish(self) -> Page[Any]:
-        page = await self.task
+        page: Page[Any] = await self.request
         self.finished_in.append(asyncio.current_task())
         return page
-
-    def done(self) -> bool:
-        return self.task.done()
-
-    def cancelled(self) -> bool:
-        return self.task.cancelled()
-
-    def exception(self) -> BaseException | None:
-        return self.task.exception()
-
-    def cancel(self) -> bool:
-        return self.task.cancel()
 
 
 async def test_a_page_already_under_way_is_finished_by_the_consumer_not_by_a_task() -> None:

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar
 
 from ._query import Query
@@ -30,13 +30,26 @@ R = TypeVar("R")
 E = TypeVar("E", bound=UsageError)
 
 
-class PendingPage(Awaitable[Page[Any]], Protocol):
-    """A page already under way, as an :class:`asyncio.Future` of it is."""
+class PendingPage(Protocol):
+    """A page already under way: awaiting it gives the page (any work left is done in the
+    awaiting task); ``request`` is the future doing the work meanwhile, cancelled when the
+    page is no longer wanted."""
 
-    def done(self) -> bool: ...
-    def cancelled(self) -> bool: ...
-    def exception(self) -> BaseException | None: ...
-    def cancel(self) -> bool: ...
+    request: asyncio.Future[Any]
+
+    def __await__(self) -> Generator[Any, None, Page[Any]]: ...
+
+
+class _Running:
+    """A coroutine fetch running in a task of its own: the task is the page's request."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, task: asyncio.Future[Page[Any]]) -> None:
+        self.request = task
+
+    def __await__(self) -> Generator[Any, None, Page[Any]]:
+        return self.request.__await__()
 
 
 Fetch = Callable[[Query, "str | None"], "Coroutine[Any, Any, Page[Any]] | PendingPage"]
@@ -47,18 +60,21 @@ requested before the current one is delivered) or a page already under way."""
 def _start(fetch: Fetch, query: Query, cursor: str | None) -> PendingPage:
     pending = fetch(query, cursor)
     if asyncio.iscoroutine(pending):
-        return asyncio.ensure_future(pending)
+        return _Running(asyncio.ensure_future(pending))
     return pending
 
 
-async def _cancel(task: PendingPage | None) -> None:
-    if task is None or task.done():
-        if task is not None and not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+async def _cancel(pending: PendingPage | None) -> None:
+    if pending is None:
         return
-    task.cancel()
+    request = pending.request
+    if request.done():
+        if not request.cancelled():
+            request.exception()  # retrieved, so asyncio does not log it as never retrieved
+        return
+    request.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+        await request
 
 
 async def iter_pages(

@@ -286,47 +286,31 @@ class UsageClient:
 
 
 class _PageRequest:
-    """A page read ahead: its first request runs in a task at once, but the body is decoded
-    (and any retry made) only in the task that awaits the page, when it does.
+    """A page read ahead: its first request runs in a task at once (``request``), but the
+    body is decoded (and any retry made) only in the task that awaits the page, when it does.
 
     So a page fetched ahead of the consumer waits as one ``bytes`` object, not as a tree of
     dicts and typed results that would age in memory (and through the garbage collector's
-    generations) while the consumer works on the page before it. Cancelling it cancels the
-    request; awaiting it afterwards raises ``CancelledError``.
+    generations) while the consumer works on the page before it. Cancelling ``request``
+    drops the page; awaiting it afterwards raises ``CancelledError``.
     """
 
-    __slots__ = ("_finish", "_path", "_response", "_url")
+    __slots__ = ("_finish", "_path", "_url", "request")
 
     def __init__(
         self,
-        response: asyncio.Future[Response],
+        request: asyncio.Future[Response],
         finish: Callable[[Awaitable[Response], str, URL], Awaitable[Page[Any]]],
         path: str,
         url: URL,
     ) -> None:
-        self._response = response
+        self.request = request
         self._finish = finish
         self._path = path
         self._url = url
 
     def __await__(self) -> Generator[Any, None, Page[Any]]:
-        return self._finish(self._response, self._path, self._url).__await__()
-
-    def done(self) -> bool:
-        """Whether the request has finished (the page may still need decoding)."""
-        return self._response.done()
-
-    def cancelled(self) -> bool:
-        """Whether the request was cancelled."""
-        return self._response.cancelled()
-
-    def exception(self) -> BaseException | None:
-        """The request's error, once it is done (marks it retrieved, as on a task)."""
-        return self._response.exception()
-
-    def cancel(self) -> bool:
-        """Cancel the request; the page is no longer wanted."""
-        return self._response.cancel()
+        return self._finish(self.request, self._path, self._url).__await__()
 
 
 class _ReplayFirst:
