@@ -85,7 +85,7 @@ def _options(days: int) -> dict[str, Any]:
 
 async def _buckets(base_url: str, days: int) -> dict[str, Any]:
     from usage_async import UsageClient
-    from usage_async.sync.collector import plan_targets
+    from usage_async.sync._targets import plan_targets
 
     options = _options(days)
     targets = plan_targets(options["endpoints"], options["bucket_width"], None, None)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from usage_async import CostsResult, UsageClient, columns
-from usage_async.cli import decimal_text
+from usage_async.cli._output import decimal_text
 from usage_async.testing import FakeUsageServer
 
 SCRIPT = Path(sys.executable).parent / "usage-async"

@@ -16,21 +16,11 @@ from aiohttp import web
 from helpers import KEY, ScriptedServer, page
 
 from usage_async import ENDPOINTS, CostsResult, Row, columns
-from usage_async.cli import (
-    COMMANDS,
-    Progress,
-    Summary,
-    TimeArg,
-    _cell,
-    _write_csv,
-    _write_table,
-    build_parser,
-    decimal_text,
-    endpoint_params,
-    main,
-    parse_time,
-    resolve_time,
-)
+from usage_async.cli import build_parser, commands, main
+from usage_async.cli._common import TimeArg, parse_time, resolve_time
+from usage_async.cli._output import Progress, cell, decimal_text, write_csv, write_table
+from usage_async.cli.rows import endpoint_params
+from usage_async.cli.summary import Summary
 
 UTC = dt.timezone.utc
 NOW = int(dt.datetime(2025, 3, 15, 13, 47, 12, tzinfo=UTC).timestamp())
@@ -155,17 +145,17 @@ def test_each_endpoint_has_exactly_its_own_filters() -> None:
 
 
 def test_an_endpoint_answers_to_its_name_with_dashes_too() -> None:
-    command = next(c for c in COMMANDS if c.name == "audio_speeches")
+    command = next(c for c in commands() if c.name == "audio_speeches")
 
     assert parse("audio-speeches", "--since", "1d").run is command.run
     assert parse("audio_speeches", "--since", "1d").run is command.run
 
 
 def test_every_command_is_a_row_of_the_command_table() -> None:
-    names = [command.name for command in COMMANDS]
+    names = [command.name for command in commands()]
 
     assert names == [*ENDPOINTS, "summary", "sync", "query", "serve"]
-    assert all(callable(c.add_arguments) and callable(c.run) for c in COMMANDS)
+    assert all(callable(c.add_arguments) and callable(c.run) for c in commands())
 
 
 def test_sync_and_query_parse_with_the_same_api_options_as_the_rest() -> None:
@@ -190,7 +180,7 @@ def test_a_library_refusal_names_the_option(capsys: pytest.CaptureFixture[str]) 
 
     assert code == 2
     assert capsys.readouterr().err == (
-        "usage-async: error: --limit: must be between 1 and 180 for costs with "
+        "usage-async costs: error: --limit: must be between 1 and 180 for costs with "
         "bucket_width='1d', got 500\n"
     )
 
@@ -199,7 +189,7 @@ def test_until_before_since_is_refused_naming_until(capsys: pytest.CaptureFixtur
     code = main(["costs", "--fake", "--since", "2025-01-02", "--until", "2025-01-01"])
 
     assert code == 2
-    assert capsys.readouterr().err.startswith("usage-async: error: --until: must be after")
+    assert capsys.readouterr().err.startswith("usage-async costs: error: --until: must be after")
 
 
 # -- values as text -----------------------------------------------------------------------
@@ -222,10 +212,10 @@ def test_decimals_are_written_exactly_in_plain_digits(value: str, text: str) -> 
 
 
 def test_cells_are_empty_for_none_and_json_like_for_bools_and_times() -> None:
-    assert _cell(None) == ""
-    assert (_cell(True), _cell(False)) == ("true", "false")
-    assert _cell(dt.datetime(2025, 1, 1, tzinfo=UTC)) == "2025-01-01T00:00:00Z"
-    assert _cell({"a": Decimal("1.10")}) == '{"a":"1.10"}'
+    assert cell(None) == ""
+    assert (cell(True), cell(False)) == ("true", "false")
+    assert cell(dt.datetime(2025, 1, 1, tzinfo=UTC)) == "2025-01-01T00:00:00Z"
+    assert cell({"a": Decimal("1.10")}) == '{"a":"1.10"}'
 
 
 def row(**fields: Any) -> Row:
@@ -242,7 +232,7 @@ def row(**fields: Any) -> Row:
 def test_the_table_right_aligns_numbers_and_drops_columns_empty_in_every_row() -> None:
     out = io.StringIO()
 
-    _write_table(
+    write_table(
         out,
         columns(CostsResult),
         [row(amount_value=Decimal("1.5"), line_item="a"), row(amount_value=Decimal("10.25"))],
@@ -264,7 +254,7 @@ async def test_csv_warns_once_when_an_unknown_result_has_fields_outside_its_colu
         for _ in range(2):
             yield {"start_time": None, "end_time": None, "object": "costs.v2", "region": "eu"}
 
-    await _write_csv(out, columns(CostsResult), CostsResult.object, stream(), warnings.append)
+    await write_csv(out, columns(CostsResult), CostsResult.object, stream(), warnings.append)
 
     assert len(out.getvalue().splitlines()) == 4
     assert warnings == [

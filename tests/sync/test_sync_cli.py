@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from sync_support import NOW, dump
 
+from usage_async.cli import main
 from usage_async.sync import open_store
-from usage_async.sync.cli import main
 from usage_async.testing import FakeUsageServer
 
 FAKE = ["--fake", "--fake-now", str(NOW), "--since", "3d"]
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m usage_async.sync ARGS`` in a fresh process."""
+    """``python -m usage_async ARGS`` in a fresh process."""
     return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "usage_async.sync", *args],
+        [sys.executable, "-m", "usage_async", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -30,7 +30,7 @@ ARGS = [
 
 def start(url: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "usage_async.sync", *ARGS, "--db", url],
+        [sys.executable, "-m", "usage_async", *ARGS, "--db", url],
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -32,7 +32,7 @@ from ._schema import (
     state_statements,
     statements,
 )
-from .stores import (
+from ._store_base import (
     PageResult,
     PageWrite,
     SchemaVersionError,

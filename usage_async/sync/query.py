@@ -20,7 +20,7 @@ import attrs
 from .._query import to_unix
 from ..errors import InvalidParameterError
 from ._schema import canonical_decimal
-from .collector import DEFAULT_GROUP_BY
+from ._targets import DEFAULT_GROUP_BY
 from .stores import DEFAULT_DB, Store, open_store
 
 __all__ = ["SPEND_BY", "SpendRow", "spend"]

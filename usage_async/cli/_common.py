@@ -1,0 +1,305 @@
+"""What every command shares: exit codes, the command row, the time grammar, the API options
+and the one :func:`open_client` (``sync`` included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import attrs
+
+from .. import (
+    DEFAULT_BASE_URL,
+    EndpointSpec,
+    InvalidParameterError,
+    RetryPolicy,
+    UsageClient,
+)
+from .._endpoints import WIDTH_SECONDS, floor_to_width
+
+__all__ = [
+    "API_KEY_ENV",
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROG",
+    "TIME_HELP",
+    "Api",
+    "Command",
+    "CommandError",
+    "TimeArg",
+    "add_client_arguments",
+    "iso",
+    "non_negative_int",
+    "open_client",
+    "option_message",
+    "option_name",
+    "parse_time",
+    "resolve_time",
+    "split_commas",
+]
+
+PROG = "usage-async"
+API_KEY_ENV = "OPENAI_ADMIN_KEY"
+_UNIT_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
+_RELATIVE = re.compile(r"(\d+)([SMHDW])")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_UTC = _dt.timezone.utc
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head -1`
+
+TIME_HELP = """\
+TIME is how long ago (30d, 12h, 90m, 2w: m is minutes, as in the bucket width 1m),
+floored to the bucket width's UTC boundary so that repeated runs ask for the same
+buckets; or a date (2025-01-01, UTC midnight); or an ISO datetime with a zone
+(2025-01-01T12:00:00Z, 2025-01-01T14:00:00+02:00); or Unix seconds (1735689600)."""
+
+
+class CommandError(Exception):
+    """An expected failure of a command: ``main`` prints its message as one line.
+
+    ``exit_code`` is 2 (bad arguments) by default; 1 for failures of the world.
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@attrs.frozen
+class Command:
+    """One sub-command: its name, one line of help, its options and its coroutine."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
+    description: str | None = None
+    epilog: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+# -- times --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class TimeArg:
+    """A ``--since``/``--until`` value: Unix seconds, or (``relative``) seconds ago."""
+
+    seconds: int
+    relative: bool = False
+
+
+def parse_time(text: str) -> TimeArg:
+    """Read ``30d``/``12h``/``90m``/``2w`` (ago), ``2025-01-01``, an ISO datetime with a zone,
+    or Unix seconds; raise ``argparse.ArgumentTypeError`` with what is accepted."""
+    given, text = text, text.strip().upper()  # also 30D, 2025-01-01t00:00:00z
+    match = _RELATIVE.fullmatch(text)
+    if match is not None:
+        return TimeArg(int(match[1]) * _UNIT_SECONDS[match[2]], relative=True)
+    if text.isdigit():
+        return TimeArg(int(text))
+    try:
+        if _DATE.fullmatch(text):
+            day = _dt.date.fromisoformat(text)
+            return TimeArg(int(_dt.datetime(day.year, day.month, day.day, tzinfo=_UTC).timestamp()))
+        # Python 3.10's fromisoformat does not read a trailing Z.
+        when = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        pass
+    else:
+        if when.utcoffset() is None:
+            raise argparse.ArgumentTypeError(
+                f"{given!r} has no UTC offset, that is no time zone; add Z or +00:00 "
+                "(bucket boundaries are UTC)"
+            )
+        return TimeArg(int(when.timestamp()))
+    raise argparse.ArgumentTypeError(
+        f"{given!r} is not a time: use 30d, 12h, 90m, 2w, 2025-01-01, "
+        "2025-01-01T00:00:00Z or Unix seconds"
+    )
+
+
+def resolve_time(value: TimeArg, bucket_width: str, now: int) -> int:
+    """Unix seconds of ``value``; a relative one is ``now`` minus it, floored to the start of
+    its bucket of ``bucket_width`` (UTC), so that runs an hour apart ask for the same grid."""
+    if not value.relative:
+        return value.seconds
+    when = now - value.seconds
+    # An unknown width is left for the library to refuse, with the allowed ones.
+    return floor_to_width(when, bucket_width) if bucket_width in WIDTH_SECONDS else when
+
+
+def iso(when: _dt.datetime | int) -> str:
+    """``2025-01-01T00:00:00Z``: a time as the command line prints it."""
+    if isinstance(when, int):
+        when = _dt.datetime.fromtimestamp(when, _UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- options --------------------------------------------------------------------------------
+
+# CLI option of each API parameter, for help and for error messages.
+_TIME_OPTIONS = {"start_time": "--since", "end_time": "--until"}
+
+
+def option_name(param: str, kind: str) -> str:
+    """``project_ids`` -> ``--project-id``: list filters take one value per use."""
+    if param in _TIME_OPTIONS:
+        return _TIME_OPTIONS[param]
+    if kind in ("str_list", "enum_list") and param.endswith("s"):
+        param = param[:-1]
+    return "--" + param.replace("_", "-")
+
+
+def option_message(spec: EndpointSpec, exc: InvalidParameterError) -> str:
+    """The library's message, naming the option instead of the API parameter."""
+    message = str(exc)
+    param = exc.param
+    if param is not None and param in spec.params and message.startswith(f"{param}:"):
+        message = option_name(param, spec.params[param]) + message[len(param) :]
+    return message
+
+
+def split_commas(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+# -- the client -----------------------------------------------------------------------------
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of :func:`open_client`: ``--fake``, ``--seed``, ``--fake-now``,
+    ``--api-key``, ``--base-url``, ``--allow-http``, ``--retries``, ``--max-concurrency``."""
+    group = parser.add_argument_group("API")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--fake",
+        action="store_true",
+        help="ask an in-process simulator instead of the API: no key needed, seeded "
+        "synthetic usage up to the current time",
+    )
+    where.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"API root (default {DEFAULT_BASE_URL}); e.g. a simulator from `{PROG} serve`",
+    )
+    group.add_argument(
+        "--seed", type=int, default=0, help="the simulator's seed, with --fake (default 0)"
+    )
+    group.add_argument(
+        "--fake-now",
+        type=parse_time,
+        metavar="TIME",
+        help="with --fake, fix the simulator's clock (default: the real time)",
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help=f"organization admin key (sk-admin-...); default: ${API_KEY_ENV}",
+    )
+    group.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="allow a plain http:// --base-url whose host is not loopback",
+    )
+    group.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=RetryPolicy().max_attempts - 1,
+        metavar="N",
+        help="retries of a failed request (connection errors, 429, 5xx) before giving up "
+        "(default %(default)s)",
+    )
+    group.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="requests in flight at most (default %(default)s)",
+    )
+
+
+@attrs.frozen
+class Api:
+    """An open client, and the clock of the API it talks to (the simulator's with --fake)."""
+
+    client: UsageClient
+    now: Callable[[], int]
+
+
+@contextlib.asynccontextmanager
+async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
+    """A :class:`UsageClient` for the options of :func:`add_client_arguments`, with its clock.
+
+    With ``--fake``, an in-process simulator (seed ``--seed``, clock ``--fake-now`` or the
+    real time) runs for as long as the client. Otherwise the key is ``--api-key`` or
+    ``$OPENAI_ADMIN_KEY``; with neither, :class:`CommandError` says so.
+    """
+    retry = RetryPolicy(max_attempts=args.retries + 1)
+    if args.fake:
+        from ..testing import FakeUsageServer  # only --fake pays for the simulator's import
+
+        fake_now: TimeArg | None = args.fake_now
+        now = None
+        if fake_now is not None:
+            if fake_now.relative:
+                raise CommandError("--fake-now takes a point in time, not a duration")
+            now = fake_now.seconds
+        async with (
+            FakeUsageServer(seed=args.seed, now=now) as server,
+            UsageClient(
+                server.api_key,
+                base_url=server.base_url,
+                retry=retry,
+                max_concurrency=args.max_concurrency,
+            ) as client,
+        ):
+            yield Api(client, server.now)
+        return
+    if args.fake_now is not None:
+        raise CommandError("--fake-now needs --fake")
+    key = args.api_key or os.environ.get(API_KEY_ENV)
+    if not key:
+        raise CommandError(
+            f"no API key: set {API_KEY_ENV} to an organization admin key (sk-admin-...), "
+            "or pass --api-key; or try --fake for the built-in simulator"
+        )
+    async with UsageClient(
+        key,
+        base_url=args.base_url or DEFAULT_BASE_URL,
+        retry=retry,
+        allow_http=args.allow_http,
+        max_concurrency=args.max_concurrency,
+    ) as client:
+        yield Api(client, lambda: int(time.time()))
