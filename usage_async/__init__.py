@@ -3,26 +3,17 @@
 Every endpoint is a stream of buckets: ``await client.costs(...)`` for one page,
 ``client.costs.pages(...)``/``.buckets(...)`` to follow every cursor, ``.collect(...)`` for
 all buckets as a list.
+
+Names are imported when first used (PEP 562), so that ``import usage_async`` (and the
+``usage-async`` command's start-up, which Ctrl-C may interrupt) costs only what is used.
 """
 
-from ._endpoints import ENDPOINTS, EndpointSpec
-from ._params import (
-    AudioSpeechesParams,
-    AudioTranscriptionsParams,
-    CodeInterpreterSessionsParams,
-    CompletionsParams,
-    CostsParams,
-    EmbeddingsParams,
-    FileSearchCallsParams,
-    ImagesParams,
-    ModerationsParams,
-    TimeLike,
-    VectorStoresParams,
-    WebSearchCallsParams,
-)
-from ._rows import Row, arows, columns, rows
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .client import DEFAULT_BASE_URL, Endpoint, UsageClient
 from .errors import (
     APIConnectionError,
     APIError,
@@ -42,25 +33,119 @@ from .errors import (
     UnprocessableEntityError,
     UsageError,
 )
-from .models import (
-    Amount,
-    AudioSpeechesResult,
-    AudioTranscriptionsResult,
-    Bucket,
-    CodeInterpreterSessionsResult,
-    CompletionsResult,
-    CostsResult,
-    EmbeddingsResult,
-    FileSearchCallsResult,
-    ImagesResult,
-    ModerationsResult,
-    Page,
-    Result,
-    UnknownResult,
-    VectorStoresResult,
-    WebSearchCallsResult,
-)
-from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ._endpoints import ENDPOINTS, EndpointSpec
+    from ._params import (
+        AudioSpeechesParams,
+        AudioTranscriptionsParams,
+        CodeInterpreterSessionsParams,
+        CompletionsParams,
+        CostsParams,
+        EmbeddingsParams,
+        FileSearchCallsParams,
+        ImagesParams,
+        ModerationsParams,
+        TimeLike,
+        VectorStoresParams,
+        WebSearchCallsParams,
+    )
+    from ._rows import Row, arows, columns, rows
+    from .client import DEFAULT_BASE_URL, Endpoint, UsageClient
+    from .errors import (
+        APIConnectionError,
+        APIError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigurationError,
+        ConflictError,
+        InternalServerError,
+        InvalidParameterError,
+        NotFoundError,
+        PaginationError,
+        PermissionDeniedError,
+        RateLimitError,
+        UnprocessableEntityError,
+        UsageError,
+    )
+    from .models import (
+        Amount,
+        AudioSpeechesResult,
+        AudioTranscriptionsResult,
+        Bucket,
+        CodeInterpreterSessionsResult,
+        CompletionsResult,
+        CostsResult,
+        EmbeddingsResult,
+        FileSearchCallsResult,
+        ImagesResult,
+        ModerationsResult,
+        Page,
+        Result,
+        UnknownResult,
+        VectorStoresResult,
+        WebSearchCallsResult,
+    )
+    from .retry import RetryPolicy
+
+# Name -> the module it comes from, imported on first use.
+_LAZY: dict[str, str] = {
+    "ENDPOINTS": "._endpoints",
+    "EndpointSpec": "._endpoints",
+    "AudioSpeechesParams": "._params",
+    "AudioTranscriptionsParams": "._params",
+    "CodeInterpreterSessionsParams": "._params",
+    "CompletionsParams": "._params",
+    "CostsParams": "._params",
+    "EmbeddingsParams": "._params",
+    "FileSearchCallsParams": "._params",
+    "ImagesParams": "._params",
+    "ModerationsParams": "._params",
+    "TimeLike": "._params",
+    "VectorStoresParams": "._params",
+    "WebSearchCallsParams": "._params",
+    "Row": "._rows",
+    "arows": "._rows",
+    "columns": "._rows",
+    "rows": "._rows",
+    "DEFAULT_BASE_URL": ".client",
+    "Endpoint": ".client",
+    "UsageClient": ".client",
+    "Amount": ".models",
+    "AudioSpeechesResult": ".models",
+    "AudioTranscriptionsResult": ".models",
+    "Bucket": ".models",
+    "CodeInterpreterSessionsResult": ".models",
+    "CompletionsResult": ".models",
+    "CostsResult": ".models",
+    "EmbeddingsResult": ".models",
+    "FileSearchCallsResult": ".models",
+    "ImagesResult": ".models",
+    "ModerationsResult": ".models",
+    "Page": ".models",
+    "Result": ".models",
+    "UnknownResult": ".models",
+    "VectorStoresResult": ".models",
+    "WebSearchCallsResult": ".models",
+    "RetryPolicy": ".retry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "DEFAULT_BASE_URL",
