@@ -18,7 +18,7 @@ from helpers import KEY, ScriptedServer, page
 from usage_async import ENDPOINTS, CostsResult, Row, columns
 from usage_async.cli import build_parser, commands, main
 from usage_async.cli._common import TimeArg, parse_time, resolve_time
-from usage_async.cli._output import Progress, cell, decimal_text, write_csv, write_table
+from usage_async.cli._output import OutputSpec, Progress, Target, cell, decimal_text, write_rows
 from usage_async.cli.rows import endpoint_params
 from usage_async.cli.summary import Summary
 
@@ -154,7 +154,7 @@ def test_an_endpoint_answers_to_its_name_with_dashes_too() -> None:
 def test_every_command_is_a_row_of_the_command_table() -> None:
     names = [command.name for command in commands()]
 
-    assert names == [*ENDPOINTS, "summary", "sync", "query", "serve"]
+    assert names == [*ENDPOINTS, "summary", "sync", "query", "serve", "completion"]
     assert all(callable(c.add_arguments) and callable(c.run) for c in commands())
 
 
@@ -189,7 +189,10 @@ def test_until_before_since_is_refused_naming_until(capsys: pytest.CaptureFixtur
     code = main(["costs", "--fake", "--since", "2025-01-02", "--until", "2025-01-01"])
 
     assert code == 2
-    assert capsys.readouterr().err.startswith("usage-async costs: error: --until: must be after")
+    assert capsys.readouterr().err == (
+        "usage-async costs: error: --until 2025-01-01T00:00:00Z must be after "
+        "--since 2025-01-02T00:00:00Z\n"
+    )
 
 
 # -- values as text -----------------------------------------------------------------------
@@ -229,13 +232,18 @@ def row(**fields: Any) -> Row:
     return base
 
 
-def test_the_table_right_aligns_numbers_and_drops_columns_empty_in_every_row() -> None:
+async def each(*rows: Row) -> AsyncIterator[Row]:
+    for one in rows:
+        yield one
+
+
+async def test_the_table_right_aligns_numbers_and_drops_columns_empty_in_every_row() -> None:
     out = io.StringIO()
 
-    write_table(
-        out,
+    await write_rows(
+        Target(OutputSpec("table"), out),
         columns(CostsResult),
-        [row(amount_value=Decimal("1.5"), line_item="a"), row(amount_value=Decimal("10.25"))],
+        each(row(amount_value=Decimal("1.5"), line_item="a"), row(amount_value=Decimal("10.25"))),
     )
 
     assert out.getvalue().splitlines() == [
@@ -254,7 +262,9 @@ async def test_csv_warns_once_when_an_unknown_result_has_fields_outside_its_colu
         for _ in range(2):
             yield {"start_time": None, "end_time": None, "object": "costs.v2", "region": "eu"}
 
-    await write_csv(out, columns(CostsResult), CostsResult.object, stream(), warnings.append)
+    await write_rows(
+        Target(OutputSpec("csv"), out), columns(CostsResult), stream(), warn=warnings.append
+    )
 
     assert len(out.getvalue().splitlines()) == 4
     assert warnings == [

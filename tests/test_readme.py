@@ -132,21 +132,16 @@ async def test_the_simulator_example_prints_a_week_of_requests(
     assert "group_by" in out[8]
 
 
-def test_the_pytest_fixture_example_passes_as_a_users_test_file(tmp_path: Path) -> None:
+def test_the_pytest_fixture_example_passes_as_a_users_test_file_in_a_new_project(
+    tmp_path: Path,
+) -> None:
+    # A new project: its own (empty) pytest settings, none of this repository's (such as
+    # asyncio_mode = "auto"), and only what the README says to install.
     block = next(b for b in _blocks("python") if "def test_" in b)
     (tmp_path / "test_users_code.py").write_text(block)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "asyncio_mode=auto",
-            "test_users_code.py",
-        ],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_users_code.py"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -155,6 +150,7 @@ def test_the_pytest_fixture_example_passes_as_a_users_test_file(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
+    assert "asyncio_mode" not in (tmp_path / "pytest.ini").read_text()
 
 
 async def test_the_collector_example_syncs_and_reads_back_spend(

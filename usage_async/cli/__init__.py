@@ -21,29 +21,25 @@ when the reader of stdout went away (``usage-async costs ... | head``).
 from __future__ import annotations
 
 import argparse
-import asyncio
+import difflib
 import importlib
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from .. import ConfigurationError, InvalidParameterError, UsageError, __version__
-from ._common import (
-    API_KEY_ENV,
-    EXIT_BROKEN_PIPE,
-    EXIT_FAILURE,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    PROG,
-    Command,
-    CommandError,
-)
+from .._version import __version__
+from ..errors import ConfigurationError, InvalidParameterError, UsageError
+from ._names import API_KEY_ENV, EXIT_BROKEN_PIPE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, PROG
 
-__all__ = ["COMMAND_MODULES", "Command", "CommandError", "build_parser", "commands", "main"]
+if TYPE_CHECKING:
+    from ._common import Command
 
-COMMAND_MODULES = ("rows", "summary", "sync", "query", "serve")
+__all__ = ["COMMAND_MODULES", "build_parser", "commands", "main"]
+
+COMMAND_MODULES = ("rows", "summary", "sync", "query", "serve", "completion")
 """The command groups, in ``--help`` order: modules of this package, each with ``COMMANDS``."""
 
 
@@ -57,10 +53,59 @@ def commands() -> tuple[Command, ...]:
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (and exit code 2)."""
+    """An ArgumentParser with one-line errors (exit code 2), no abbreviated options (``--fa``
+    never means ``--fake``), and a "did you mean" for a misspelt option, command or choice."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        choice = _INVALID_CHOICE.search(message)
+        if choice is not None:
+            allowed = [c.strip("'") for c in choice["allowed"].split(", ")]
+            message += _did_you_mean(choice["given"], allowed)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras and not hasattr(parsed, "_unrecognized_by"):
+            parsed._unrecognized_by = self  # the innermost (sub)command that saw them first
+        return parsed, extras
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            owner: _Parser = getattr(parsed, "_unrecognized_by", self)
+            options = [o for action in owner._actions for o in action.option_strings]
+            hints = "".join(
+                _did_you_mean(extra.split("=", 1)[0], options)
+                for extra in extras
+                if extra.startswith("-")
+            )
+            owner.error(f"unrecognized arguments: {' '.join(extras)}{hints}")
+        if hasattr(parsed, "_unrecognized_by"):
+            del parsed._unrecognized_by
+        return parsed
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '(?P<given>[^']*)' \(choose from (?P<allowed>.*)\)")
+
+
+def _did_you_mean(given: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(given, allowed, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _epilog(command: Command) -> str | None:
+    parts = [command.epilog] if command.epilog else []
+    if command.examples:
+        parts.append("Examples:\n" + "\n".join(f"  {line}" for line in command.examples))
+    return "\n\n".join(parts) or None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,13 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Read OpenAI's organization Usage and Costs API: every endpoint as rows "
-        "(table, csv, jsonl), a summary, or a local simulator. --fake runs any command "
-        "against the simulator, with no key.",
+        "(table, csv, json, jsonl), a summary, a database kept current, or a local simulator. "
+        "--fake runs any command against the simulator, with no key.",
         epilog=f"Without --fake the key is --api-key or ${API_KEY_ENV}. "
-        f"'{PROG} COMMAND --help' tells more.",
+        f"'{PROG} COMMAND --help' tells more, with examples.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(
+        title="commands", metavar="COMMAND", dest="command", required=True
+    )
     for command in commands():
         sub = subparsers.add_parser(
             command.name,
@@ -82,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=command.help,
             # Raw, so that the epilog keeps its lines; the description is wrapped here.
             description=textwrap.fill(command.description or command.help, 88),
-            epilog=command.epilog,
+            epilog=_epilog(command),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         command.add_arguments(sub)
@@ -91,12 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line and return its exit code (the ``usage-async`` console script)."""
-    args = build_parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
-    prog = f"{PROG} {args.command}"  # errors name the command first, as argparse's do
+    """Run the command line and return its exit code (the ``usage-async`` console script).
+
+    Everything but this module's own few imports happens in here, so that Ctrl-C at any
+    moment, start-up included, exits 130 without a traceback.
+    """
     try:
-        return asyncio.run(run(args))
+        return _main(argv)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
@@ -105,6 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    import asyncio
+
+    from ._common import CommandError
+
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.run
+    prog = f"{PROG} {args.command}"  # errors name the command first, as argparse's do
+    try:
+        return asyncio.run(run(args))
     except CommandError as exc:
         return _fail(prog, str(exc), exc.exit_code)
     except (InvalidParameterError, ConfigurationError) as exc:
@@ -112,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         return _fail(prog, str(exc) or type(exc).__name__, EXIT_FAILURE)
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
         return _fail(prog, str(exc), EXIT_FAILURE)
 
 

@@ -17,20 +17,34 @@ import attrs
 
 from .. import (
     DEFAULT_BASE_URL,
+    ConfigurationError,
     EndpointSpec,
     InvalidParameterError,
     RetryPolicy,
     UsageClient,
 )
 from .._endpoints import WIDTH_SECONDS, floor_to_width
+from ._names import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ORGANIZATION_ENV,
+    PROG,
+)
 
 __all__ = [
     "API_KEY_ENV",
+    "BASE_URL_ENV",
     "EXIT_BROKEN_PIPE",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "ORGANIZATION_ENV",
     "PROG",
     "TIME_HELP",
     "Api",
@@ -38,26 +52,25 @@ __all__ = [
     "CommandError",
     "TimeArg",
     "add_client_arguments",
+    "cli_words",
     "iso",
     "non_negative_int",
     "open_client",
     "option_message",
     "option_name",
     "parse_time",
+    "resolve_range",
     "resolve_time",
     "split_commas",
 ]
 
-PROG = "usage-async"
-API_KEY_ENV = "OPENAI_ADMIN_KEY"
 _UNIT_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
 _RELATIVE = re.compile(r"(\d+)([SMHDW])")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _UTC = _dt.timezone.utc
+# Unix seconds from here on are after the year 5000: a number this big is milliseconds.
+_MILLISECONDS_FROM = 10**11
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head -1`
 
 TIME_HELP = """\
 TIME is how long ago (30d, 12h, 90m, 2w: m is minutes, as in the bucket width 1m),
@@ -88,6 +101,7 @@ class Command:
     description: str | None = None
     epilog: str | None = None
     aliases: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
 
 
 # -- times --------------------------------------------------------------------------------
@@ -109,11 +123,18 @@ def parse_time(text: str) -> TimeArg:
     if match is not None:
         return TimeArg(int(match[1]) * _UNIT_SECONDS[match[2]], relative=True)
     if text.isdigit():
-        return TimeArg(int(text))
+        seconds = int(text)
+        if seconds >= _MILLISECONDS_FROM:
+            raise argparse.ArgumentTypeError(
+                f"{given!r} is not a time in seconds: as Unix seconds it is after the year 5000, "
+                f"as milliseconds it is {iso(seconds // 1000)}; give seconds ({seconds // 1000})"
+            )
+        return TimeArg(seconds)
     try:
         if _DATE.fullmatch(text):
             day = _dt.date.fromisoformat(text)
-            return TimeArg(int(_dt.datetime(day.year, day.month, day.day, tzinfo=_UTC).timestamp()))
+            midnight = _dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
+            return TimeArg(_not_before_1970(given, int(midnight.timestamp())))
         # Python 3.10's fromisoformat does not read a trailing Z.
         when = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
@@ -124,11 +145,17 @@ def parse_time(text: str) -> TimeArg:
                 f"{given!r} has no UTC offset, that is no time zone; add Z or +00:00 "
                 "(bucket boundaries are UTC)"
             )
-        return TimeArg(int(when.timestamp()))
+        return TimeArg(_not_before_1970(given, int(when.timestamp())))
     raise argparse.ArgumentTypeError(
         f"{given!r} is not a time: use 30d, 12h, 90m, 2w, 2025-01-01, "
         "2025-01-01T00:00:00Z or Unix seconds"
     )
+
+
+def _not_before_1970(given: str, seconds: int) -> int:
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"{given!r} is before 1970, when usage data begins")
+    return seconds
 
 
 def resolve_time(value: TimeArg, bucket_width: str, now: int) -> int:
@@ -139,6 +166,26 @@ def resolve_time(value: TimeArg, bucket_width: str, now: int) -> int:
     when = now - value.seconds
     # An unknown width is left for the library to refuse, with the allowed ones.
     return floor_to_width(when, bucket_width) if bucket_width in WIDTH_SECONDS else when
+
+
+def resolve_range(
+    since: TimeArg, until: TimeArg | None, bucket_width: str, now: int
+) -> tuple[int, int | None]:
+    """``--since`` and ``--until`` as Unix seconds (see :func:`resolve_time`), checked.
+
+    Raises :class:`CommandError` (exit 2), in ISO times, when ``--since`` is in the future
+    or ``--until`` is not after ``--since``.
+    """
+    start = resolve_time(since, bucket_width, now)
+    end = None if until is None else resolve_time(until, bucket_width, now)
+    if start > now:
+        raise CommandError(
+            f"--since {iso(start)} is in the future (now is {iso(now)}): there is no usage "
+            "yet; for the last 30 days use --since 30d"
+        )
+    if end is not None and end <= start:
+        raise CommandError(f"--until {iso(end)} must be after --since {iso(start)}")
+    return start, end
 
 
 def iso(when: _dt.datetime | int) -> str:
@@ -212,7 +259,8 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--base-url",
         metavar="URL",
-        help=f"API root (default {DEFAULT_BASE_URL}); e.g. a simulator from `{PROG} serve`",
+        help=f"API root (default ${BASE_URL_ENV}, else {DEFAULT_BASE_URL}); e.g. a simulator "
+        f"from `{PROG} serve`",
     )
     group.add_argument(
         "--seed", type=int, default=0, help="the simulator's seed, with --fake (default 0)"
@@ -227,6 +275,12 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key",
         metavar="KEY",
         help=f"organization admin key (sk-admin-...); default: ${API_KEY_ENV}",
+    )
+    group.add_argument(
+        "--organization",
+        metavar="ORG",
+        help=f"the organization to read (org-...), sent as OpenAI-Organization; default "
+        f"${ORGANIZATION_ENV}, else the key's own",
     )
     group.add_argument(
         "--allow-http",
@@ -295,11 +349,33 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
             f"no API key: set {API_KEY_ENV} to an organization admin key (sk-admin-...), "
             "or pass --api-key; or try --fake for the built-in simulator"
         )
-    async with UsageClient(
-        key,
-        base_url=args.base_url or DEFAULT_BASE_URL,
-        retry=retry,
-        allow_http=args.allow_http,
-        max_concurrency=args.max_concurrency,
-    ) as client:
+    try:
+        client = UsageClient(
+            key,
+            base_url=args.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL,
+            organization=args.organization or os.environ.get(ORGANIZATION_ENV) or None,
+            retry=retry,
+            allow_http=args.allow_http,
+            max_concurrency=args.max_concurrency,
+        )
+    except ConfigurationError as exc:
+        raise CommandError(cli_words(str(exc))) from None
+    async with client:
         yield Api(client, lambda: int(time.time()))
+
+
+# The library's words for its settings -> the options that set them here.
+_SETTINGS = (
+    ("allow_http=True", "--allow-http"),
+    ("api_key=", "--api-key"),
+    ("base_url", "--base-url"),
+    ("max_concurrency", "--max-concurrency"),
+    ("organization=", "--organization"),
+)
+
+
+def cli_words(message: str) -> str:
+    """A library message about a setting, naming the command-line option instead."""
+    for setting, option in _SETTINGS:
+        message = message.replace(setting, option)
+    return message

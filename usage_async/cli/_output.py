@@ -1,42 +1,55 @@
-"""Output: values as text, the table/CSV/JSON-lines writers, number formats, progress on stderr."""
+"""Output: values as text, where output goes (``--format``, ``-o``, ``--append``,
+``--fields``), the table/CSV/JSON/JSON-lines writers, number formats, progress on stderr.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import datetime as _dt
 import json
 import logging
+import os
 import re
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+import tempfile
+import types
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
+import attrs
+
 from .._rows import Row
-from ._common import PROG, CommandError, iso
+from ._common import EXIT_FAILURE, PROG, CommandError, iso
 
 if TYPE_CHECKING:
     from .. import Bucket, Page
 
 __all__ = [
     "FORMATS",
+    "FORMAT_HELP",
+    "OutputSpec",
     "Progress",
+    "Target",
+    "add_output_arguments",
     "cell",
+    "csv_cell",
     "decimal_text",
     "grouped",
     "json_default",
     "json_line",
     "money",
-    "output",
+    "output_spec",
+    "project",
+    "text_rows",
     "text_table",
     "top_items",
-    "write_csv",
-    "write_jsonl",
-    "write_table",
+    "write_rows",
 ]
 
-FORMATS = ("table", "csv", "jsonl")
+FORMATS = ("table", "csv", "json", "jsonl")
 _CENTS = Decimal("0.01")
 _NUMBER = re.compile(r"-?[\d,]+(\.\d+)?")
 log = logging.getLogger("usage_async")
@@ -81,9 +94,6 @@ def cell(value: object) -> str:
 
 def json_line(row: Row) -> str:
     return json.dumps(row, default=json_default, ensure_ascii=False, separators=(",", ":"))
-
-
-# -- progress and log lines on stderr -----------------------------------------------------
 
 
 # -- progress and log lines on stderr -----------------------------------------------------
@@ -186,61 +196,311 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-# -- the client ---------------------------------------------------------------------------
+# -- where output goes ------------------------------------------------------------------------
+
+FORMAT_HELP = """\
+Formats: table (aligned text), csv, json (one array), jsonl (one object a line). Without
+--format, -o's extension decides (.csv, .json, .jsonl); else table. -o - is standard output.
+A file is written to a temporary name and renamed when complete, so a failure never cuts
+an existing file short; --append continues a csv or jsonl file instead."""
+
+_EXTENSIONS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_APPENDABLE = ("csv", "jsonl")
+
+
+def add_output_arguments(
+    parser: argparse.ArgumentParser, *, fields: bool = True, append: bool = True
+) -> None:
+    """``--format``, ``-o/--output``, and (when the command has them) ``--append``, ``--fields``."""
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="table, csv, json or jsonl (default: from -o's extension, else table)",
+    )
+    group.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE (- for standard output), complete or not at all",
+    )
+    if append:
+        group.add_argument(
+            "--append",
+            action="store_true",
+            help="add to the end of FILE (csv, jsonl) instead of replacing it",
+        )
+    if fields:
+        group.add_argument(
+            "--fields",
+            type=_field_list,
+            metavar="A,B,...",
+            help="only these columns, in this order",
+        )
+
+
+def _field_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected column names, comma-separated")
+    return names
+
+
+@attrs.frozen
+class OutputSpec:
+    """Where and how a command writes: ``path`` None is standard output."""
+
+    format: str
+    path: str | None = None
+    append: bool = False
+    fields: tuple[str, ...] | None = None
+
+
+def output_spec(args: argparse.Namespace, *, default: str = "table") -> OutputSpec:
+    """Check ``--format``/``-o``/``--append``/``--fields`` together, before any request.
+
+    The format is ``--format``, else the extension of ``-o`` (``.csv``, ``.json``,
+    ``.jsonl``), else ``default``; ``-o -`` is standard output. Raises :class:`CommandError`
+    for a conflict, a value that looks like a format name, or a folder that does not exist.
+    """
+    fmt: str | None = getattr(args, "format", None)
+    path: str | None = getattr(args, "output", None)
+    append = bool(getattr(args, "append", False))
+    fields = getattr(args, "fields", None)
+    if path == "-":
+        path = None
+    if path is not None:
+        if path in FORMATS and not os.path.exists(path):
+            raise CommandError(
+                f"-o {path} would write a file named {path!r}: did you mean --format {path}? "
+                f"(for a file of that name, -o ./{path})"
+            )
+        implied = _EXTENSIONS.get(os.path.splitext(path)[1].lower())
+        if fmt is not None and implied is not None and implied != fmt:
+            raise CommandError(
+                f"--format {fmt} conflicts with -o {path}, a .{implied} file name: "
+                "drop one of them, or name the file to match"
+            )
+        fmt = fmt or implied
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise CommandError(f"cannot write {path}: the folder {folder} does not exist")
+        if os.path.isdir(path):
+            raise CommandError(f"cannot write {path}: it is a folder")
+    fmt = fmt or default
+    if append:
+        if path is None:
+            raise CommandError("--append needs -o FILE")
+        if fmt not in _APPENDABLE:
+            raise CommandError(
+                f"--append works with csv and jsonl, not {fmt} (a {fmt} file is one whole)"
+            )
+    return OutputSpec(fmt, path, append, tuple(fields) if fields else None)
+
+
+class Target:
+    """The open output of one command: standard output, or a file written in full or not at all.
+
+    A new file is written under a temporary name in the same folder and renamed over ``path``
+    when the command succeeds; when it fails, an existing file is left as it was, unless
+    csv or jsonl rows were written (``rows``): then the partial file takes its place and
+    :attr:`partial` is true, so that the caller can say how to go on with ``--append`` (a
+    partial table or JSON array is of no use, and is dropped).
+    With ``append``, rows go straight to the end of ``path``.
+    """
+
+    def __init__(self, spec: OutputSpec, stdout: TextIO | None = None) -> None:
+        self.spec = spec
+        self.path = spec.path
+        self.rows = 0
+        self.partial = False
+        self.fresh = True  # nothing in the file before this command's rows
+        self._tmp: str | None = None
+        self.stream: TextIO = stdout if stdout is not None else sys.stdout
+
+    def __enter__(self) -> Target:
+        path = self.path
+        if path is None:
+            return self
+        try:
+            if self.spec.append:
+                self.fresh = not os.path.exists(path) or os.path.getsize(path) == 0
+                self.stream = open(path, "a", encoding="utf-8", newline="")
+            else:
+                folder, name = os.path.split(os.path.abspath(path))
+                fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+                self.stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise CommandError(
+                f"cannot write {path}: {exc.strerror or exc}", EXIT_FAILURE
+            ) from None
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        if self.path is None:
+            with contextlib.suppress(OSError):  # a closed pipe is main's to report
+                self.stream.flush()
+            return
+        tmp, self._tmp = self._tmp, None
+        try:
+            self.stream.close()
+            if tmp is not None:
+                keep_partial = bool(self.rows) and self.spec.format in _APPENDABLE
+                if exc_type is None or keep_partial:
+                    os.replace(tmp, self.path)
+                    self.partial = exc_type is not None
+                else:
+                    os.unlink(tmp)
+        except OSError as err:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if exc_type is None:
+                raise CommandError(
+                    f"cannot write {self.path}: {err.strerror or err}", EXIT_FAILURE
+                ) from None
+
+    def write(self, text: str) -> None:
+        """Write text; a failed write names the file."""
+        try:
+            self.stream.write(text)
+        except OSError as exc:
+            if self.path is None:
+                raise
+            raise CommandError(
+                f"cannot write {self.path}: {exc.strerror or exc}", EXIT_FAILURE
+            ) from None
 
 
 # -- writers --------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def output(path: str | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    try:
-        out = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
-    with out:
-        yield out
+def project(header: Sequence[str], fields: Sequence[str] | None) -> list[str]:
+    """The columns to write: ``fields`` when given (each must be one of ``header``)."""
+    if fields is None:
+        return list(header)
+    unknown = [name for name in fields if name not in header]
+    if unknown:
+        raise CommandError(
+            f"--fields: no column {', '.join(map(repr, unknown))}; columns: {', '.join(header)}"
+        )
+    return list(fields)
 
 
-async def write_csv(
-    out: TextIO,
+async def write_rows(
+    target: Target,
     header: Sequence[str],
-    tag: str,
-    stream: AsyncIterator[Row],
-    warn: Callable[[str], None],
-) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    known = frozenset(header)
+    rows: AsyncIterable[Row],
+    *,
+    warn: Callable[[str], None] | None = None,
+    empty: str = "(no rows)",
+) -> int:
+    """Write ``rows`` in the target's format, with ``header``'s columns (``--fields`` applied).
+
+    csv, json and jsonl are written as rows arrive (flat memory); table waits for the last
+    row and leaves out columns that are empty in every row (unless ``--fields`` chose them).
+    A row's keys outside ``header`` are kept by json and jsonl when no ``--fields`` was given,
+    and dropped by csv with one warning. Returns the number of rows written.
+    """
+    spec = target.spec
+    names = project(header, spec.fields)
+    fmt = spec.format
+    if fmt == "table":
+        found = [row async for row in rows]
+        if spec.fields is None:  # raw fields of results the client could not type
+            names += sorted({key for row in found for key in row} - set(names))
+        text = text_rows(names, found, keep_empty=spec.fields is not None)
+        target.write(text if found else empty + "\n")
+        target.rows = len(found)
+        return len(found)
+    if fmt == "csv":
+        return await _write_csv(target, names, rows, warn)
+    keep_all = spec.fields is None
+    if fmt == "jsonl":
+        async for row in rows:
+            target.write(json_line(row if keep_all else _only(row, names)) + "\n")
+            target.rows += 1
+        return target.rows
+    target.write("[")
+    async for row in rows:
+        target.write(
+            ("\n" if not target.rows else ",\n") + json_line(row if keep_all else _only(row, names))
+        )
+        target.rows += 1
+    target.write("\n]\n" if target.rows else "]\n")
+    return target.rows
+
+
+def _only(row: Row, names: Sequence[str]) -> Row:
+    return {name: row.get(name) for name in names}
+
+
+async def _write_csv(
+    target: Target,
+    names: Sequence[str],
+    rows: AsyncIterable[Row],
+    warn: Callable[[str], None] | None,
+) -> int:
+    writer = csv.writer(target, lineterminator="\n")  # Target.write names the file on failure
+    if target.fresh:
+        writer.writerow(names)
+    elif target.path is not None:
+        _check_csv_header(target.path, names)
+    known = frozenset(names)
     warned = False
-    async for row in stream:
-        writer.writerow([cell(row.get(key)) for key in header])
-        if not warned and row["object"] != tag and not known.issuperset(row):
+    async for row in rows:
+        writer.writerow([csv_cell(row.get(key)) for key in names])
+        target.rows += 1
+        if warn is not None and not warned and not known.issuperset(row):
             warned = True
             extra = ", ".join(key for key in row if key not in known)
+            what = f"a {row['object']} result" if row.get("object") else "a row"
             warn(
-                f"a {row['object']} result has fields outside the CSV columns ({extra}); "
+                f"{what} has fields outside the CSV columns ({extra}); "
                 "use --format jsonl to keep them"
             )
+    return target.rows
 
 
-async def write_jsonl(out: TextIO, stream: AsyncIterator[Row]) -> None:
-    async for row in stream:
-        out.write(json_line(row) + "\n")
+def _check_csv_header(path: str, names: Sequence[str]) -> None:
+    with open(path, encoding="utf-8", newline="") as existing:
+        first = next(csv.reader(existing), None)
+    if first is not None and first != list(names):
+        raise CommandError(
+            f"--append: {path} has the columns {','.join(first)}, not {','.join(names)}; "
+            "write to a new file, or choose the same columns with --fields"
+        )
 
 
-def write_table(out: TextIO, header: Sequence[str], found: list[Row]) -> None:
-    if not found:
-        out.write("(no rows: every bucket in the range is empty)\n")
-        return
-    names = list(header) + sorted({key for row in found for key in row} - set(header))
-    names = [n for n in names if any(row.get(n) is not None for row in found)]
-    if "object" in names and len({row.get("object") for row in found}) == 1:
-        names.remove("object")  # the endpoint's own tag on every row says nothing
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A value as CSV text; text that a spreadsheet would run as a formula (``=cmd|...``,
+    ``+``, ``-``, ``@``) is prefixed with ``'`` (OWASP's CSV-injection rule). Numbers are
+    never touched: a negative amount stays ``-1.5``."""
+    text = cell(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def text_rows(names: Sequence[str], found: Sequence[Row], *, keep_empty: bool = False) -> str:
+    """Rows as an aligned text table: a header, a rule, numbers right-aligned.
+
+    Columns empty in every row are left out unless ``keep_empty``; so is ``object`` when it
+    is the same on every row (the endpoint's own tag says nothing).
+    """
+    names = list(names)
+    if not keep_empty:
+        names = [n for n in names if any(row.get(n) is not None for row in found)]
+        if "object" in names and len({row.get("object") for row in found}) == 1:
+            names.remove("object")
     table = [[cell(row.get(name)) for name in names] for row in found]
     numeric = [
         all(
@@ -254,18 +514,14 @@ def write_table(out: TextIO, header: Sequence[str], found: list[Row]) -> None:
 
     def line(cells: Sequence[str]) -> str:
         padded = [
-            cell.rjust(width) if right else cell.ljust(width)
-            for cell, width, right in zip(cells, widths, numeric, strict=True)
+            text.rjust(width) if right else text.ljust(width)
+            for text, width, right in zip(cells, widths, numeric, strict=True)
         ]
         return "  ".join(padded).rstrip() + "\n"
 
-    out.write(line(names))
-    out.write(line(["-" * width for width in widths]))
-    for cells in table:
-        out.write(line(cells))
-
-
-# -- summary ------------------------------------------------------------------------------
+    out = [line(names), line(["-" * width for width in widths])]
+    out.extend(line(cells) for cells in table)
+    return "".join(out)
 
 
 # -- number formats and ranked tables -----------------------------------------------------

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageError
-from .._rows import arows, columns
+from .._rows import Row, arows, columns
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
+    PROG,
     TIME_HELP,
     Command,
     CommandError,
@@ -21,10 +22,18 @@ from ._common import (
     option_message,
     option_name,
     parse_time,
-    resolve_time,
+    resolve_range,
     split_commas,
 )
-from ._output import FORMATS, Progress, output, write_csv, write_jsonl, write_table
+from ._output import (
+    FORMAT_HELP,
+    Progress,
+    Target,
+    add_output_arguments,
+    output_spec,
+    project,
+    write_rows,
+)
 
 if TYPE_CHECKING:
     from .. import Page
@@ -35,11 +44,14 @@ ROWS_EPILOG = f"""\
 {TIME_HELP}
 
 Rows: one per result of every bucket (all pages are followed), with the bucket's start_time
-and end_time as ISO UTC timestamps, then the result's fields as named by the API; amount
-is amount_value and amount_currency. Empty buckets give no rows. csv and jsonl are written
-as pages arrive, so memory stays flat; table waits for the last page and leaves out columns
-that are empty in every row. Money and other decimals are exact (never floats: strings in
-jsonl); a missing value is empty in csv and null in jsonl."""
+and end_time as ISO UTC timestamps, the --group-by columns in the order given, then the
+result's other fields as named by the API; amount is amount_value and amount_currency.
+Empty buckets give no rows. csv, json and jsonl are written as pages arrive, so memory
+stays flat; table waits for the last page and leaves out columns that are empty in every
+row. Money and other decimals are exact (never floats: strings in json); a missing value is
+empty in csv and null in json.
+
+{FORMAT_HELP}"""
 
 
 def _endpoint_arguments(spec: EndpointSpec) -> Callable[[argparse.ArgumentParser], None]:
@@ -98,26 +110,20 @@ def _endpoint_arguments(spec: EndpointSpec) -> Callable[[argparse.ArgumentParser
             + ", ".join(f"{w} {m}" for w, (_, m) in spec.limits.items())
             + ")",
         )
-        output = parser.add_argument_group("output")
-        output.add_argument(
-            "--format", choices=FORMATS, default="table", help="default %(default)s"
-        )
-        output.add_argument(
-            "-o", "--output", metavar="FILE", help="write to FILE instead of stdout"
-        )
+        add_output_arguments(parser)
         add_client_arguments(parser)
 
     return add_arguments
 
 
 def endpoint_params(spec: EndpointSpec, args: argparse.Namespace, now: int) -> dict[str, Any]:
-    """The API parameters of an endpoint command's options (None for an option not given)."""
+    """The API parameters of an endpoint command's options (None for an option not given).
+
+    Raises :class:`CommandError` for an impossible range (see :func:`resolve_range`).
+    """
     width = args.bucket_width
-    params: dict[str, Any] = {
-        "start_time": resolve_time(args.since, width, now),
-        "end_time": None if args.until is None else resolve_time(args.until, width, now),
-        "bucket_width": width,
-    }
+    start, end = resolve_range(args.since, args.until, width, now)
+    params: dict[str, Any] = {"start_time": start, "end_time": end, "bucket_width": width}
     for param, kind in spec.params.items():
         if kind in ("str_list", "enum_list", "bool"):
             params[param] = getattr(args, param)
@@ -128,49 +134,84 @@ def endpoint_params(spec: EndpointSpec, args: argparse.Namespace, now: int) -> d
     return params
 
 
+def row_columns(spec: EndpointSpec, group_by: Sequence[str] | None) -> list[str]:
+    """The columns of an endpoint's rows: the bucket's times, the ``--group-by`` columns in
+    the order given, then the result's other fields (``columns()``'s order)."""
+    header = list(columns(spec.result_type))
+    groups = [g for g in dict.fromkeys(group_by or ()) if g in header]
+    rest = [name for name in header if name not in groups]
+    return [*rest[:2], *groups, *rest[2:]]
+
+
 def _endpoint_run(spec: EndpointSpec) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
     async def run(args: argparse.Namespace) -> int:
+        out = output_spec(args)
+        header = row_columns(spec, args.group_by)
+        project(header, out.fields)  # a bad --fields is refused before any request
         async with open_client(args) as api:
             params = endpoint_params(spec, args, api.now())
             try:
                 pages = api.client.endpoint(spec.name).pages(**params)
             except InvalidParameterError as exc:
                 raise CommandError(option_message(spec, exc)) from None
-            try:
-                await _write_rows(spec, args, pages)
-            except UsageError as exc:
-                resume = exc.resume_time
-                if args.format == "table" or resume is None or resume <= params["start_time"]:
-                    raise
-                # csv and jsonl rows before the failure are out: say where to go on from.
-                raise CommandError(
-                    f"{exc} (rows before {iso(resume)} are written; "
-                    f"to go on: --since {iso(resume)})",
-                    EXIT_FAILURE,
-                ) from None
+            with Target(out) as target:
+                try:
+                    await _write_rows(spec, header, target, pages)
+                except UsageError as exc:
+                    resume = exc.resume_time
+                    if not target.rows or resume is None or resume <= params["start_time"]:
+                        raise
+                    # csv and jsonl rows before the failure are out: say where to go on from.
+                    raise CommandError(
+                        f"{exc} ({_written(target)} rows before {iso(resume)}; "
+                        f"to go on: {_go_on(target, resume)})",
+                        EXIT_FAILURE,
+                    ) from None
         return EXIT_OK
 
     return run
 
 
+def _written(target: Target) -> str:
+    if target.path is None:
+        return "wrote the"
+    return f"{target.path} holds the"
+
+
+def _go_on(target: Target, resume: int) -> str:
+    if target.path is None:
+        return f"--since {iso(resume)}, appending to what was written"
+    return f"--since {iso(resume)} --append -o {target.path}"
+
+
 async def _write_rows(
-    spec: EndpointSpec, args: argparse.Namespace, pages: AsyncGenerator[Page[Any], None]
+    spec: EndpointSpec,
+    header: Sequence[str],
+    target: Target,
+    pages: AsyncGenerator[Page[Any], None],
 ) -> None:
     async with contextlib.aclosing(pages):
-        with output(args.output) as out, Progress(spec.name) as progress:
-            header = columns(spec.result_type)
-            stream = arows(progress.count(pages))
-            if args.format == "table":
-                found = [row async for row in stream]
+        with Progress(spec.name) as progress:
+            rows = arows(progress.count(pages))
+            if target.spec.format == "table":
+                found = [row async for row in rows]
                 progress.clear()  # the table may go to the same terminal
-                write_table(out, header, found)
-            elif args.format == "csv":
-                await write_csv(out, header, spec.result_tag, stream, progress.warn)
-            else:
-                await write_jsonl(out, stream)
-            if args.output is not None and progress.active:
+                rows = _replay(found)
+            await write_rows(
+                target,
+                header,
+                rows,
+                warn=progress.warn,
+                empty="(no rows: every bucket in the range is empty)",
+            )
+            if target.path is not None and progress.active:
                 progress.clear()
-                progress.stream.write(f"{progress.text()}; wrote {args.output}\n")
+                progress.stream.write(f"{progress.text()}; wrote {target.path}\n")
+
+
+async def _replay(found: list[Row]) -> AsyncGenerator[Row, None]:
+    for row in found:
+        yield row
 
 
 def _endpoint_command(spec: EndpointSpec) -> Command:
@@ -183,7 +224,23 @@ def _endpoint_command(spec: EndpointSpec) -> Command:
         epilog=ROWS_EPILOG,
         add_arguments=_endpoint_arguments(spec),
         run=_endpoint_run(spec),
+        examples=_examples(spec),
     )
+
+
+def _examples(spec: EndpointSpec) -> tuple[str, ...]:
+    name = spec.name.replace("_", "-")
+    groups = spec.enums["group_by"]
+    group = ",".join(g for g in ("project_id", "line_item", "model") if g in groups)
+    lines = [
+        f"{PROG} {name} --fake --since 7d",
+        f"{PROG} {name} --since 30d --group-by {group} -o {name}.csv",
+        f"{PROG} {name} --since 2025-01-01 --until 2025-02-01 --format jsonl "
+        f"--fields start_time,{groups[0]}",
+    ]
+    if "1h" in spec.bucket_widths:
+        lines.append(f"{PROG} {name} --since 12h --bucket-width 1h --group-by {groups[0]}")
+    return tuple(lines)
 
 
 COMMANDS: tuple[Command, ...] = tuple(_endpoint_command(spec) for spec in ENDPOINTS.values())

@@ -57,5 +57,9 @@ COMMANDS = (
         "endpoints, real current time) and print its base URL and API key.",
         add_arguments=_serve_arguments,
         run=_run_serve,
+        examples=(
+            f"{PROG} serve --port 8000",
+            f"{PROG} serve --port 0 --seed 3",
+        ),
     ),
 )

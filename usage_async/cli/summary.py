@@ -7,16 +7,18 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageClient
+from .._endpoints import floor_to_width
 from .._rows import Row, rows
 from ._common import (
     EXIT_OK,
+    PROG,
     TIME_HELP,
     Command,
     CommandError,
@@ -26,9 +28,21 @@ from ._common import (
     open_client,
     option_message,
     parse_time,
-    resolve_time,
+    resolve_range,
 )
-from ._output import Progress, decimal_text, grouped, money, text_table, top_items
+from ._output import (
+    FORMAT_HELP,
+    Progress,
+    Target,
+    add_output_arguments,
+    decimal_text,
+    grouped,
+    money,
+    output_spec,
+    text_table,
+    top_items,
+    write_rows,
+)
 
 if TYPE_CHECKING:
     from .. import Bucket
@@ -42,11 +56,12 @@ _SUMMARY_GROUPS = {"costs": ["project_id", "line_item"]}
 _REQUEST_COUNTERS = ("num_requests", "num_model_requests", "num_sessions")
 _TOKEN_COUNTERS = ("input_tokens", "output_tokens", "num_model_requests")
 _GAUGES = {"usage_bytes"}  # a level, not a count: the summary reports the latest bucket
+_GAUGE_ENDPOINTS = {"vector_stores": "usage_bytes"}
 
 
 @attrs.define
 class Summary:
-    """Totals of every endpoint over one range; money as exact Decimal sums."""
+    """Totals of every endpoint over one range of UTC days; money as exact Decimal sums."""
 
     since: int
     until: int | None
@@ -56,6 +71,14 @@ class Summary:
     tokens: dict[str, dict[str, int]] = attrs.field(factory=dict)
     # endpoint -> counter -> total (gauges: the value of the latest non-empty bucket)
     endpoints: dict[str, dict[str, int]] = attrs.field(factory=dict)
+    # the buckets the API returned: the first one's start, the last one's end
+    first_start: int | None = None
+    last_end: int | None = None
+
+    def cover(self, start: int, end: int) -> None:
+        """Note one bucket the API returned, so the header states the range summed."""
+        self.first_start = start if self.first_start is None else min(self.first_start, start)
+        self.last_end = end if self.last_end is None else max(self.last_end, end)
 
     def add_cost(self, row: Row) -> None:
         """Add one costs row to the cost by project and by line item."""
@@ -83,11 +106,35 @@ class Summary:
             for key in _TOKEN_COUNTERS:
                 model[key] = model.get(key, 0) + (row.get(key) or 0)
 
+    def requests(self) -> list[tuple[str, str, int]]:
+        """``(endpoint, counter, count)`` of every usage endpoint but the storage gauge."""
+        out = []
+        for name in ENDPOINTS:
+            if name == "costs" or name in _GAUGE_ENDPOINTS:
+                continue
+            counters = self.endpoints.get(name, {})
+            counter = next((key for key in _REQUEST_COUNTERS if key in counters), "")
+            out.append((name, counter, counters.get(counter, 0)))
+        return out
+
+    def storage(self) -> list[tuple[str, str, int]]:
+        """``(endpoint, gauge, value at the end of the last bucket)``: bytes stored, a level
+        and not a count, so never added to requests."""
+        return [
+            (name, gauge, self.endpoints.get(name, {}).get(gauge, 0))
+            for name, gauge in _GAUGE_ENDPOINTS.items()
+        ]
+
     def to_json(self) -> dict[str, Any]:
         """The summary as JSON values: money as exact decimal strings."""
         return {
             "since": iso(self.since),
             "until": None if self.until is None else iso(self.until),
+            "buckets": {
+                "width": "1d",
+                "start": None if self.first_start is None else iso(self.first_start),
+                "end": None if self.last_end is None else iso(self.last_end),
+            },
             "costs": {
                 currency: {
                     "total": decimal_text(sum(per.get("project_id", {}).values(), Decimal(0))),
@@ -99,10 +146,48 @@ class Summary:
                 for currency, per in sorted(self.costs.items())
             },
             "tokens_by_model": dict(_ranked_models(self.tokens)),
-            "endpoints": {
-                name: self.endpoints.get(name, {}) for name in ENDPOINTS if name != "costs"
+            "requests_by_endpoint": {
+                name: {"counter": counter, "count": count}
+                for name, counter, count in self.requests()
             },
+            "storage": {name: {gauge: value} for name, gauge, value in self.storage()},
         }
+
+    def rows(self) -> list[Row]:
+        """The summary as flat rows (``ROW_COLUMNS``), for csv and jsonl: one figure a row."""
+        start = None if self.first_start is None else iso(self.first_start)
+        end = None if self.last_end is None else iso(self.last_end)
+        out: list[Row] = []
+
+        def add(section: str, currency: str, name: str, metric: str, value: object) -> None:
+            out.append(
+                dict(
+                    zip(
+                        ROW_COLUMNS,
+                        (start, end, section, currency, name, metric, value),
+                        strict=True,
+                    )
+                )
+            )
+
+        for currency, per in sorted(self.costs.items()):
+            cost = sum(per.get("project_id", {}).values(), Decimal(0))
+            for key in ("project_id", "line_item"):
+                for name, amount in _ranked(per.get(key, {})):
+                    add(f"cost_by_{key.removesuffix('_id')}", currency, name, "amount", amount)
+            add("cost_total", currency, "", "amount", cost)
+        for model, counters in _ranked_models(self.tokens):
+            for key in _TOKEN_COUNTERS:
+                add("tokens_by_model", "", model, key, counters.get(key, 0))
+        for name, counter, count in self.requests():
+            add("requests_by_endpoint", "", name, counter, count)
+        for name, gauge, value in self.storage():
+            add("storage", "", name, gauge, value)
+        return out
+
+
+ROW_COLUMNS = ("start", "end", "section", "currency", "name", "metric", "value")
+"""The columns of the summary's csv and jsonl rows."""
 
 
 def _ranked(sums: dict[str, Decimal]) -> list[tuple[str, Decimal]]:
@@ -132,6 +217,7 @@ async def _tally(
     latest: dict[str, int] = {}
     async with contextlib.aclosing(pages):
         async for bucket in progress.count(pages):
+            summary.cover(bucket.start_time, bucket.end_time)
             level: dict[str, int] = {}
             for row in _own_rows(spec, bucket):
                 if spec.name == "costs":
@@ -170,11 +256,13 @@ def _summary_arguments(parser: argparse.ArgumentParser) -> None:
         type=parse_time,
         default=parse_time("30d"),
         metavar="TIME",
-        help="first day (default 30d, floored to UTC midnight)",
+        help="first UTC day (default 30d; a time within a day is floored to its midnight)",
     )
-    parser.add_argument("--until", type=parse_time, metavar="TIME", help="end (default: now)")
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="default %(default)s"
+        "--until",
+        type=parse_time,
+        metavar="TIME",
+        help="end, exclusive, floored to UTC midnight (default: now, the current day included)",
     )
     parser.add_argument(
         "--top",
@@ -183,14 +271,43 @@ def _summary_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rows per ranked table in text, the rest summed in one line (0: all; default 10)",
     )
+    add_output_arguments(parser, fields=False, append=False)
     add_client_arguments(parser)
 
 
+def _day_range(args: argparse.Namespace, now: int) -> tuple[int, int | None, list[str]]:
+    """``--since``/``--until`` as UTC midnights, with a note for each time that was floored:
+    the API's daily buckets start at UTC midnight, so that is what gets summed."""
+    since, until = resolve_range(args.since, args.until, "1d", now)
+    notes = []
+    floored_since = floor_to_width(since, "1d")
+    if floored_since != since:
+        notes.append(
+            f"--since {iso(since)} is within a UTC day: summing from {iso(floored_since)}, "
+            "the start of its bucket"
+        )
+    floored_until = None if until is None else floor_to_width(until, "1d")
+    if until is not None and floored_until != until:
+        notes.append(
+            f"--until {iso(until)} is within a UTC day: summing to {iso(floored_until or 0)}, "
+            "the end of the last whole day before it"
+        )
+        if floored_until is not None and floored_until <= floored_since:
+            raise CommandError(
+                f"--since {iso(since)} and --until {iso(until)} are within one UTC day: "
+                "daily buckets cannot sum less than a day; use an endpoint command with "
+                "--bucket-width 1h"
+            )
+    return floored_since, floored_until, notes
+
+
 async def _run_summary(args: argparse.Namespace) -> int:
+    out = output_spec(args)
     async with open_client(args) as api:
         client, now = api.client, api.now()
-        since = resolve_time(args.since, "1d", now)
-        until = None if args.until is None else resolve_time(args.until, "1d", now)
+        since, until, notes = _day_range(args, now)
+        for note in notes:
+            sys.stderr.write(f"{PROG} summary: note: {note}\n")
         summary = Summary(since, until)
         with Progress("summary", endpoints=len(ENDPOINTS)) as progress:
             try:
@@ -199,17 +316,38 @@ async def _run_summary(args: argparse.Namespace) -> int:
                 )
             except InvalidParameterError as exc:
                 raise CommandError(option_message(ENDPOINTS["costs"], exc)) from None
-    if args.format == "json":
-        sys.stdout.write(json.dumps(summary.to_json(), indent=2) + "\n")
-    else:
-        sys.stdout.write(_summary_text(summary, args.top, now))
-    sys.stdout.flush()
+    with Target(out) as target:
+        if out.format == "json":
+            target.write(json.dumps(summary.to_json(), indent=2) + "\n")
+        elif out.format == "table":
+            target.write(_summary_text(summary, args.top, now))
+        else:
+            await write_rows(target, ROW_COLUMNS, _each(summary.rows()))
     return EXIT_OK
 
 
+async def _each(rows: list[Row]) -> AsyncIterator[Row]:
+    for row in rows:
+        yield row
+
+
+def _covered(summary: Summary, now: int) -> str:
+    """The header: the UTC days the API returned buckets for."""
+    start, end = summary.first_start, summary.last_end
+    if start is None or end is None:
+        until = "now" if summary.until is None else iso(summary.until)
+        return f"No buckets from {iso(summary.since)} to {until}"
+    days = (end - start) // 86400
+    text = (
+        f"Usage and costs of {days} UTC day{'s' if days != 1 else ''}, {iso(start)} to {iso(end)}"
+    )
+    if end > now:
+        text += f" (the last day is still filling: as of {iso(now)})"
+    return text
+
+
 def _summary_text(summary: Summary, top: int, now: int) -> str:
-    until = "now" if summary.until is None else iso(summary.until)
-    text = f"Usage and costs from {iso(summary.since)} to {until} ({iso(now)})\n\n"
+    text = _covered(summary, now) + "\n\n"
     if not summary.costs:
         text += "Costs: none\n\n"
     for currency, per in sorted(summary.costs.items()):
@@ -220,7 +358,7 @@ def _summary_text(summary: Summary, top: int, now: int) -> str:
             if rest:
                 lines.append([f"({len(rest)} more)", money(sum(rest, Decimal(0)))])
             lines.append(["total", money(total)])
-            text += text_table(f"{title} ({currency})", [key, "amount"], lines)
+            text += text_table(f"{title} ({currency}, UTC days)", [key, "amount"], lines)
     models, rest_models = top_items(_ranked_models(summary.tokens), top)
     lines = [[name, *(grouped(c[key]) for key in _TOKEN_COUNTERS)] for name, c in models]
     if rest_models:
@@ -231,17 +369,14 @@ def _summary_text(summary: Summary, top: int, now: int) -> str:
             ]
         )
     text += text_table("Tokens by model", ["model", *_TOKEN_COUNTERS], lines)
-    lines = []
-    for name in ENDPOINTS:
-        counters = summary.endpoints.get(name, {})
-        counter = next((key for key in (*_REQUEST_COUNTERS, *_GAUGES) if key in counters), None)
-        if counter is None:
-            lines.append([name, "0", ""])
-        else:
-            note = " (latest bucket)" if counter in _GAUGES else ""
-            lines.append([name, grouped(counters[counter]), counter + note])
-    lines = [cells for cells in lines if cells[0] != "costs"]
+    lines = [[name, grouped(count), counter] for name, counter, count in summary.requests()]
     text += text_table("Requests by endpoint", ["endpoint", "count", "counter"], lines)
+    lines = [[name, grouped(value), gauge] for name, gauge, value in summary.storage()]
+    text += text_table(
+        "Storage at the end of the last bucket (a level, not a count)",
+        ["endpoint", "bytes", "gauge"],
+        lines,
+    )
     return text.rstrip("\n") + "\n"
 
 
@@ -253,11 +388,17 @@ COMMANDS = (
         name="summary",
         help="totals of all endpoints: cost by project and line item, tokens by model, "
         "requests by endpoint",
-        description="Fetch every endpoint concurrently (1d buckets) and print totals: cost by "
-        "project and by line item (exact sums; text rounds to cents, json is exact), tokens "
-        "by model, requests per endpoint.",
-        epilog=TIME_HELP,
+        description="Fetch every endpoint concurrently (1d buckets, UTC days) and print totals: "
+        "cost by project and by line item (exact sums; table rounds to cents, csv/json/jsonl "
+        "are exact), tokens by model, requests per endpoint, and storage.",
+        epilog=f"{TIME_HELP}\n\n{FORMAT_HELP}",
         add_arguments=_summary_arguments,
         run=_run_summary,
+        examples=(
+            f"{PROG} summary --fake",
+            f"{PROG} summary --since 2025-01-01 --until 2025-02-01",
+            f"{PROG} summary --since 7d --format json -o week.json",
+            f"{PROG} summary --since 30d --top 0 --format csv",
+        ),
     ),
 )
