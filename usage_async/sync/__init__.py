@@ -7,6 +7,7 @@ picked up and a repeated run changes nothing. ``await spend(db, by="project")`` 
 spend back. The schema is documented in ``usage_async/sync/_schema.py``.
 """
 
+from ._rows import DuplicateResultError
 from ._schema import SCHEMA, SCHEMA_VERSION, Schema
 from .collector import (
     DEFAULT_GROUP_BY,
@@ -16,14 +17,19 @@ from .collector import (
     EndpointReport,
     SyncReport,
     Target,
+    source_of,
     sync,
 )
 from .query import SPEND_BY, SpendRow, spend
 from .stores import (
     DEFAULT_DB,
+    FAKE_DB,
+    NoSuchDatabaseError,
     PageResult,
     PageWrite,
     SchemaVersionError,
+    Source,
+    SourceMismatchError,
     State,
     Store,
     StoreError,
@@ -36,15 +42,20 @@ __all__ = [
     "DEFAULT_GROUP_BY",
     "DEFAULT_LOOKBACK",
     "DEFAULT_SINCE",
+    "FAKE_DB",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SPEND_BY",
     "Collector",
+    "DuplicateResultError",
     "EndpointReport",
+    "NoSuchDatabaseError",
     "PageResult",
     "PageWrite",
     "Schema",
     "SchemaVersionError",
+    "Source",
+    "SourceMismatchError",
     "SpendRow",
     "State",
     "Store",
@@ -53,6 +64,7 @@ __all__ = [
     "SyncReport",
     "Target",
     "open_store",
+    "source_of",
     "spend",
     "sync",
 ]
