@@ -69,9 +69,28 @@ def test_query_spend_prints_a_table_csv_or_json(tmp_path: Path, capsys: Any) -> 
     assert len(table) > 2
 
 
-def test_query_on_an_empty_database_says_so(tmp_path: Path, capsys: Any) -> None:
-    assert main(["query", "--db", f"sqlite:///{tmp_path}/e.db", "spend"]) == 0
+def test_query_on_a_database_without_costs_says_so(tmp_path: Path, capsys: Any) -> None:
+    import asyncio
+
+    url = f"sqlite:///{tmp_path}/e.db"
+
+    async def make() -> None:
+        async with open_store(url):
+            pass
+
+    asyncio.run(make())
+    assert main(["query", "--db", url, "spend"]) == 0
     assert "no costs collected yet" in capsys.readouterr().err
+
+
+def test_query_on_a_missing_database_exits_2_in_one_line_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    done = run(["query", "--db", "sqlite:///missing.db", "spend"], tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == "usage-async query: error: no such database: missing.db\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def _newer_db(tmp_path: Path) -> str:

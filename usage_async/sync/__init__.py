@@ -4,7 +4,8 @@
 into SQLite (or ``postgresql://...`` with the ``postgres`` extra); later runs re-read from
 the stored watermark minus a 48 h look-back and upsert, so late data and revisions are
 picked up and a repeated run changes nothing. ``await spend(db, by="project")`` reads the
-spend back. The schema is documented in ``usage_async/sync/_schema.py``.
+spend back, from one collection that holds the range asked, and says which. The schema,
+and what is never deleted, are documented in ``usage_async/sync/_schema.py``.
 """
 
 from ._rows import DuplicateResultError
@@ -20,7 +21,7 @@ from .collector import (
     source_of,
     sync,
 )
-from .query import SPEND_BY, SpendRow, spend
+from .query import SPEND_BY, Collection, SpendAnswer, SpendRangeError, SpendRow, spend
 from .stores import (
     DEFAULT_DB,
     FAKE_DB,
@@ -46,6 +47,7 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "SPEND_BY",
+    "Collection",
     "Collector",
     "DuplicateResultError",
     "EndpointReport",
@@ -56,6 +58,8 @@ __all__ = [
     "SchemaVersionError",
     "Source",
     "SourceMismatchError",
+    "SpendAnswer",
+    "SpendRangeError",
     "SpendRow",
     "State",
     "Store",
