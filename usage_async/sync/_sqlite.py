@@ -43,6 +43,7 @@ from ._store_base import (
     StoreError,
     StoreURLError,
     plan_write,
+    redact_url,
 )
 
 __all__ = ["DecimalSum", "SQLiteStore", "sqlite_path"]
@@ -56,11 +57,12 @@ def sqlite_path(url: str) -> str:
     rest = url.split("://", 1)[1]
     if not rest.startswith("/") or rest == "/":
         raise StoreURLError(
-            f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute.db"
+            f"bad SQLite URL {redact_url(url)!r}: use sqlite:///relative/path.db or "
+            "sqlite:////absolute.db"
         )
     path = unquote(rest[1:].split("?", 1)[0])
     if not path:
-        raise StoreURLError(f"bad SQLite URL {url!r}: no file name")
+        raise StoreURLError(f"bad SQLite URL {redact_url(url)!r}: no file name")
     return path
 
 

@@ -224,7 +224,18 @@ class Store(abc.ABC):
         return f"<{type(self).__name__} {redact_url(self.url)}>"
 
     def _message(self, what: str, exc: BaseException) -> str:
-        """``what: <the driver's first line>``, with the URL's password removed (``redact``)."""
+        """``what: <the driver's first line>``, with the URL's password removed (``redact``).
+
+        When the password holds an unencoded ``@``, ``/``, ``?`` or ``#``, a driver reads
+        part of it as a host, a path or a parameter and may quote that part alone, which no
+        search for the whole password finds: then the driver's words are left out.
+        """
+        if _ambiguous(self.url):
+            return redact(
+                f"{what}: the URL's password holds an unencoded '@', '/', '?' or '#'; "
+                "percent-encode it (%40, %2F, %3F, %23)",
+                self.url,
+            )
         return redact(f"{what}: {first_line(exc)}", self.url)
 
     async def __aenter__(self) -> Store:
@@ -343,6 +354,15 @@ def _userinfo(url: str) -> tuple[int, int] | None:
     start = 0 if scheme_end < 0 else scheme_end + 3
     at = url.rfind("@")
     return (start, at) if at >= start else None
+
+
+def _ambiguous(url: str) -> bool:
+    """Whether the password of ``url`` holds a character that ends a URL's userinfo."""
+    where = _userinfo(url)
+    if where is None:
+        return False
+    password = url[where[0] : where[1]].partition(":")[2]
+    return any(c in password for c in "@/?#")
 
 
 def _password_forms(url: str) -> list[str]:

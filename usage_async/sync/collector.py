@@ -269,6 +269,8 @@ class Collector:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+            if fetchers.done() and not fetchers.cancelled():
+                fetchers.exception()  # retrieved: raised above, or its fetchers cancelled
         server = self.client.last_server_date
         if server is not None and now - server > CLOCK_SKEW_WARNING:
             self._warn(
