@@ -7,6 +7,9 @@ query (``_query``) -> pace and retry (``_pacing``, ``retry``) -> one GET (``_tra
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
+import hashlib
 import ipaddress
 import os
 import platform
@@ -190,6 +193,11 @@ class UsageClient:
         }
         if organization:
             headers["OpenAI-Organization"] = organization
+        self._organization = organization or None
+        # One-way: a prefix of the key's SHA-256, never the key (what a database stores).
+        self._key_fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
+        self._date_header: str | None = None
+        self._server_date: int | None = None
         self._transport = Transport(
             headers=headers,
             timeout=float(timeout),
@@ -209,6 +217,29 @@ class UsageClient:
     def base_url(self) -> str:
         """The API root requests go to (``https://api.openai.com/v1`` by default)."""
         return self._base
+
+    @property
+    def organization(self) -> str | None:
+        """The ``organization`` setting (sent as ``OpenAI-Organization``), or None."""
+        return self._organization
+
+    @property
+    def key_fingerprint(self) -> str:
+        """The first 12 hex digits of the key's SHA-256: tells keys apart, safe to store.
+
+        One-way: the key cannot be recovered from it (48 bits of a hash of a key with far
+        more entropy), so it may be written to a database or a log, unlike the key.
+        """
+        return self._key_fingerprint
+
+    @property
+    def last_server_date(self) -> int | None:
+        """The newest ``Date`` header any response carried, as Unix seconds (None before one).
+
+        The API's own clock, to check a local clock against (RFC 9110 section 6.6.1: a
+        server's ``Date`` is when it made the response, to the second).
+        """
+        return self._server_date
 
     @property
     def retry(self) -> RetryPolicy:
@@ -255,7 +286,22 @@ class UsageClient:
             self._pacer.release(ticket, None, {})
             raise
         self._pacer.release(ticket, response[0], response[1])
+        date = response[1].get("Date")
+        if date is not None and date != self._date_header:  # parse once per new second
+            self._note_server_date(date)
         return response
+
+    def _note_server_date(self, header: str) -> None:
+        self._date_header = header
+        try:
+            parsed = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return  # a malformed Date is no evidence of the server's clock
+        if parsed.tzinfo is None:  # "-0000" or no zone: HTTP dates are always GMT
+            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+        when = int(parsed.timestamp())
+        if self._server_date is None or when > self._server_date:
+            self._server_date = when
 
     async def _attempt(self, path: str, url: URL) -> Page[Any]:
         return decode_page(*await self._get(url))

@@ -38,14 +38,22 @@ def pg_exec(url: str, sql: str) -> None:
         conn.execute(sql)  # type: ignore[call-overload]
 
 
-async def dump(url: str, *, with_fetched_at: bool = False) -> dict[str, Any]:
-    """Every table's rows (and the sync state) of a database, for comparing two of them."""
+async def dump(
+    url: str, *, with_fetched_at: bool = False, with_read_at: bool = False
+) -> dict[str, Any]:
+    """Every table's rows (and the sync state) of a database, for comparing two of them.
+
+    ``read_at`` (when a read last wrote or confirmed a row) differs between two databases
+    synced at different moments, and moves on every rerun: left out unless asked for.
+    """
     async with open_store(url) as store:
         out: dict[str, Any] = {"state": await store.states()}
         for name in store.schema.tables:
             rows = await store.table_rows(name)
-            if not with_fetched_at:
-                for row in rows:
+            for row in rows:
+                if not with_fetched_at:
                     del row["fetched_at"]
+                if not with_read_at:
+                    del row["read_at"]
             out[name] = rows
     return out

@@ -12,7 +12,7 @@ import pytest
 from sync_support import NOW, dump
 
 from usage_async.cli import main
-from usage_async.sync import open_store
+from usage_async.sync import SCHEMA_VERSION, open_store
 from usage_async.testing import FakeUsageServer
 
 FAKE = ["--fake", "--fake-now", str(NOW), "--since", "3d"]
@@ -30,10 +30,13 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_sync_fake_works_with_the_default_db_and_a_rerun_inserts_nothing(tmp_path: Path) -> None:
+def test_sync_fake_works_with_its_own_default_db_and_a_rerun_inserts_nothing(
+    tmp_path: Path,
+) -> None:
     first = run(["sync", *FAKE], tmp_path)
     assert first.returncode == 0, first.stderr
-    assert (tmp_path / "usage.db").exists()
+    assert (tmp_path / "usage-fake.db").exists()
+    assert not (tmp_path / "usage.db").exists()  # the real data's default stays untouched
     lines = first.stdout.splitlines()
     assert lines[0].split() == [
         "endpoint", "width", "group_by", "pages", "buckets", "inserted", "changed", "deleted",
@@ -66,9 +69,28 @@ def test_query_spend_prints_a_table_csv_or_json(tmp_path: Path, capsys: Any) -> 
     assert len(table) > 2
 
 
-def test_query_on_an_empty_database_says_so(tmp_path: Path, capsys: Any) -> None:
-    assert main(["query", "--db", f"sqlite:///{tmp_path}/e.db", "spend"]) == 0
+def test_query_on_a_database_without_costs_says_so(tmp_path: Path, capsys: Any) -> None:
+    import asyncio
+
+    url = f"sqlite:///{tmp_path}/e.db"
+
+    async def make() -> None:
+        async with open_store(url):
+            pass
+
+    asyncio.run(make())
+    assert main(["query", "--db", url, "spend"]) == 0
     assert "no costs collected yet" in capsys.readouterr().err
+
+
+def test_query_on_a_missing_database_exits_2_in_one_line_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    done = run(["query", "--db", "sqlite:///missing.db", "spend"], tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr == "usage-async query: error: no such database: missing.db\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def _newer_db(tmp_path: Path) -> str:
@@ -96,7 +118,7 @@ def _newer_db(tmp_path: Path) -> str:
         (["--bucket-width", "costs=1h"], "costs: bucket_width '1h' is not offered"),
         (["--group-by", "costs=model"], "costs: cannot group by 'model'"),
         (["--lookback", "two days"], "bad duration"),
-        (["NEWER"], "schema version 7, newer than this usage-async's (1)"),
+        (["NEWER"], f"schema version 7, newer than this usage-async's ({SCHEMA_VERSION})"),
         (["NOKEY"], "no API key"),
     ],
 )
@@ -125,12 +147,13 @@ def test_an_api_failure_exits_1_and_the_next_run_resumes(
     monkeypatch.setenv("OPENAI_ADMIN_KEY", fake_usage_server.api_key)
     url = f"sqlite:///{tmp_path}/f.db"
     args = ["sync", "--db", url, "--base-url", fake_usage_server.base_url, "--since", "2d",
-            "--endpoints", "completions", "--bucket-width", "1h", "--limit", "6"]  # fmt: skip
-    fake_usage_server.script(200, 200, 401)  # 401 is not retried: the run stops at page 3
+            "--endpoints", "completions", "--bucket-width", "1h", "--limit", "6",
+            "--retries", "0"]  # fmt: skip
+    fake_usage_server.script(200, 200, 500)  # not retried (--retries 0): it stops at page 3
     assert main(args) == 1
     out = capsys.readouterr().out
     assert "completions: FAILED: " in out
-    assert "HTTP 401" in out
+    assert "HTTP 500" in out
     import asyncio
 
     partial = asyncio.run(dump(url))

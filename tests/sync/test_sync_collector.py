@@ -125,7 +125,7 @@ async def test_a_repeated_run_changes_nothing_not_even_fetched_at(
     assert starts["costs"] == (NOW - 48 * HOUR) // DAY * DAY
 
 
-async def test_since_is_floored_to_the_width_and_ignored_once_something_is_stored(
+async def test_since_is_floored_to_the_width_and_a_later_one_changes_nothing_once_stored(
     client: UsageClient, server: FakeUsageServer, store_url: str
 ) -> None:
     odd = NOW - 2 * DAY - 1234
@@ -133,9 +133,11 @@ async def test_since_is_floored_to_the_width_and_ignored_once_something_is_store
     assert server.requests[0].params()["start_time"] == [str(odd - odd % DAY)]
     server.requests.clear()
     await sync(
-        client, store_url, endpoints=["costs"], since=_dt.timedelta(days=30), clock=server.now
+        client, store_url, endpoints=["costs"], since=_dt.timedelta(days=1), clock=server.now
     )
-    assert server.requests[0].params()["start_time"] == [str((NOW - 2 * DAY) // DAY * DAY)]
+    assert [r.params()["start_time"] for r in server.requests] == [
+        [str((NOW - 2 * DAY) // DAY * DAY)]
+    ]
     async with open_store(store_url) as store:
         ((*_, since, watermark),) = await store.states()
     assert (since, watermark) == (odd - odd % DAY, NOW)
@@ -335,6 +337,9 @@ class StalledStore(Store):
 
     async def fetch(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
         return await self.inner.fetch(sql, params)
+
+    async def execute(self, sql: str, params: Any = ()) -> None:
+        await self.inner.execute(sql, params)
 
     async def write_page(self, page: PageWrite) -> PageResult:
         if not self.requests_seen:

@@ -10,7 +10,8 @@ import pytest
 from sync_support import DAY, NOW
 
 from usage_async import InvalidParameterError, UsageClient
-from usage_async.sync import spend, sync
+from usage_async.sync import NoSuchDatabaseError, open_store, spend, sync
+from usage_async.sync.query import SpendRangeError
 from usage_async.testing import FakeUsageServer
 
 SINCE = NOW - 5 * DAY
@@ -78,9 +79,66 @@ async def test_since_and_until_keep_the_buckets_that_start_between_them(
 
 
 async def test_nothing_collected_reads_as_no_rows(store_url: str) -> None:
-    assert await spend(store_url, by="project") == []
+    async with open_store(store_url):
+        pass  # a database with the schema, and no costs
+    answer = await spend(store_url, by="project")
+    assert answer == []
+    assert answer.collection is None
+
+
+async def test_reading_a_database_that_does_not_exist_raises_and_creates_nothing(
+    store_url: str,
+) -> None:
+    with pytest.raises(NoSuchDatabaseError, match="no such database"):
+        await spend(store_url, by="project")
+    with pytest.raises(NoSuchDatabaseError):  # and still nothing: no schema was created
+        async with open_store(store_url, create=False):
+            pass
 
 
 async def test_an_unknown_by_is_refused(store_url: str) -> None:
     with pytest.raises(InvalidParameterError, match="by: expected one of project"):
         await spend(store_url, by="model")
+
+
+async def true_spend(client: UsageClient, since: int, until: int) -> Decimal:
+    total = Decimal(0)
+    async for bucket in client.costs.buckets(start_time=since, end_time=until, limit=31):
+        for result in bucket.results:
+            total += result.amount.value
+    return total
+
+
+async def test_after_a_group_by_switch_spend_answers_from_the_collection_that_covers_it(
+    client: UsageClient, server: FakeUsageServer, store_url: str
+) -> None:
+    # Issue 10, item 15: costs by project_id,line_item for a while, then by project_id.
+    start = SINCE - SINCE % DAY
+    for group_by, days in (([], 0), ([], 2), (["project_id"], 0), (["project_id"], 3)):
+        server.advance(days * DAY)
+        options = {} if not group_by else {"group_by": {"costs": group_by}}
+        await sync(client, store_url, endpoints=["costs"], since=start, clock=server.now, **options)
+    truth = await true_spend(client, start, server.now())
+    answer = await spend(store_url, by="project")
+    assert sum(r.amount for r in answer) == truth
+    assert answer.collection is not None
+    assert (answer.collection.group_by, answer.since, answer.until) == (
+        "project_id",
+        start,
+        server.now(),
+    )
+    assert "also holds costs 1d by line_item,project_id" in answer.describe()
+    asked = await spend(store_url, by="project", since=start)
+    assert sum(r.amount for r in asked) == truth
+
+
+async def test_a_range_no_one_collection_holds_is_refused_naming_what_is_held(
+    client: UsageClient, server: FakeUsageServer, store_url: str
+) -> None:
+    await sync(client, store_url, endpoints=["costs"], since=NOW - 2 * DAY, clock=server.now)
+    with pytest.raises(SpendRangeError) as caught:
+        await spend(store_url, by="project", since=NOW - 5 * DAY)
+    message = str(caught.value)
+    day = _dt.datetime.fromtimestamp(NOW - NOW % DAY - 2 * DAY, _dt.timezone.utc)
+    assert f"holds costs 1d by line_item,project_id from {day:%Y-%m-%d}T00:00:00Z" in message
+    assert "backfill" in message

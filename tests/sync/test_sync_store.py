@@ -34,13 +34,25 @@ def costs_row(start: int, project: str, value: str, *, settled: bool = False) ->
         "quantity_unit": "tokens",
         "settled": settled,
         "fetched_at": NOW,
+        "read_at": 0,
+        "missing_since": None,
     }
 
 
-def page_of(store: Any, rows: list[dict[str, Any]], start: int, end: int) -> PageWrite:
+def page_of(
+    store: Any,
+    rows: list[dict[str, Any]],
+    start: int,
+    end: int,
+    *,
+    read_at: int = 0,
+    run: int = 0,
+    unsure: frozenset[int] = frozenset(),
+) -> PageWrite:
     dialect = store.dialect
     tuples = []
     for row in rows:
+        row = {**row, "read_at": read_at}
         values = [row[c] for c in COSTS.columns]
         for i, column in enumerate(COSTS.columns):
             if column in ("amount_value", "quantity"):
@@ -60,6 +72,9 @@ def page_of(store: Any, rows: list[dict[str, Any]], start: int, end: int) -> Pag
         since=start,
         watermark=end,
         now=NOW,
+        read_at=read_at,
+        run=run,
+        unsure=unsure,
     )
 
 
@@ -79,12 +94,12 @@ def test_every_endpoint_has_a_table_with_every_result_field_and_group_column() -
     ]
 
 
-def test_the_schema_of_version_1_is_pinned() -> None:
-    # A new result field changes the tables: that needs SCHEMA_VERSION 2 and a migration.
+def test_the_schema_of_version_2_is_pinned() -> None:
+    # A new result field changes the tables: that needs SCHEMA_VERSION 3 and a migration.
     layout = {name: t.columns for name, t in SCHEMA.tables.items()}
-    assert SCHEMA.version == 1
+    assert SCHEMA.version == 2
     assert layout == {name: table_for(name).columns for name in ENDPOINTS}
-    assert len(layout["completions"]) == 4 + 6 + 15 + 2
+    assert len(layout["completions"]) == 4 + 6 + 15 + 4
     assert layout["vector_stores"] == (
         "start_time",
         "end_time",
@@ -94,6 +109,8 @@ def test_the_schema_of_version_1_is_pinned() -> None:
         "usage_bytes",
         "settled",
         "fetched_at",
+        "read_at",
+        "missing_since",
     )
 
 
@@ -148,38 +165,35 @@ async def test_an_older_database_is_migrated_in_place_keeping_its_rows(store_url
 
     note = attrs.evolve(COSTS.fields[-1], name="note", attr="note")
     tables = {**SCHEMA.tables, "costs": Table("costs", COSTS.groups, (*COSTS.fields, note))}
-    v2 = Schema(version=2, tables=tables, migrations={1: add_note})
-    async with open_store(store_url, schema=v2) as store:
-        assert await store.schema_version() == 2
+    v3 = Schema(version=3, tables=tables, migrations={**SCHEMA.migrations, 2: add_note})
+    async with open_store(store_url, schema=v3) as store:
+        assert await store.schema_version() == 3
         (row,) = await store.table_rows("costs")
     assert row["note"] is None
     assert row["amount_value"] == Decimal("1.5")
-    with pytest.raises(SchemaVersionError):  # and version 1 no longer opens it
+    with pytest.raises(SchemaVersionError):  # and version 2 no longer opens it
         async with open_store(store_url):
             pass
 
 
-async def test_a_page_write_upserts_and_removes_what_the_api_no_longer_reports(
-    store_url: str,
-) -> None:
+async def test_a_page_write_upserts_and_reports_what_changed(store_url: str) -> None:
     day = NOW - NOW % DAY
     async with open_store(store_url) as store:
         first = [costs_row(day - DAY, "proj_a", "1.5"), costs_row(day - DAY, "proj_b", "2")]
-        result = await store.write_page(page_of(store, first, day - DAY, day))
+        result = await store.write_page(page_of(store, first, day - DAY, day, read_at=1))
         assert (result.inserted, result.changed, result.deleted) == (2, 0, 0)
-        again = await store.write_page(page_of(store, first, day - DAY, day))
+        again = await store.write_page(page_of(store, first, day - DAY, day, read_at=2))
         assert (again.inserted, again.changed, again.deleted) == (0, 0, 0)
-        revised = [costs_row(day - DAY, "proj_a", "1.50"), costs_row(day - DAY, "proj_c", "3")]
-        revised[0]["amount_value"] = Decimal("1.75")
-        result = await store.write_page(page_of(store, revised, day - DAY, day))
-        assert (result.inserted, result.changed, result.deleted) == (1, 1, 1)
+        revised = [costs_row(day - DAY, "proj_a", "1.50"), costs_row(day - DAY, "proj_b", "3")]
+        result = await store.write_page(page_of(store, revised, day - DAY, day, read_at=3))
+        assert (result.inserted, result.changed, result.deleted) == (0, 1, 0)
         rows = await store.table_rows("costs")
         assert [(r["project_id"], r["amount_value"]) for r in rows] == [
-            ("proj_a", Decimal("1.75")),
-            ("proj_c", Decimal("3")),
+            ("proj_a", Decimal("1.5")),
+            ("proj_b", Decimal("3")),
         ]
         # A page of another range leaves these rows alone.
-        await store.write_page(page_of(store, [], day, day + DAY))
+        await store.write_page(page_of(store, [], day, day + DAY, read_at=4))
         assert len(await store.table_rows("costs")) == 2
 
 
@@ -189,7 +203,7 @@ async def test_the_same_ungrouped_key_twice_is_one_row_never_a_null_duplicate(
     row = costs_row(NOW - NOW % DAY, "", "4")
     row.update(group_by="", line_item="")
     async with open_store(store_url) as store:
-        write = page_of(store, [row, row], 0, NOW)
+        write = page_of(store, [row], 0, NOW)
         write = attrs.evolve(write, group_by="", keys=frozenset({(row["start_time"], "", "", "")}))
         await store.write_page(write)
         await store.write_page(write)
@@ -243,3 +257,53 @@ def test_a_password_in_a_url_never_shows() -> None:
     from usage_async.sync.stores import redact_url
 
     assert redact_url("postgresql://me:s3cret@db/x") == "postgresql://me:***@db/x"
+    assert redact_url("sqlite:///usage.db") == "sqlite:///usage.db"
+
+
+V1_SQL = Path(__file__).parent / "data"
+
+
+def build_v1_database(store_kind: str, url: str) -> None:
+    """A version-1 database as the previous release created it (its DDL, saved in
+    tests/sync/data), holding one costs row and its watermark."""
+    text = (V1_SQL / f"schema_v1_{store_kind}.sql").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    statements_v1 = [s.strip() for s in body.split(";\n\n") if s.strip().rstrip(";")]
+    statements_v1 = [s.rstrip(";") for s in statements_v1]
+    statements_v1 += [
+        "INSERT INTO costs (start_time, end_time, bucket_width, group_by, project_id,"  # noqa: S608
+        " line_item, amount_value, amount_currency, settled, fetched_at) VALUES"
+        f" ({NOW - DAY}, {NOW}, '1d', 'line_item,project_id', 'proj_a', 'gpt-4o, input',"
+        f" '1.25', 'usd', {'TRUE' if store_kind == 'postgresql' else 1}, {NOW})",
+        "INSERT INTO usage_async_state VALUES"  # noqa: S608 - the test's own constants
+        f" ('costs', '1d', 'line_item,project_id', {NOW - DAY}, {NOW}, {NOW})",
+    ]
+    if store_kind == "sqlite":
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            for sql in statements_v1:
+                conn.execute(sql)
+        return
+    from sync_support import pg_exec
+
+    for sql in statements_v1:
+        pg_exec(url, sql)
+
+
+async def test_a_version_1_database_from_the_previous_release_migrates_keeping_its_rows(
+    store_kind: str, store_url: str
+) -> None:
+    build_v1_database(store_kind, store_url)
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == 2
+        (row,) = await store.table_rows("costs")
+        assert await store.fetch("SELECT * FROM usage_async_unknown") == []
+        assert await store.states() == [("costs", "1d", "line_item,project_id", NOW - DAY, NOW)]
+        assert await store.source() is None
+    assert (row["project_id"], row["amount_value"], row["settled"]) == (
+        "proj_a",
+        Decimal("1.25"),
+        True,
+    )
+    assert (row["read_at"], row["missing_since"]) == (0, None)
+    async with open_store(store_url) as store:  # a second open migrates nothing
+        assert await store.schema_version() == 2

@@ -1,18 +1,30 @@
-"""``usage-async query``: read back what ``sync`` collected, without writing SQL."""
+"""``usage-async query``: read back what ``sync`` collected, without writing SQL.
+
+Exit codes: 0 answered (which collection and range were summed is said on stderr); 1 the
+database failed; 2 bad input (a bad URL or time, no such database, a range that no one
+collection holds).
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 from ..errors import InvalidParameterError
-from ..sync.query import SPEND_BY, spend
-from ..sync.stores import DEFAULT_DB, SchemaVersionError, StoreError, StoreURLError
+from ..sync.query import SPEND_BY, SpendRangeError, spend
+from ..sync.stores import (
+    DEFAULT_DB,
+    NoSuchDatabaseError,
+    SchemaVersionError,
+    StoreError,
+    StoreURLError,
+)
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -34,14 +46,19 @@ def _time(text: str) -> TimeArg:
         raise CommandError(f"bad time {text!r}: {exc}") from None
 
 
+DB_ENV = "USAGE_ASYNC_DB"
+_DB_HELP = f"the database (default ${DB_ENV}, else {DEFAULT_DB})"
+
+
 def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``query`` command's options and its questions (``spend``)."""
     parser.description = "Read back what usage-async sync collected."
-    parser.add_argument(
-        "--db", default=DEFAULT_DB, metavar="URL", help=f"the database (default {DEFAULT_DB})"
-    )
+    parser.add_argument("--db", default=None, metavar="URL", help=_DB_HELP)
     questions = parser.add_subparsers(dest="question", metavar="QUESTION", required=True)
     spend_parser = questions.add_parser("spend", help="spend by project, line item or day")
+    # Also after the question (`query spend --db X`), where people put it; SUPPRESS keeps a
+    # --db given before the question when none is given after it.
+    spend_parser.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help=_DB_HELP)
     spend_parser.add_argument("--by", choices=tuple(SPEND_BY), default="project")
     spend_parser.add_argument("--since", metavar="WHEN", help="buckets from (90d, 2025-01-01, ...)")
     spend_parser.add_argument("--until", metavar="WHEN", help="buckets before (exclusive)")
@@ -81,14 +98,22 @@ async def run_query(args: argparse.Namespace) -> int:
         now = time.time()
         since = resolve_time(_time(args.since), "1d", int(now)) if args.since else None
         until = resolve_time(_time(args.until), "1d", int(now)) if args.until else None
-        rows = await spend(args.db, by=args.by, since=since, until=until)
-    except (InvalidParameterError, StoreURLError, SchemaVersionError) as exc:
+        db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
+        rows = await spend(db, by=args.by, since=since, until=until)
+    except (
+        InvalidParameterError,
+        StoreURLError,
+        SchemaVersionError,
+        NoSuchDatabaseError,
+        SpendRangeError,
+    ) as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except StoreError as exc:
         raise CommandError(str(exc), EXIT_FAILURE) from None
-    if not rows:
+    if rows.collection is None:
         print("no costs collected yet: run usage-async sync first", file=sys.stderr)
         return EXIT_OK
+    print(f"usage-async query: {rows.describe()}", file=sys.stderr)  # what was summed
     _spend_table(rows, args.by, args.format, sys.stdout)
     return EXIT_OK
 

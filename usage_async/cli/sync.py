@@ -1,14 +1,17 @@
 """``usage-async sync``: collect usage and costs into a database, incrementally.
 
-Exit codes: 0 done; 1 the API or the database failed (what was committed is consistent,
-the next run resumes); 2 bad input (a bad URL, an unknown endpoint, a bad time, a database
-from a newer usage-async, no key); 130 interrupted.
+Exit codes: 0 done; 1 the API or the database failed, or the key was refused (what was
+committed is consistent, the next run resumes); 2 bad input (a bad URL, an unknown endpoint,
+a bad time, a database from a newer usage-async or bound to another source, no key); 130
+interrupted (after saying what was committed).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as _dt
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,8 +20,17 @@ from typing import TextIO
 from .._endpoints import ENDPOINTS
 from ..errors import ConfigurationError, InvalidParameterError, UsageError
 from ..sync._targets import plan_targets
-from ..sync.collector import DEFAULT_LOOKBACK, Collector, EndpointReport, SyncReport
-from ..sync.stores import DEFAULT_DB, SchemaVersionError, StoreError, StoreURLError, open_store
+from ..sync.collector import DEFAULT_LOOKBACK, Collector, EndpointReport, SyncReport, source_of
+from ..sync.stores import (
+    DEFAULT_DB,
+    FAKE_DB,
+    SchemaVersionError,
+    Source,
+    SourceMismatchError,
+    StoreError,
+    StoreURLError,
+    open_store,
+)
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -27,11 +39,25 @@ from ._common import (
     CommandError,
     TimeArg,
     add_client_arguments,
+    iso,
     open_client,
     parse_time,
 )
 
-__all__ = ["COMMANDS", "format_report"]
+__all__ = ["COMMANDS", "DB_ENV", "database_url", "format_report"]
+
+DB_ENV = "USAGE_ASYNC_DB"
+SIMULATOR_HOST = "simulator"  # the source host of --fake: its port changes every run
+
+
+def database_url(args: argparse.Namespace) -> str:
+    """``--db``, else ``$USAGE_ASYNC_DB``, else the default; with ``--fake`` (sync), ``--db``
+    else ``usage-fake.db``: simulated spend never lands in the real data's database."""
+    if args.db:
+        return str(args.db)
+    if getattr(args, "fake", False):
+        return FAKE_DB
+    return os.environ.get(DB_ENV) or DEFAULT_DB
 
 
 def _time(text: str, what: str = "time") -> TimeArg:
@@ -103,13 +129,15 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "rerun changes nothing but revised values."
     )
     parser.add_argument(
-        "--db", default=DEFAULT_DB, metavar="URL",
-        help=f"sqlite:///path.db or postgresql://... (default {DEFAULT_DB})",
+        "--db", default=None, metavar="URL",
+        help=f"sqlite:///path.db or postgresql://... (default ${DB_ENV}, else {DEFAULT_DB}; "
+        f"with --fake, {FAKE_DB})",
     )  # fmt: skip
     parser.add_argument(
         "--since", default=None, metavar="WHEN",
         help="where a first run starts: 90d, 2025-01-01, 2025-01-01T00:00:00Z or Unix seconds "
-        "(default 30d); ignored once something is stored",
+        "(default 30d); later, a --since earlier than the stored one reads the range "
+        "between them (backfill), a later one changes nothing",
     )  # fmt: skip
     parser.add_argument(
         "--endpoints", nargs="+", metavar="NAME",
@@ -192,7 +220,7 @@ class _Progress:
 
 
 def format_report(report: SyncReport) -> str:
-    """The summary table printed at the end of a sync."""
+    """The summary table printed at the end of a sync, and what the counts do not say."""
     head = ("endpoint", "width", "group_by", "pages", "buckets", "inserted", "changed",
             "deleted", "seconds")  # fmt: skip
     rows: list[tuple[str, ...]] = []
@@ -212,13 +240,42 @@ def format_report(report: SyncReport) -> str:
             for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(cells).rstrip())
-    skipped = report.total("skipped")
-    if skipped:
-        lines.append(f"skipped {skipped:,} results the client could not type (see the log)")
+    for r in report.endpoints:
+        if r.backfilled_from is not None:
+            lines.append(f"{r.endpoint}: backfilled from {iso(r.backfilled_from)}")
+    unknown = report.total("unknown")
+    if unknown:
+        lines.append(
+            f"unknown: kept {unknown:,} results the client could not type, raw, in "
+            "usage_async_unknown; their buckets deleted nothing (see the log)"
+        )
+    missing = report.total("missing")
+    if missing:
+        lines.append(
+            f"missing: {missing:,} stored rows were not in this read; kept and counted until "
+            "a later run's read agrees they are gone"
+        )
+    stale = report.total("stale")
+    if stale:
+        lines.append(f"stale: {stale:,} rows left as a newer overlapping read wrote them")
+    for warning in report.warnings:
+        lines.append(f"warning: {warning}")
     for r in report.endpoints:
         if r.error is not None:
             lines.append(f"{r.endpoint}: FAILED: {r.error}")
     return "\n".join(lines)
+
+
+def format_committed(reports: Sequence[EndpointReport]) -> str:
+    """What an interrupted sync committed, target by target: kept, and where a rerun resumes."""
+    parts = []
+    for r in reports:
+        name = f"{r.endpoint} {r.bucket_width}"
+        if r.committed_until is None:
+            parts.append(f"{name}: nothing")
+        else:
+            parts.append(f"{name}: {r.pages} pages, up to {iso(r.committed_until)}")
+    return "interrupted; committed (kept, a rerun resumes): " + "; ".join(parts)
 
 
 async def run_sync(args: argparse.Namespace) -> int:
@@ -231,7 +288,10 @@ async def run_sync(args: argparse.Namespace) -> int:
         group_by = _group_by(args.group_by)
         plan_targets(endpoints, width, group_by, args.limit)
         progress = _Progress(args.progress, sys.stderr)
-        async with open_store(args.db) as store, open_client(args) as api:
+        async with open_store(database_url(args)) as store, open_client(args) as api:
+            source = source_of(api.client)
+            if args.fake:  # one simulator, whatever port it got this time
+                source = Source(SIMULATOR_HOST, source.identity)
             collector = Collector(
                 api.client,
                 store,
@@ -242,13 +302,18 @@ async def run_sync(args: argparse.Namespace) -> int:
                 lookback=lookback,
                 limit=args.limit,
                 clock=api.now,
+                source=source,
                 progress=progress,
             )
             try:
                 report = await collector.run()
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                progress.finish()
+                print(f"usage-async sync: {format_committed(collector.reports)}", file=sys.stderr)
+                raise  # main turns it into exit code 130
             finally:
                 progress.finish()
-    except (InvalidParameterError, StoreURLError, SchemaVersionError) as exc:
+    except (InvalidParameterError, StoreURLError, SchemaVersionError, SourceMismatchError) as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except ConfigurationError as exc:
         raise CommandError(f"{exc} (or try --fake)", EXIT_USAGE) from None

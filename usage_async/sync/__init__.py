@@ -4,9 +4,11 @@
 into SQLite (or ``postgresql://...`` with the ``postgres`` extra); later runs re-read from
 the stored watermark minus a 48 h look-back and upsert, so late data and revisions are
 picked up and a repeated run changes nothing. ``await spend(db, by="project")`` reads the
-spend back. The schema is documented in ``usage_async/sync/_schema.py``.
+spend back, from one collection that holds the range asked, and says which. The schema,
+and what is never deleted, are documented in ``usage_async/sync/_schema.py``.
 """
 
+from ._rows import DuplicateResultError
 from ._schema import SCHEMA, SCHEMA_VERSION, Schema
 from .collector import (
     DEFAULT_GROUP_BY,
@@ -16,14 +18,19 @@ from .collector import (
     EndpointReport,
     SyncReport,
     Target,
+    source_of,
     sync,
 )
-from .query import SPEND_BY, SpendRow, spend
+from .query import SPEND_BY, Collection, SpendAnswer, SpendRangeError, SpendRow, spend
 from .stores import (
     DEFAULT_DB,
+    FAKE_DB,
+    NoSuchDatabaseError,
     PageResult,
     PageWrite,
     SchemaVersionError,
+    Source,
+    SourceMismatchError,
     State,
     Store,
     StoreError,
@@ -36,15 +43,23 @@ __all__ = [
     "DEFAULT_GROUP_BY",
     "DEFAULT_LOOKBACK",
     "DEFAULT_SINCE",
+    "FAKE_DB",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SPEND_BY",
+    "Collection",
     "Collector",
+    "DuplicateResultError",
     "EndpointReport",
+    "NoSuchDatabaseError",
     "PageResult",
     "PageWrite",
     "Schema",
     "SchemaVersionError",
+    "Source",
+    "SourceMismatchError",
+    "SpendAnswer",
+    "SpendRangeError",
     "SpendRow",
     "State",
     "Store",
@@ -53,6 +68,7 @@ __all__ = [
     "SyncReport",
     "Target",
     "open_store",
+    "source_of",
     "spend",
     "sync",
 ]

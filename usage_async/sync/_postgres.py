@@ -25,8 +25,10 @@ from ._schema import (
     migration_plan,
     state_statements,
     statements,
+    unknown_statements,
 )
 from ._store_base import (
+    NoSuchDatabaseError,
     PageResult,
     PageWrite,
     SchemaVersionError,
@@ -34,6 +36,7 @@ from ._store_base import (
     Store,
     StoreError,
     StoreURLError,
+    plan_write,
     redact_url,
 )
 
@@ -58,24 +61,20 @@ def _psycopg() -> Any:
     return psycopg
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class PostgresStore(Store):
     """A PostgreSQL database, written through one asyncio connection."""
 
     dialect = POSTGRES
 
-    def __init__(self, url: str, schema: Schema) -> None:
-        super().__init__(url, schema)
+    def __init__(self, url: str, schema: Schema, *, create: bool = True) -> None:
+        super().__init__(url, schema, create=create)
         self._psycopg = _psycopg()
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._sql: dict[str, Statements] = {
             name: statements(table, POSTGRES) for name, table in schema.tables.items()
         }
         _, self._state_upsert, self._state_select = state_statements(POSTGRES)
+        self._unknown_upsert = unknown_statements(POSTGRES)[1]
 
     def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None:
@@ -90,10 +89,13 @@ class PostgresStore(Store):
         try:
             self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
         except psycopg.ProgrammingError as exc:  # a malformed URL
-            raise StoreURLError(f"bad PostgreSQL URL {redact_url(self.url)!r}: {exc}") from None
+            # The driver quotes the part it could not read, the password included.
+            raise StoreURLError(
+                self._message(f"bad PostgreSQL URL {redact_url(self.url)!r}", exc)
+            ) from None
         except psycopg.Error as exc:
             raise StoreError(
-                f"cannot connect to {redact_url(self.url)}: {_first_line(exc)}"
+                self._message(f"cannot connect to {redact_url(self.url)}", exc)
             ) from None
         try:
             await self._migrate()
@@ -117,6 +119,10 @@ class PostgresStore(Store):
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 found = await self._version()
+                if found == 0 and not self.create:
+                    raise NoSuchDatabaseError(
+                        f"no such database: {redact_url(self.url)} has no usage-async data"
+                    )
                 if found > self.schema.version:
                     raise SchemaVersionError(
                         f"{redact_url(self.url)} has schema version {found}, newer than this "
@@ -128,7 +134,7 @@ class PostgresStore(Store):
                             await conn.execute(sql)
         except self._psycopg.Error as exc:
             raise StoreError(
-                f"cannot set up the schema in {redact_url(self.url)}: {_first_line(exc)}"
+                self._message(f"cannot set up the schema in {redact_url(self.url)}", exc)
             ) from None
 
     async def aclose(self) -> None:
@@ -155,38 +161,47 @@ class PostgresStore(Store):
         return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
 
     async def write_page(self, page: PageWrite) -> PageResult:
-        """One transaction: upsert the rows, drop vanished ones, advance the watermark."""
+        """One transaction: the page's rows, the marks and deletions of rows it lacks, its
+        untyped results and the watermark (the rules: ``plan_write``)."""
         try:
             return await self._write_page(page)
         except self._psycopg.Error as exc:
             raise StoreError(
-                f"writing {page.endpoint} to {redact_url(self.url)}: {_first_line(exc)}"
-            ) from exc
+                self._message(f"writing {page.endpoint} to {redact_url(self.url)}", exc)
+            ) from None
 
     async def _write_page(self, page: PageWrite) -> PageResult:
         conn = self._connection()
         sql = self._sql[page.endpoint]
         async with conn.transaction(), conn.cursor() as cur:
             # Overlapping syncs write one table's pages one at a time, as SQLite's
-            # BEGIN IMMEDIATE makes them: the key read below then sees what was committed.
+            # BEGIN IMMEDIATE makes them: the read below then sees what was committed, and
+            # nothing changes it before this transaction ends.
             await cur.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_WRITE_LOCK, page.endpoint)
             )
             await cur.execute(
-                sql.select_keys,
+                sql.select_stored,
                 (page.bucket_width, page.group_by, page.start, page.end),
             )
-            existing = set(await cur.fetchall())
-            written = 0
-            if page.rows:
-                await cur.executemany(sql.upsert, page.rows)
-                written = max(cur.rowcount, 0)
-            vanished = existing - page.keys
-            if vanished:
-                head = (page.bucket_width, page.group_by)
+            plan = plan_write(page, self.schema.tables[page.endpoint], await cur.fetchall())
+            for statement, rows in (
+                (sql.upsert, plan.upserts),
+                (sql.confirm, plan.confirms),
+                (sql.mark, plan.marks),
+                (sql.delete, plan.deletes),
+            ):
+                if rows:
+                    await cur.executemany(statement, rows)
+            if page.unknown:
+                head = (page.endpoint, page.bucket_width, page.group_by)
+                seen = (page.now, page.now)  # first_seen, last_seen
                 await cur.executemany(
-                    sql.delete,
-                    [(*head, *key) for key in sorted(vanished)],
+                    self._unknown_upsert,
+                    [
+                        (*head, u.start_time, u.end_time, u.object, u.digest, u.data, *seen)
+                        for u in page.unknown
+                    ],
                 )
             await cur.execute(
                 self._state_upsert,
@@ -199,8 +214,7 @@ class PostgresStore(Store):
                     page.now,
                 ),
             )
-        inserted = len(page.keys - existing)
-        return PageResult(inserted, written - inserted, len(vanished))
+        return plan.result
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query."""
@@ -209,4 +223,11 @@ class PostgresStore(Store):
             cur = await conn.execute(sql, params)
             return list(await cur.fetchall()) if cur.description is not None else []
         except self._psycopg.Error as exc:
-            raise StoreError(f"reading {redact_url(self.url)}: {_first_line(exc)}") from exc
+            raise StoreError(self._message(f"reading {redact_url(self.url)}", exc)) from None
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One statement, committed on its own (the connection is in autocommit mode)."""
+        try:
+            await self._connection().execute(sql, params)
+        except self._psycopg.Error as exc:
+            raise StoreError(self._message(f"writing {redact_url(self.url)}", exc)) from None

@@ -8,21 +8,73 @@ client's ``_convert`` does for results: rows are the sync's per-result cost.
 
 from __future__ import annotations
 
+import decimal
+import hashlib
+import json
 import linecache
 import logging
 import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
+
+from ..errors import UsageError
 from ..models import Bucket, UnknownResult
 from ._schema import DECIMAL, Dialect, Table
+from ._store_base import UnknownRow
 
-__all__ = ["RowPlan"]
+__all__ = ["DuplicateResultError", "PageRows", "RowPlan"]
 
 log = logging.getLogger("usage_async.sync")
 
 Row = tuple[Any, ...]
 _BOOL_TEXT = {None: "", True: "true", False: "false"}
+
+
+class DuplicateResultError(UsageError):
+    """A page holds two results with the same key (bucket and group values): storing both
+    is impossible and keeping either would silently drop the other, so the page fails."""
+
+    def __init__(self, endpoint: str, start_time: int, key: dict[str, Any]) -> None:
+        shown = ", ".join(f"{k}={v!r}" for k, v in key.items()) or "no group values"
+        super().__init__(
+            f"{endpoint}: two results in the bucket starting at {start_time} have the same "
+            f"key ({shown}); nothing of this page was stored"
+        )
+        self.endpoint = endpoint
+        self.start_time = start_time
+        self.key = key
+
+
+@attrs.frozen
+class PageRows:
+    """One page as the store takes it: its rows and their keys, the results the client could
+    not type (kept raw), and the starts of the buckets that held any."""
+
+    rows: list[Row]
+    keys: frozenset[tuple[Any, ...]]
+    unknown: list[UnknownRow]
+    unsure: frozenset[int]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)  # exact, never through a float
+    if attrs.has(type(value)):
+        return attrs.asdict(value, recurse=False)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def unknown_row(start: int, end: int, result: Any) -> UnknownRow:
+    """A result the client could not type, as stored: its tag and canonical JSON."""
+    if isinstance(result, UnknownResult):
+        tag, data = result.object, result.data
+    else:  # a typed result of another endpoint's class
+        tag, data = type(result).__name__, attrs.asdict(result, recurse=False)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=_json_default)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return UnknownRow(start, end, tag, digest, text)
 
 
 def _nullable(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -92,27 +144,47 @@ class RowPlan:
         self._bool_out = dialect.bool_out
 
     def rows(
-        self, buckets: Sequence[Bucket[Any]], *, settled_before: int, fetched_at: int
-    ) -> tuple[list[Row], int]:
-        """The rows of ``buckets``, and how many results could not be typed (skipped).
+        self,
+        buckets: Sequence[Bucket[Any]],
+        *,
+        settled_before: int,
+        fetched_at: int,
+        read_at: int = 0,
+    ) -> PageRows:
+        """The rows of ``buckets``, and the results the client could not type.
 
-        A bucket is settled when it ended at or before ``settled_before``.
+        A bucket is settled when it ended at or before ``settled_before``. Raises
+        :class:`DuplicateResultError` when two results have the same key.
         """
         out: list[Row] = []
         append = out.append
-        skipped = 0
+        unknown: list[UnknownRow] = []
+        unsure: set[int] = set()
         row, result_type, bool_out = self._row, self.result_type, self._bool_out
         for bucket in buckets:
             start, end = bucket.start_time, bucket.end_time
-            tail = (bool_out(end <= settled_before), fetched_at)
+            tail = (bool_out(end <= settled_before), fetched_at, read_at, None)
             for result in bucket.results:
                 if result.__class__ is result_type:
                     append(row(result, start, end, tail))
                     continue
-                skipped += 1
-                if isinstance(result, UnknownResult):
-                    log.warning("skipped a result that could not be typed: %r", result)
-        return out, skipped
+                unsure.add(start)
+                unknown.append(unknown_row(start, end, result))
+                log.warning("kept a result the client could not type, raw: %r", result)
+        key = self.key
+        keys = frozenset(map(key, out))
+        if len(keys) < len(out):
+            self._duplicate(out)
+        return PageRows(out, keys, unknown, frozenset(unsure))
+
+    def _duplicate(self, rows: list[Row]) -> None:
+        seen: set[tuple[Any, ...]] = set()
+        for row in rows:
+            key = self.key(row)
+            if key in seen:
+                groups = {g: v for g, v in zip(self.table.groups, key[1:], strict=True) if v}
+                raise DuplicateResultError(self.table.endpoint, row[0], groups)
+            seen.add(key)
 
     def key(self, row: Row) -> tuple[Any, ...]:
         """The part of a row that tells it apart within one (width, group_by): start, groups."""

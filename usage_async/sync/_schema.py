@@ -12,7 +12,11 @@ One table per endpoint, named as the endpoint (``completions``, ..., ``costs``):
                            quantities exact (PostgreSQL NUMERIC; SQLite TEXT holding the
                            decimal string), Amount as amount_value + amount_currency
     settled                the bucket ended more than the look-back before the sync
-    fetched_at             int Unix seconds of the sync that last changed the row
+    fetched_at             int Unix seconds of the sync that last changed the row's values
+    read_at                int Unix milliseconds of the newest read that wrote or confirmed
+                           the row (version 2): an older read never overwrites it
+    missing_since          NULL, or int Unix milliseconds of the start of the run whose read
+                           of the row's bucket first lacked the row (version 2)
 
     PRIMARY KEY (bucket_width, group_by, start_time, <group columns>)
 
@@ -20,9 +24,28 @@ Group columns are NOT NULL with '' for "not grouped" because a NULL in a key let
 insert duplicates (NULLs are distinct in a UNIQUE index) and PostgreSQL refuses it in a
 primary key. SQLite's NUMERIC affinity would store money as a float, hence TEXT.
 
-``usage_async_state`` holds one watermark per (endpoint, bucket_width, group_by), and
-``usage_async_meta`` the schema version. A database from an older version is migrated in
-place by :attr:`Schema.migrations`; one from a newer version is refused.
+**What is never deleted, and when rows stop counting.** One read is never evidence enough
+to delete: a read can be wrong for a moment (a replica behind, a result the client could
+not type). A stored row that a read of its bucket lacks gets ``missing_since`` and stays,
+counted by every query like any other row; it is deleted only when a read in a later run
+(one that started after the run that marked it) lacks it too, and the mark is cleared if
+the row comes back. A bucket holding any result the client could not type marks and
+deletes nothing; such results are kept raw in ``usage_async_unknown``::
+
+    endpoint, bucket_width, group_by, start_time, end_time   where it was read
+    object, data           the result's tag and its JSON (numbers as exact strings)
+    digest                 SHA-256 prefix of ``data``: one row per distinct result
+    first_seen, last_seen  int Unix seconds of the syncs that saw it first and last
+
+Nothing deletes from ``usage_async_unknown``.
+
+``usage_async_state`` holds one ``since`` and watermark per (endpoint, bucket_width,
+group_by): buckets from ``since`` up to the watermark were read (``since`` only moves back,
+by a backfill; the watermark only forward). ``usage_async_meta`` holds the schema version
+and the source the database is bound to (``source_host``: the API's host[:port];
+``source_identity``: ``org:<organization>`` or ``key:<12 hex of the key's SHA-256>``).
+A database from an older version is migrated in place by :attr:`Schema.migrations`; one
+from a newer version is refused.
 """
 
 from __future__ import annotations
@@ -50,9 +73,10 @@ __all__ = [
     "canonical_decimal",
     "migration_plan",
     "statements",
+    "unknown_statements",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Column kinds.
 INT = "int"
@@ -62,8 +86,9 @@ BOOL = "bool"
 
 STATE_TABLE = "usage_async_state"
 META_TABLE = "usage_async_meta"
+UNKNOWN_TABLE = "usage_async_unknown"
 FIXED_HEAD = ("start_time", "end_time", "bucket_width", "group_by")
-FIXED_TAIL = ("settled", "fetched_at")
+FIXED_TAIL = ("settled", "fetched_at", "read_at", "missing_since")
 
 
 def canonical_decimal(value: decimal.Decimal) -> str:
@@ -114,6 +139,17 @@ class Table:
     def key(self) -> tuple[str, ...]:
         """The primary key's columns."""
         return ("bucket_width", "group_by", "start_time", *self.groups)
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The columns a read can revise: a row whose values differ is "changed"."""
+        return ("end_time", *(c.name for c in self.fields), "settled")
+
+    @property
+    def value_positions(self) -> tuple[int, ...]:
+        """Where :attr:`values` are in a row written in :attr:`columns` order."""
+        columns = self.columns
+        return tuple(columns.index(v) for v in self.values)
 
 
 def _kind(annotation: Any) -> tuple[str, ...]:
@@ -201,12 +237,19 @@ def _q(name: str) -> str:
 
 @attrs.frozen
 class Statements:
-    """The prepared SQL of one table in one dialect."""
+    """The prepared SQL of one table in one dialect.
+
+    ``select_stored`` reads, for one (width, group_by) and a range of bucket starts, each
+    row's key (start_time, groups), values (:attr:`Table.values`), read_at and
+    missing_since: what a page write compares its rows with.
+    """
 
     create: str
     upsert: str
-    select_keys: str
+    confirm: str
+    mark: str
     delete: str
+    select_stored: str
     select_all: str
 
 
@@ -224,31 +267,78 @@ def statements(table: Table, dialect: Dialect) -> Statements:
     defs += [f"{_q(g)} TEXT NOT NULL DEFAULT ''" for g in table.groups]
     defs += [f"{_q(c.name)} {types[c.kind]}" for c in table.fields]
     defs += [f"settled {types[BOOL]} NOT NULL", f"fetched_at {types['time']} NOT NULL"]
+    defs += _v2_columns(dialect)
     key = ", ".join(_q(k) for k in table.key)
     defs.append(f"PRIMARY KEY ({key})")
     create = f"CREATE TABLE {t} (\n    " + ",\n    ".join(defs) + f"\n){dialect.table_suffix}"
     cols = table.columns
-    values = ("end_time", *(c.name for c in table.fields), "settled")
-    sets = ", ".join(f"{_q(v)} = excluded.{_q(v)}" for v in (*values, "fetched_at"))
-    differs = " OR ".join(f"{t}.{_q(v)} {dialect.distinct} excluded.{_q(v)}" for v in values)
+    sets = ", ".join(
+        f"{_q(v)} = excluded.{_q(v)}"
+        for v in (*table.values, "fetched_at", "read_at", "missing_since")
+    )
+    # The writer sends only new and revised rows; the condition is the last guard that an
+    # older read (an overlapping sync that read before this one) never overwrites a newer.
     upsert = (
         f"INSERT INTO {t} ({', '.join(_q(c) for c in cols)}) VALUES ({dialect.params(len(cols))})"
-        f" ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {differs}"
+        f" ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {t}.read_at <= excluded.read_at"
     )
-    group_list = ", ".join(_q(g) for g in table.groups)
-    select_keys = (
-        f"SELECT start_time, {group_list} FROM {t} WHERE bucket_width = {p} AND group_by = {p}"
+    where_key = " AND ".join(f"{_q(k)} = {p}" for k in table.key)
+    confirm = (
+        f"UPDATE {t} SET read_at = {p}, missing_since = NULL WHERE {where_key} AND read_at <= {p}"
+    )
+    mark = f"UPDATE {t} SET missing_since = {p} WHERE {where_key} AND missing_since IS NULL"
+    delete = (
+        f"DELETE FROM {t} WHERE {where_key} AND missing_since IS NOT NULL AND missing_since < {p}"
+    )
+    stored = ", ".join(
+        _q(c) for c in ("start_time", *table.groups, *table.values, "read_at", "missing_since")
+    )
+    select_stored = (
+        f"SELECT {stored} FROM {t} WHERE bucket_width = {p} AND group_by = {p}"
         f" AND start_time >= {p} AND start_time < {p}"
     )
-    delete = f"DELETE FROM {t} WHERE " + " AND ".join(f"{_q(k)} = {p}" for k in table.key)
     select_all = f"SELECT {', '.join(_q(c) for c in cols)} FROM {t} ORDER BY " + ", ".join(
         _q(k) for k in table.key
     )
-    return Statements(create, upsert, select_keys, delete, select_all)
+    return Statements(create, upsert, confirm, mark, delete, select_stored, select_all)
+
+
+def _v2_columns(dialect: Dialect) -> list[str]:
+    # Appended by version 2, in the order ALTER TABLE ... ADD COLUMN appends them, so that a
+    # new database and a migrated one have the same columns in the same order.
+    time = dialect.types["time"]
+    return [f"read_at {time} NOT NULL DEFAULT 0", f"missing_since {time}"]
+
+
+def unknown_statements(dialect: Dialect) -> tuple[str, str]:
+    """CREATE and UPSERT of the table of results the client could not type."""
+    time = dialect.types["time"]
+    create = (
+        f"CREATE TABLE {UNKNOWN_TABLE} (\n"
+        "    endpoint TEXT NOT NULL,\n"
+        "    bucket_width TEXT NOT NULL,\n"
+        "    group_by TEXT NOT NULL,\n"
+        f"    start_time {time} NOT NULL,\n"
+        f"    end_time {time} NOT NULL,\n"
+        "    object TEXT,\n"
+        "    digest TEXT NOT NULL,\n"
+        "    data TEXT NOT NULL,\n"
+        f"    first_seen {time} NOT NULL,\n"
+        f"    last_seen {time} NOT NULL,\n"
+        "    PRIMARY KEY (endpoint, bucket_width, group_by, start_time, digest)\n"
+        f"){dialect.table_suffix}"
+    )
+    upsert = (
+        f"INSERT INTO {UNKNOWN_TABLE} (endpoint, bucket_width, group_by, start_time, end_time,"
+        f" object, digest, data, first_seen, last_seen) VALUES ({dialect.params(10)})"
+        " ON CONFLICT (endpoint, bucket_width, group_by, start_time, digest) DO UPDATE SET"
+        f" last_seen = {dialect.max_fn}({UNKNOWN_TABLE}.last_seen, excluded.last_seen)"
+    )
+    return create, upsert
 
 
 def state_statements(dialect: Dialect) -> tuple[str, str, str]:
-    """CREATE, UPSERT (watermark only moves forward) and SELECT of the sync-state table."""
+    """CREATE, UPSERT (watermark only forward, since only back) and SELECT of the state."""
     p = dialect.param
     types = dialect.types
     create = (
@@ -262,11 +352,13 @@ def state_statements(dialect: Dialect) -> tuple[str, str, str]:
         "    PRIMARY KEY (endpoint, bucket_width, group_by)\n"
         f"){dialect.table_suffix}"
     )
+    least = "min" if dialect.name == "sqlite" else "LEAST"
     upsert = (
         f"INSERT INTO {STATE_TABLE} (endpoint, bucket_width, group_by, since, watermark,"
         f" updated_at) VALUES ({dialect.params(6)}) ON CONFLICT (endpoint, bucket_width,"
         f" group_by) DO UPDATE SET watermark = {dialect.max_fn}({STATE_TABLE}.watermark,"
-        " excluded.watermark), updated_at = excluded.updated_at"
+        f" excluded.watermark), since = {least}({STATE_TABLE}.since, excluded.since),"
+        " updated_at = excluded.updated_at"
     )
     select = (
         f"SELECT since, watermark FROM {STATE_TABLE}"
@@ -298,14 +390,25 @@ class Schema:
 
     def create(self, dialect: Dialect) -> list[str]:
         """Every CREATE of a new database at this version."""
-        out = [meta_create(), state_statements(dialect)[0]]
+        out = [meta_create(), state_statements(dialect)[0], unknown_statements(dialect)[0]]
         out += [statements(t, dialect).create for t in self.tables.values()]
         return out
+
+
+def _to_v2(dialect: Dialect) -> list[str]:
+    """Version 1 to 2: ``read_at`` and ``missing_since`` on every endpoint table, and the
+    table of results the client could not type."""
+    out = []
+    for name in ENDPOINTS:
+        out += [f"ALTER TABLE {_q(name)} ADD COLUMN {column}" for column in _v2_columns(dialect)]
+    out.append(unknown_statements(dialect)[0])
+    return out
 
 
 SCHEMA = Schema(
     version=SCHEMA_VERSION,
     tables=MappingProxyType({name: table_for(name) for name in ENDPOINTS}),
+    migrations=MappingProxyType({1: _to_v2}),
 )
 """The schema this version of usage-async writes."""
 

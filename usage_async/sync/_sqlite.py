@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from ._schema import (
     META_TABLE,
@@ -31,8 +31,10 @@ from ._schema import (
     migration_plan,
     state_statements,
     statements,
+    unknown_statements,
 )
 from ._store_base import (
+    NoSuchDatabaseError,
     PageResult,
     PageWrite,
     SchemaVersionError,
@@ -40,6 +42,8 @@ from ._store_base import (
     Store,
     StoreError,
     StoreURLError,
+    plan_write,
+    redact_url,
 )
 
 __all__ = ["DecimalSum", "SQLiteStore", "sqlite_path"]
@@ -53,11 +57,12 @@ def sqlite_path(url: str) -> str:
     rest = url.split("://", 1)[1]
     if not rest.startswith("/") or rest == "/":
         raise StoreURLError(
-            f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or sqlite:////absolute.db"
+            f"bad SQLite URL {redact_url(url)!r}: use sqlite:///relative/path.db or "
+            "sqlite:////absolute.db"
         )
     path = unquote(rest[1:].split("?", 1)[0])
     if not path:
-        raise StoreURLError(f"bad SQLite URL {url!r}: no file name")
+        raise StoreURLError(f"bad SQLite URL {redact_url(url)!r}: no file name")
     return path
 
 
@@ -102,8 +107,8 @@ class SQLiteStore(Store):
 
     dialect = SQLITE
 
-    def __init__(self, url: str, path: str, schema: Schema) -> None:
-        super().__init__(url, schema)
+    def __init__(self, url: str, path: str, schema: Schema, *, create: bool = True) -> None:
+        super().__init__(url, schema, create=create)
         self.path = path
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
@@ -111,6 +116,7 @@ class SQLiteStore(Store):
             name: statements(table, SQLITE) for name, table in schema.tables.items()
         }
         _, self._state_upsert, self._state_select = state_statements(SQLITE)
+        self._unknown_upsert = unknown_statements(SQLITE)[1]
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
@@ -134,21 +140,32 @@ class SQLiteStore(Store):
     def _open(self) -> None:
         if self.path != ":memory:":
             parent = Path(self.path).parent
+            if not self.create and not Path(self.path).is_file():
+                raise NoSuchDatabaseError(f"no such database: {self.path}")
             if not parent.is_dir():
                 raise StoreError(f"cannot open {self.path}: the folder {parent} does not exist")
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+            # Read-write but never create, for a reader: a mistyped path must not leave an
+            # empty database behind that the next query then reads as "nothing collected".
+            target, uri = (self.path, False) if self.create else (_rw_uri(self.path), True)
+            conn = sqlite3.connect(
+                target, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, uri=uri
+            )
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            raise StoreError(self._message(f"cannot open {self.path}", exc)) from None
         self._conn = conn
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            if not self.create and self._version(conn) == 0:
+                raise NoSuchDatabaseError(f"no such database: {self.path} has no usage-async data")
             _set_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.create_aggregate("decimal_sum", 1, DecimalSum)  # type: ignore[arg-type]
             self._migrate(conn)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use {self.path} as a usage-async database: {exc}") from exc
+            raise StoreError(
+                self._message(f"cannot use {self.path} as a usage-async database", exc)
+            ) from None
 
     def _version(self, conn: sqlite3.Connection) -> int:
         found = conn.execute(
@@ -222,29 +239,45 @@ class SQLiteStore(Store):
         return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
 
     async def write_page(self, page: PageWrite) -> PageResult:
-        """One transaction: upsert the rows, drop vanished ones, advance the watermark."""
+        """One transaction: the page's rows, the marks and deletions of rows it lacks, its
+        untyped results and the watermark (the rules: ``plan_write``)."""
         try:
             return await self._run(self._write_page, page)
         except sqlite3.Error as exc:
-            raise StoreError(f"writing {page.endpoint} to {self.path}: {exc}") from exc
+            raise StoreError(
+                self._message(f"writing {page.endpoint} to {self.path}", exc)
+            ) from None
 
     def _write_page(self, page: PageWrite) -> PageResult:
         conn = self._connection()
         sql = self._sql[page.endpoint]
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # the one writer from here on: what is read stays so
         try:
-            existing = set(
-                conn.execute(
-                    sql.select_keys, (page.bucket_width, page.group_by, page.start, page.end)
-                ).fetchall()
+            stored = conn.execute(
+                sql.select_stored, (page.bucket_width, page.group_by, page.start, page.end)
+            ).fetchall()
+            plan = plan_write(page, self.schema.tables[page.endpoint], stored)
+            conn.executemany(sql.upsert, plan.upserts)
+            conn.executemany(sql.confirm, plan.confirms)
+            conn.executemany(sql.mark, plan.marks)
+            conn.executemany(sql.delete, plan.deletes)
+            head = (page.endpoint, page.bucket_width, page.group_by)
+            conn.executemany(
+                self._unknown_upsert,
+                [
+                    (
+                        *head,
+                        u.start_time,
+                        u.end_time,
+                        u.object,
+                        u.digest,
+                        u.data,
+                        page.now,
+                        page.now,
+                    )
+                    for u in page.unknown
+                ],
             )
-            before = conn.total_changes
-            conn.executemany(sql.upsert, page.rows)
-            written = conn.total_changes - before
-            vanished = existing - page.keys
-            if vanished:
-                head = (page.bucket_width, page.group_by)
-                conn.executemany(sql.delete, [(*head, *key) for key in sorted(vanished)])
             conn.execute(
                 self._state_upsert,
                 (
@@ -261,12 +294,23 @@ class SQLiteStore(Store):
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        inserted = len(page.keys - existing)
-        return PageResult(inserted, written - inserted, len(vanished))
+        return plan.result
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query."""
         try:
             return await self._run(lambda: self._connection().execute(sql, params).fetchall())
         except sqlite3.Error as exc:
-            raise StoreError(f"reading {self.path}: {exc}") from exc
+            raise StoreError(self._message(f"reading {self.path}", exc)) from None
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One statement, committed on its own (the connection is in autocommit mode)."""
+        try:
+            await self._run(lambda: self._connection().execute(sql, params))
+        except sqlite3.Error as exc:
+            raise StoreError(self._message(f"writing {self.path}", exc)) from None
+
+
+def _rw_uri(path: str) -> str:
+    """A ``file:`` URI of ``path`` that opens it read-write and never creates it."""
+    return f"file:{quote(str(Path(path).absolute()))}?mode=rw"

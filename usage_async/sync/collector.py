@@ -2,17 +2,25 @@
 
 For each target (an endpoint at one ``bucket_width`` and one ``group_by`` set):
 
+* **Which source.** A database holds one source's rows: the first sync binds it to the API's
+  host and the organization (``org:<organization>``, else a fingerprint of the key); a sync
+  from another source is refused (:class:`SourceMismatchError`) before any request.
 * **Where to start.** With nothing stored, at ``since`` floored to the width's UTC boundary;
   otherwise at the stored watermark minus the look-back (default 48 h), floored: data that
-  arrives late and revisions of past buckets are read again (API-NOTES #5).
+  arrives late and revisions of past buckets are read again (API-NOTES #5). A ``since``
+  earlier than the stored one first reads the missing range (a backfill), then records it.
 * **Where to stop.** At the collector's ``now``: the newest bucket is incomplete and stored
   as it is, not ``settled``; a bucket is settled once it ended more than the look-back ago.
 * **How.** Every target streams its pages through the one client (its concurrency limit
   and rate pace); each page becomes rows and goes into a small queue; one writer commits
-  each page's rows, the removal of rows the API no longer reports in that page's range, and
-  the watermark (``min(last bucket's end, now)``) in one transaction. A sync killed at any
-  moment leaves whole pages; the next run re-reads from the watermark minus the look-back,
-  and upserts make the overlap change nothing.
+  each page's rows, what it lacks (marked, or deleted on a later run's agreement: see
+  ``_schema``), its untyped results (kept raw) and the watermark in one transaction. The
+  watermark is ``min(last bucket's end, now, the API's time)``: the API's ``Date`` caps it,
+  so a local clock running ahead cannot move it past buckets never read. A sync killed at
+  any moment leaves whole pages; the next run re-reads from the watermark minus the
+  look-back, and upserts make the overlap change nothing.
+* **Failures.** An API error stops its own target; a 401 or 403 (the key, not an endpoint)
+  stops every target and is raised.
 * **Memory** holds at most the queue's pages plus one page read ahead per target, whatever
   the range.
 """
@@ -26,17 +34,18 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from .._endpoints import ENDPOINTS, WIDTH_SECONDS, floor_to_width
 from .._query import to_unix
 from ..client import UsageClient
-from ..errors import InvalidParameterError, UsageError
+from ..errors import AuthenticationError, InvalidParameterError, PermissionDeniedError, UsageError
 from ._rows import RowPlan
 from ._schema import SCHEMA
 from ._targets import DEFAULT_BUCKET_WIDTH, DEFAULT_GROUP_BY, Target, plan_targets
-from .stores import DEFAULT_DB, PageWrite, Store, open_store
+from .stores import DEFAULT_DB, PageWrite, Source, State, Store, open_store
 
 __all__ = [
     "DEFAULT_GROUP_BY",
@@ -46,6 +55,7 @@ __all__ = [
     "EndpointReport",
     "SyncReport",
     "Target",
+    "source_of",
     "sync",
 ]
 
@@ -53,6 +63,7 @@ log = logging.getLogger("usage_async.sync")
 
 DEFAULT_LOOKBACK = _dt.timedelta(hours=48)
 DEFAULT_SINCE = _dt.timedelta(days=30)
+CLOCK_SKEW_WARNING = 300  # seconds between the local clock and the API's worth a warning
 
 Since = int | _dt.datetime | _dt.date | _dt.timedelta
 
@@ -61,10 +72,15 @@ Since = int | _dt.datetime | _dt.date | _dt.timedelta
 class EndpointReport:
     """What a sync did for one target: pages, buckets, rows inserted/changed/deleted, time.
 
-    ``changed`` counts stored rows whose values were revised; ``deleted`` rows of a re-read
-    range that the API no longer reports; ``skipped`` results the client could not type.
-    ``error`` is the API error that stopped this target (the store stays consistent and the
-    next run resumes from what was committed).
+    ``changed`` counts stored rows whose values were revised. ``missing`` counts stored
+    rows a read lacked: they stay stored, and counted, until a later run's read lacks them
+    too; then they are ``deleted``. ``restored`` counts marked rows that came back;
+    ``stale`` rows a newer read (an overlapping sync) had already written. ``unknown``
+    counts results the client could not type, kept raw in ``usage_async_unknown``.
+    ``backfilled_from`` is set when an earlier ``since`` than stored was read this run.
+    ``committed_until`` is the watermark of the last committed page. ``error`` is the API
+    error that stopped this target (the store stays consistent and the next run resumes from
+    what was committed).
     """
 
     endpoint: str
@@ -78,7 +94,12 @@ class EndpointReport:
     inserted: int = 0
     changed: int = 0
     deleted: int = 0
-    skipped: int = 0
+    missing: int = 0
+    restored: int = 0
+    stale: int = 0
+    unknown: int = 0
+    backfilled_from: int | None = None
+    committed_until: int | None = None
     seconds: float = 0.0
     error: str | None = None
     done: bool = False
@@ -88,13 +109,20 @@ class EndpointReport:
         """Rows written (inserted or changed)."""
         return self.inserted + self.changed
 
+    @property
+    def skipped(self) -> int:
+        """Results the client could not type (now kept raw): :attr:`unknown`."""
+        return self.unknown
+
 
 @attrs.frozen
 class SyncReport:
-    """The outcome of one sync: a report per target, and the wall time."""
+    """The outcome of one sync: a report per target, the wall time, and warnings (a clock
+    ahead of the API's, a database adopted by its first source)."""
 
     endpoints: tuple[EndpointReport, ...]
     seconds: float
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -106,6 +134,20 @@ class SyncReport:
         return sum(int(getattr(r, field)) for r in self.endpoints)
 
 
+def source_of(client: UsageClient) -> Source:
+    """The source a client reads: its API host[:port], and ``org:<organization>`` when it
+    has that setting, else ``key:<fingerprint>`` (one-way: never the key)."""
+    parts = urlsplit(client.base_url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    if client.organization:
+        return Source(host, f"org:{client.organization}")
+    return Source(host, f"key:{client.key_fingerprint}")
+
+
 _DONE = object()
 
 
@@ -115,12 +157,18 @@ class Collector:
     ``endpoints``: names (default: all eleven). ``bucket_width``: one width for every
     endpoint that has it (the others keep ``1d``; Costs has only ``1d``), or a mapping by
     endpoint. ``group_by``: a mapping by endpoint (default :data:`DEFAULT_GROUP_BY`; an
-    empty sequence for ungrouped). ``since`` applies only when nothing is stored yet: Unix
-    seconds, an aware datetime, a date, or a timedelta before now (default 30 days), floored
-    to the width's UTC boundary. ``lookback``: how far before the watermark each later run
-    re-reads (default 48 h). ``limit``: buckets per page (default: the endpoint's maximum).
-    ``clock`` gives "now" in Unix seconds (read once per run). ``progress`` is called with a
-    target's report when it starts, after each page it commits, and when it is done.
+    empty sequence for ungrouped). ``since``: where a first run starts, Unix seconds, an
+    aware datetime, a date, or a timedelta before now (default 30 days), floored to the
+    width's UTC boundary; later, a ``since`` earlier than the stored one reads the range
+    between them (a backfill), a later one changes nothing. ``lookback``: how far before the
+    watermark each later run re-reads (default 48 h). ``limit``: buckets per page (default:
+    the endpoint's maximum). ``clock`` gives "now" in Unix seconds (read once per run, and
+    per page to stamp when it was read). ``source`` overrides the source the database is
+    bound to (default :func:`source_of` the client). ``progress`` is called with a target's
+    report when it starts, after each page it commits, and when it is done.
+
+    :attr:`reports` holds the targets' reports as they are filled in, also when
+    :meth:`run` is interrupted: what they say was committed is.
     """
 
     def __init__(
@@ -135,6 +183,7 @@ class Collector:
         lookback: _dt.timedelta = DEFAULT_LOOKBACK,
         limit: int | None = None,
         clock: Callable[[], float] = time.time,
+        source: Source | None = None,
         progress: Callable[[EndpointReport], None] | None = None,
     ) -> None:
         self.client = client
@@ -157,7 +206,10 @@ class Collector:
             )
         self.lookback = int(lookback.total_seconds())
         self.clock = clock
+        self.source = source if source is not None else source_of(client)
         self.progress = progress
+        self.reports: list[EndpointReport] = []
+        self._warnings: list[str] = []
         self._unknown = [t.endpoint for t in self.targets if t.endpoint not in store.schema.tables]
         if self._unknown:
             raise InvalidParameterError(f"no table for {self._unknown} in the store's schema")
@@ -170,25 +222,36 @@ class Collector:
             seconds = to_unix(since, "since")
         return floor_to_width(seconds, target.bucket_width)
 
+    def _warn(self, message: str) -> None:
+        log.warning("%s", message)
+        self._warnings.append(message)
+
     async def run(self) -> SyncReport:
         """Sync every target once; return what was done.
 
-        An API error stops only its own target (recorded in its report); a store error
-        stops the sync and is raised. Either way every committed page is whole.
+        An API error stops only its own target (recorded in its report); a 401 or 403, a
+        store error or a database bound to another source stops the sync and is raised.
+        Either way every committed page is whole.
         """
         started = time.perf_counter()
-        now = int(self.clock())
-        reports = [EndpointReport(t.endpoint, t.bucket_width, t.group_key) for t in self.targets]
+        clock = self.clock()
+        now, run_stamp = int(clock), int(clock * 1000)
+        self._warnings = []
+        self.reports = [
+            EndpointReport(t.endpoint, t.bucket_width, t.group_key) for t in self.targets
+        ]
+        if await self.store.bind_source(self.source) and await self.store.states():
+            self._warn(
+                f"the database had no recorded source (made by an older usage-async): "
+                f"bound it to {self.source}, the source of this sync"
+            )
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=max(2, len(self.targets)))
         writer: asyncio.Future[None] = asyncio.ensure_future(self._write(queue, started))
-        fetchers: asyncio.Future[list[None]] = asyncio.ensure_future(
-            asyncio.gather(
-                *(
-                    self._fetch(t, r, queue, now, started)
-                    for t, r in zip(self.targets, reports, strict=True)
-                )
-            )
-        )
+        tasks = [
+            asyncio.ensure_future(self._fetch(t, r, queue, now, run_stamp, started))
+            for t, r in zip(self.targets, self.reports, strict=True)
+        ]
+        fetchers: asyncio.Future[list[None]] = asyncio.gather(*tasks)
         try:
             both: set[asyncio.Future[Any]] = {writer, fetchers}
             done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
@@ -199,12 +262,40 @@ class Collector:
             await queue.put(_DONE)
             await writer
         finally:
-            for task in (fetchers, writer):
+            # gather() does not cancel the other fetchers when one fails (a 401): do it here.
+            pending: list[asyncio.Future[Any]] = [*tasks, fetchers, writer]
+            for task in pending:
                 if not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
-        return SyncReport(tuple(reports), time.perf_counter() - started)
+            if fetchers.done() and not fetchers.cancelled():
+                fetchers.exception()  # retrieved: raised above, or its fetchers cancelled
+        server = self.client.last_server_date
+        if server is not None and now - server > CLOCK_SKEW_WARNING:
+            self._warn(
+                f"the local clock is {now - server} s ahead of the API's; watermarks were "
+                "capped by the API's time"
+            )
+        return SyncReport(tuple(self.reports), time.perf_counter() - started, tuple(self._warnings))
+
+    def _start(self, target: Target, state: State | None, now: int) -> tuple[int, int, int | None]:
+        """Where this run reads from: (since to record, start, backfill from or None)."""
+        if state is None:
+            since = self._since(target, now)
+            return since, since, None
+        watermark = state.watermark
+        if watermark > now:
+            self._warn(
+                f"{target.endpoint}: the stored watermark ({watermark}) is ahead of now "
+                f"({now}): a clock ran ahead; re-reading from now minus the look-back"
+            )
+            watermark = now
+        start = max(state.since, floor_to_width(watermark - self.lookback, target.bucket_width))
+        asked = self._since(target, now) if self.since is not None else None
+        if asked is not None and asked < state.since:
+            return state.since, start, asked
+        return state.since, start, None
 
     async def _fetch(
         self,
@@ -212,71 +303,125 @@ class Collector:
         report: EndpointReport,
         queue: asyncio.Queue[Any],
         now: int,
+        run_stamp: int,
         started: float,
     ) -> None:
         store = self.store
         state = await store.load_state(target.endpoint, target.bucket_width, target.group_key)
-        if state is None:
-            since = start = self._since(target, now)
-        else:
-            since = state.since
-            start = max(since, floor_to_width(state.watermark - self.lookback, target.bucket_width))
-        report.start, report.end = start, now
+        since, start, backfill = self._start(target, state, now)
+        report.start, report.end = start if backfill is None else backfill, now
         width = WIDTH_SECONDS[target.bucket_width]
-        buckets = max(0, -(-(now - start) // width))
-        report.pages_expected = -(-buckets // target.limit)
-        if start >= now:
-            report.done = True
+        ranges = [(start, now)] if start < now else []
+        if backfill is not None:
+            ranges.insert(0, (backfill, since))
+            report.backfilled_from = backfill
+        buckets = [-(-(end - begin) // width) for begin, end in ranges]
+        report.pages_expected = sum(-(-n // target.limit) for n in buckets)
+        report.done = not ranges
         if self.progress is not None:
             self.progress(report)  # known before its first page: what this run will read
         if report.done:
             return
-        spec = ENDPOINTS[target.endpoint]
         plan = RowPlan(
             store.schema.tables[target.endpoint],
             store.dialect,
-            result_type=spec.result_type,
+            result_type=ENDPOINTS[target.endpoint].result_type,
             bucket_width=target.bucket_width,
             group_by=target.group_key,
         )
-        params: dict[str, Any] = {
-            "start_time": start,
-            "end_time": now,
-            "bucket_width": target.bucket_width,
-            "limit": target.limit,
-        }
-        if target.group_by:
-            params["group_by"] = list(target.group_by)
-        settled_before = now - self.lookback
-        pages = self.client.endpoint(target.endpoint).pages(**params)
         try:
-            async with contextlib.aclosing(pages):
-                async for page in pages:
-                    if not page.data:
-                        continue
-                    rows, skipped = plan.rows(
-                        page.data, settled_before=settled_before, fetched_at=now
-                    )
-                    write = PageWrite(
-                        endpoint=target.endpoint,
-                        bucket_width=target.bucket_width,
-                        group_by=target.group_key,
-                        start=page.data[0].start_time,
-                        end=page.data[-1].end_time,
-                        rows=rows,
-                        keys=frozenset(map(plan.key, rows)),
-                        since=since,
-                        watermark=min(page.data[-1].end_time, now),
-                        now=now,
-                    )
-                    report.skipped += skipped
-                    await queue.put((write, report, len(page.data)))
+            if backfill is not None:
+                await self._stream(
+                    target, report, queue, plan, (backfill, since), since, now, run_stamp
+                )
+                # Only now is [backfill, since) read: record it, so that a backfill cut short
+                # is read again by the next run instead of being taken as done.
+                stored = min(state.watermark, now) if state is not None else now
+                write = self._record_since(target, backfill, stored, now)
+                await queue.put((write, report, 0))
+                since = backfill
+            if start < now:
+                await self._stream(target, report, queue, plan, (start, now), since, now, run_stamp)
+        except (AuthenticationError, PermissionDeniedError):
+            raise  # the key, not this endpoint: every target stops (the caller says why)
         except UsageError as exc:
             log.error("%s stopped: %s", target.endpoint, exc)
             report.error = str(exc) or type(exc).__name__
             report.seconds = time.perf_counter() - started
             return
         await queue.put((None, report, 0))  # this target's last page is queued before it
+
+    def _record_since(self, target: Target, since: int, watermark: int, now: int) -> PageWrite:
+        """A write of no rows that records an earlier ``since`` (a backfill is done)."""
+        return PageWrite(
+            endpoint=target.endpoint,
+            bucket_width=target.bucket_width,
+            group_by=target.group_key,
+            start=since,
+            end=since,  # an empty range: nothing stored is compared, marked or deleted
+            rows=(),
+            keys=frozenset(),
+            since=since,
+            watermark=watermark,  # the stored one (the watermark never moves back)
+            now=now,
+        )
+
+    async def _stream(
+        self,
+        target: Target,
+        report: EndpointReport,
+        queue: asyncio.Queue[Any],
+        plan: RowPlan,
+        bounds: tuple[int, int],
+        since: int,
+        now: int,
+        run_stamp: int,
+    ) -> None:
+        """Read ``bounds`` page by page and queue each page's write."""
+        params: dict[str, Any] = {
+            "start_time": bounds[0],
+            "end_time": bounds[1],
+            "bucket_width": target.bucket_width,
+            "limit": target.limit,
+        }
+        if target.group_by:
+            params["group_by"] = list(target.group_by)
+        settled_before = now - self.lookback
+        client = self.client
+        pages = client.endpoint(target.endpoint).pages(**params)
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                if not page.data:
+                    continue
+                read_at = int(self.clock() * 1000)
+                # Never past what the API itself calls now: a local clock running ahead
+                # would otherwise move the watermark over buckets that were never read, and
+                # stamp reads "newer" than the correct reads of later runs.
+                watermark = min(page.data[-1].end_time, now)
+                server = client.last_server_date
+                if server is not None:
+                    watermark = min(watermark, server)
+                    read_at = min(read_at, server * 1000 + 999)  # within its second
+                rows = plan.rows(
+                    page.data, settled_before=settled_before, fetched_at=now, read_at=read_at
+                )
+                write = PageWrite(
+                    endpoint=target.endpoint,
+                    bucket_width=target.bucket_width,
+                    group_by=target.group_key,
+                    start=page.data[0].start_time,
+                    end=page.data[-1].end_time,
+                    rows=rows.rows,
+                    keys=rows.keys,
+                    since=since,
+                    watermark=watermark,
+                    now=now,
+                    read_at=read_at,
+                    run=run_stamp,
+                    unsure=rows.unsure,
+                    unknown=rows.unknown,
+                )
+                await queue.put((write, report, len(page.data)))
 
     async def _write(self, queue: asyncio.Queue[Any], started: float) -> None:
         store, progress = self.store, self.progress
@@ -289,11 +434,19 @@ class Collector:
                 report.done = True
             else:
                 result = await store.write_page(write)
-                report.pages += 1
+                if buckets:
+                    report.pages += 1
                 report.buckets += buckets
                 report.inserted += result.inserted
                 report.changed += result.changed
                 report.deleted += result.deleted
+                report.missing += result.marked
+                report.restored += result.restored
+                report.stale += result.stale
+                report.unknown += result.unknown
+                if buckets:
+                    until = report.committed_until
+                    report.committed_until = max(until or 0, write.watermark)
             report.seconds = time.perf_counter() - started
             if progress is not None:
                 progress(report)
@@ -310,11 +463,14 @@ async def sync(
     lookback: _dt.timedelta = DEFAULT_LOOKBACK,
     limit: int | None = None,
     clock: Callable[[], float] = time.time,
+    source: Source | None = None,
     progress: Callable[[EndpointReport], None] | None = None,
 ) -> SyncReport:
     """Sync into the database at ``db`` (a URL, or an open :class:`Store`) and return the report.
 
     Opens and closes the store when given a URL; the options are :class:`Collector`'s.
+    Raises :class:`~usage_async.sync.SourceMismatchError` when the database holds another
+    source's data, and the API's error on a 401 or 403.
     """
     options: dict[str, Any] = {
         "endpoints": endpoints,
@@ -324,6 +480,7 @@ async def sync(
         "lookback": lookback,
         "limit": limit,
         "clock": clock,
+        "source": source,
         "progress": progress,
     }
     if isinstance(db, Store):

@@ -4,26 +4,31 @@ Sums are exact: PostgreSQL sums NUMERIC; SQLite sums the TEXT amounts with the
 ``decimal_sum`` aggregate the store registers (Python's Decimal, never a float).
 
 The costs table may hold several ``(bucket_width, group_by)`` collections of the same spend
-(say by project and line item, and by project alone); adding them would count money twice,
-so a query reads exactly one: the default collection when it was synced and can answer,
-else the smallest ``group_by`` set that can.
+(say by project and line item until ``--group-by`` changed, by project alone since); adding
+them would count money twice, so a query reads exactly one, and says which
+(:class:`SpendAnswer`): among the collections that can answer (grouped by what ``by`` asks,
+or any for ``"day"``) and that hold the whole range asked, the most current (the latest
+watermark; then the default collection; then the fewest groups). A range no one collection
+holds is refused (:class:`SpendRangeError`) rather than summed in part. Without ``since``
+and ``until`` the answer is the most current collection's whole range, and says so.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import decimal
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
 
 from .._query import to_unix
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, UsageError
 from ._schema import canonical_decimal
 from ._targets import DEFAULT_GROUP_BY
 from .stores import DEFAULT_DB, Store, open_store
 
-__all__ = ["SPEND_BY", "SpendRow", "spend"]
+__all__ = ["SPEND_BY", "Collection", "SpendAnswer", "SpendRangeError", "SpendRow", "spend"]
 
 SPEND_BY = {"project": "project_id", "line_item": "line_item", "day": None}
 """``by`` values of :func:`spend`, and the costs column each groups on (None: the UTC day)."""
@@ -48,19 +53,102 @@ class SpendRow:
     settled: bool
 
 
-def _collection(states: list[tuple[str, str, str, int, int]], column: str | None) -> Any:
+def _iso(when: int) -> str:
+    return _dt.datetime.fromtimestamp(when, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@attrs.frozen
+class Collection:
+    """One collection of costs: its width and ``group_by``, and the buckets it holds (those
+    that start in ``[since, watermark)``)."""
+
+    bucket_width: str
+    group_by: str
+    since: int
+    watermark: int
+
+    def __str__(self) -> str:
+        return (
+            f"costs {self.bucket_width} by {self.group_by or '(nothing)'}"
+            f" from {_iso(self.since)} to {_iso(self.watermark)}"
+        )
+
+
+class SpendAnswer(list[SpendRow]):
+    """The rows of :func:`spend` (a list, as before), and what they are a sum of: the
+    ``collection`` read (None when no costs were collected), the buckets summed (those that
+    start in ``[since, until)``), and every costs collection the database ``held``."""
+
+    def __init__(
+        self,
+        rows: Iterable[SpendRow] = (),
+        *,
+        collection: Collection | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        held: tuple[Collection, ...] = (),
+    ) -> None:
+        super().__init__(rows)
+        self.collection = collection
+        self.since = since
+        self.until = until
+        self.held = held
+
+    def describe(self) -> str:
+        """One line: which collection was summed, over what range, and what else is held."""
+        if self.collection is None or self.since is None or self.until is None:
+            return "no costs collected"
+        c = self.collection
+        line = (
+            f"summed costs {c.bucket_width} by {c.group_by or '(nothing)'}, buckets from "
+            f"{_iso(self.since)} to {_iso(self.until)}"
+        )
+        others = [str(h) for h in self.held if h != c]
+        if others:
+            line += f"; the database also holds {'; '.join(others)}"
+        return line
+
+
+class SpendRangeError(UsageError, ValueError):
+    """No one collection of costs that can answer holds the whole range asked: summing
+    what is there would report part of the range as the whole. ``held`` lists what is."""
+
+    def __init__(self, message: str, held: tuple[Collection, ...]) -> None:
+        super().__init__(message)
+        self.held = held
+
+
+def _answering(
+    states: list[tuple[str, str, str, int, int]], column: str | None
+) -> tuple[list[Collection], tuple[Collection, ...]]:
+    held = tuple(
+        Collection(width, group_by, since, watermark)
+        for endpoint, width, group_by, since, watermark in states
+        if endpoint == "costs"
+    )
+    able = [c for c in held if column is None or column in c.group_by.split(",")]
+    return able, held
+
+
+def _choose(able: list[Collection], since: int | None, until: int | None) -> Collection | None:
     default = ",".join(sorted(DEFAULT_GROUP_BY["costs"]))
-    found = [
-        (width, group_by)
-        for endpoint, width, group_by, _since, _watermark in states
-        if endpoint == "costs" and (column is None or column in group_by.split(","))
+    covering = [
+        c
+        for c in able
+        if (since is None or c.since <= since) and (until is None or c.watermark >= until)
     ]
-    if not found:
+    if not covering:
         return None
-    for width, group_by in found:
-        if width == "1d" and group_by == default:
-            return width, group_by
-    return min(found, key=lambda c: (len(c[1].split(",")) if c[1] else 0, c))
+    return min(
+        covering,
+        key=lambda c: (
+            -c.watermark,
+            c.group_by != default,
+            len(c.group_by.split(",")) if c.group_by else 0,
+            c.bucket_width,
+            c.group_by,
+        ),
+    )
 
 
 async def spend(
@@ -69,42 +157,67 @@ async def spend(
     by: str = "project",
     since: int | _dt.date | None = None,
     until: int | _dt.date | None = None,
-) -> list[SpendRow]:
+) -> SpendAnswer:
     """Collected spend summed by ``"project"``, ``"line_item"`` or ``"day"``.
 
-    ``db`` is a URL or an open :class:`Store`. ``since``/``until`` (Unix seconds, an aware
-    datetime or a date) keep buckets that start in ``[since, until)``. Rows come largest
-    amount first, or by day for ``by="day"``; empty when no costs were collected.
+    ``db`` is a URL (opened to read: a database that does not exist raises
+    :class:`~usage_async.sync.NoSuchDatabaseError`, and nothing is created) or an open
+    :class:`Store`. ``since``/``until`` (Unix seconds, an aware datetime or a date) keep
+    buckets that start in ``[since, until)``; an open end is the newest data held. Rows come
+    largest amount first, or by day for ``by="day"``; empty when no costs were collected.
+    The answer says which collection and range it summed (:class:`SpendAnswer`); a range no
+    one collection holds raises :class:`SpendRangeError`.
     """
     if by not in SPEND_BY:
         raise InvalidParameterError(
             f"by: expected one of {', '.join(SPEND_BY)}, got {by!r}", param="by"
         )
-    bounds = [
-        (to_unix(v, name), op)
-        for v, name, op in ((since, "since", ">="), (until, "until", "<"))
-        if v is not None
-    ]
+    low = to_unix(since, "since") if since is not None else None
+    high = to_unix(until, "until") if until is not None else None
     if isinstance(db, Store):
-        return await _spend(db, by, bounds)
-    async with open_store(db) as store:
-        return await _spend(store, by, bounds)
+        return await _spend(db, by, low, high)
+    async with open_store(db, create=False) as store:
+        return await _spend(store, by, low, high)
 
 
-async def _spend(store: Store, by: str, bounds: list[tuple[int, str]]) -> list[SpendRow]:
+async def _spend(store: Store, by: str, since: int | None, until: int | None) -> SpendAnswer:
     column = SPEND_BY[by]
-    chosen = _collection(await store.states(), column)
+    able, held = _answering(await store.states(), column)
+    if not able:
+        return SpendAnswer(held=held)
+    asked = since is not None or until is not None
+    if asked and until is None:
+        until = max(c.watermark for c in able)  # "until now": the newest data held
+    chosen = _choose(able, since, until)
     if chosen is None:
-        return []
-    width, group_by = chosen
+        shown = "; ".join(str(c) for c in able)
+        start = _iso(since) if since is not None else "the start"
+        raise SpendRangeError(
+            f"no collection of costs that can answer --by {by} holds {start} to "
+            f"{_iso(until) if until is not None else 'now'}: the database holds {shown}; ask "
+            "within one of them, or backfill one with sync --since",
+            held,
+        )
+    low = chosen.since if since is None else max(since, chosen.since)
+    high = chosen.watermark if until is None else min(until, chosen.watermark)
+    rows = await _sum(store, column, chosen, low, high)
+    return SpendAnswer(rows, collection=chosen, since=low, until=high, held=held)
+
+
+async def _sum(
+    store: Store, column: str | None, chosen: Collection, low: int, high: int
+) -> list[SpendRow]:
     p = store.dialect.param
     total, settled = _SQL[store.dialect.name]
     group = f'"{column}"' if column is not None else "(start_time / 86400) * 86400"
-    where = [f"bucket_width = {p}", f"group_by = {p}", "amount_value IS NOT NULL"]
-    params: list[Any] = [width, group_by]
-    for value, op in bounds:
-        where.append(f"start_time {op} {p}")
-        params.append(value)
+    where = [
+        f"bucket_width = {p}",
+        f"group_by = {p}",
+        "amount_value IS NOT NULL",
+        f"start_time >= {p}",
+        f"start_time < {p}",
+    ]
+    params: list[Any] = [chosen.bucket_width, chosen.group_by, low, high]
     sql = (
         f"SELECT {group}, COALESCE(amount_currency, ''), {total}, {settled} FROM costs"
         f" WHERE {' AND '.join(where)} GROUP BY 1, 2"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import email.utils
 import hashlib
 import random
 import threading
@@ -326,6 +327,8 @@ class FakeUsageServer:
         drop = decision.drop or (scripted is not None and scripted.action == DROP)
         truncate = decision.truncate or (scripted is not None and scripted.action == TRUNCATE)
         headers = {"Content-Type": "application/json", **reply.headers, "x-request-id": request_id}
+        # The simulator's own clock, as a real server's Date follows its clock (RFC 9110 6.6.1).
+        headers["Date"] = email.utils.formatdate(self.state.now(), usegmt=True)
         if drop:
             return await _drop(request, reply, headers)
         body = reply.body
