@@ -8,16 +8,14 @@ collection holds).
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import AsyncIterator
 
+from .._rows import Row
 from ..errors import InvalidParameterError
-from ..sync.query import SPEND_BY, SpendRangeError, spend
+from ..sync.query import SPEND_BY, SpendAnswer, SpendRangeError, spend
 from ..sync.stores import (
     DEFAULT_DB,
     NoSuchDatabaseError,
@@ -31,22 +29,23 @@ from ._common import (
     EXIT_USAGE,
     Command,
     CommandError,
-    TimeArg,
     parse_time,
+    resolve_range,
     resolve_time,
 )
+from ._names import DB_ENV
+from ._output import Target, add_output_arguments, output_spec, project, write_rows
 
 __all__ = ["COMMANDS"]
 
+_EXAMPLE_LINES = (
+    "usage-async query spend --by project",
+    "usage-async query spend --by day --since 30d --format csv -o spend.csv",
+    "usage-async query --db postgresql://me@db/usage spend --by line_item --since 2025-01-01",
+)
+_EXAMPLES = "Examples:\n" + "\n".join(f"  {line}" for line in _EXAMPLE_LINES)
 
-def _time(text: str) -> TimeArg:
-    try:
-        return parse_time(text)
-    except argparse.ArgumentTypeError as exc:
-        raise CommandError(f"bad time {text!r}: {exc}") from None
 
-
-DB_ENV = "USAGE_ASYNC_DB"
 _DB_HELP = f"the database (default ${DB_ENV}, else {DEFAULT_DB})"
 
 
@@ -55,51 +54,53 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Read back what usage-async sync collected."
     parser.add_argument("--db", default=None, metavar="URL", help=_DB_HELP)
     questions = parser.add_subparsers(dest="question", metavar="QUESTION", required=True)
-    spend_parser = questions.add_parser("spend", help="spend by project, line item or day")
+    spend_parser = questions.add_parser(
+        "spend",
+        help="spend by project, line item or day",
+        description="Collected spend, summed exactly, by project, line item or UTC day.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     # Also after the question (`query spend --db X`), where people put it; SUPPRESS keeps a
     # --db given before the question when none is given after it.
     spend_parser.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help=_DB_HELP)
     spend_parser.add_argument("--by", choices=tuple(SPEND_BY), default="project")
-    spend_parser.add_argument("--since", metavar="WHEN", help="buckets from (90d, 2025-01-01, ...)")
-    spend_parser.add_argument("--until", metavar="WHEN", help="buckets before (exclusive)")
-    spend_parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    spend_parser.add_argument(
+        "--since", type=parse_time, metavar="TIME", help="buckets from (90d, 2025-01-01, ...)"
+    )
+    spend_parser.add_argument(
+        "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
+    )
+    add_output_arguments(spend_parser, append=False)
 
 
-def _spend_table(rows: Sequence[Any], by: str, fmt: str, out: TextIO) -> None:
-    head = [SPEND_BY[by] or "day", "currency", "amount", "settled"]
-    cells = [[r.group, r.currency, str(r.amount), "yes" if r.settled else "no"] for r in rows]
-    if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(head)
-        writer.writerows(cells)
-        return
-    if fmt == "json":
-        payload = [
-            dict(zip(head, (r.group, r.currency, str(r.amount), r.settled), strict=True))
-            for r in rows
-        ]
-        json.dump(payload, out, indent=1)
-        out.write("\n")
-        return
-    for cell in cells:
-        cell[0] = cell[0] or "(none)"
-    widths = [max(len(c[i]) for c in (head, *cells)) for i in range(len(head))]
-    for row in (head, *cells):
-        line = "  ".join(
-            c.rjust(w) if i == 2 else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        )
-        out.write(line.rstrip() + "\n")
+def _spend_rows(answer: SpendAnswer, by: str) -> tuple[list[str], list[Row]]:
+    group = SPEND_BY[by] or "day"
+    header = [group, "currency", "amount", "settled"]
+    rows = [
+        {group: r.group, "currency": r.currency, "amount": r.amount, "settled": r.settled}
+        for r in answer
+    ]
+    return header, rows
+
+
+async def _each(rows: list[Row]) -> AsyncIterator[Row]:
+    for row in rows:
+        yield row
 
 
 async def run_query(args: argparse.Namespace) -> int:
     """Run ``usage-async query``; return the exit code."""
+    out = output_spec(args)
     try:
-        now = time.time()
-        since = resolve_time(_time(args.since), "1d", int(now)) if args.since else None
-        until = resolve_time(_time(args.until), "1d", int(now)) if args.until else None
+        now = int(time.time())
+        since = until = None
+        if args.since is not None:
+            since, until = resolve_range(args.since, args.until, "1d", now)
+        elif args.until is not None:
+            until = resolve_time(args.until, "1d", now)
         db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
-        rows = await spend(db, by=args.by, since=since, until=until)
+        answer = await spend(db, by=args.by, since=since, until=until)
     except (
         InvalidParameterError,
         StoreURLError,
@@ -110,11 +111,14 @@ async def run_query(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except StoreError as exc:
         raise CommandError(str(exc), EXIT_FAILURE) from None
-    if rows.collection is None:
+    if answer.collection is None:
         print("no costs collected yet: run usage-async sync first", file=sys.stderr)
         return EXIT_OK
-    print(f"usage-async query: {rows.describe()}", file=sys.stderr)  # what was summed
-    _spend_table(rows, args.by, args.format, sys.stdout)
+    print(f"usage-async query: {answer.describe()}", file=sys.stderr)  # what was summed
+    header, rows = _spend_rows(answer, args.by)
+    project(header, out.fields)
+    with Target(out) as target:
+        await write_rows(target, header, _each(rows))
     return EXIT_OK
 
 
@@ -125,5 +129,6 @@ COMMANDS = (
         description="Read back what usage-async sync collected, without writing SQL.",
         add_arguments=add_query_arguments,
         run=run_query,
+        examples=_EXAMPLE_LINES,
     ),
 )

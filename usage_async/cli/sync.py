@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as _dt
+import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TextIO
 
 from .._endpoints import ENDPOINTS
+from .._rows import Row
 from ..errors import ConfigurationError, InvalidParameterError, UsageError
 from ..sync._targets import plan_targets
 from ..sync.collector import DEFAULT_LOOKBACK, Collector, EndpointReport, SyncReport, source_of
@@ -43,10 +45,11 @@ from ._common import (
     open_client,
     parse_time,
 )
+from ._names import DB_ENV
+from ._output import OutputSpec, Target, add_output_arguments, output_spec, project, write_rows
 
 __all__ = ["COMMANDS", "DB_ENV", "database_url", "format_report"]
 
-DB_ENV = "USAGE_ASYNC_DB"
 SIMULATOR_HOST = "simulator"  # the source host of --fake: its port changes every run
 
 
@@ -162,6 +165,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "--progress", choices=("auto", "lines", "none"), default="auto",
         help="auto: a live line on a terminal; lines: one line per committed page; none",
     )  # fmt: skip
+    add_output_arguments(parser, append=False)
     add_client_arguments(parser)
 
 
@@ -179,8 +183,9 @@ class _Progress:
     def __call__(self, report: EndpointReport) -> None:
         if self.mode == "lines":
             if report.pages == 0 and not report.done:
+                start = "-" if report.start is None else iso(report.start)
                 print(
-                    f"start {report.endpoint} {report.bucket_width} from {report.start}"
+                    f"start {report.endpoint} {report.bucket_width} from {start}"
                     f" ({report.pages_expected} pages)",
                     file=self.out,
                     flush=True,
@@ -188,9 +193,10 @@ class _Progress:
             elif report.done:
                 print(f"done {report.endpoint} pages={report.pages}", file=self.out, flush=True)
             else:
+                until = "-" if report.committed_until is None else iso(report.committed_until)
                 print(
                     f"page {report.endpoint} {report.pages}/{report.pages_expected}"
-                    f" inserted={report.inserted} changed={report.changed}",
+                    f" up to {until} inserted={report.inserted} changed={report.changed}",
                     file=self.out,
                     flush=True,
                 )
@@ -266,6 +272,55 @@ def format_report(report: SyncReport) -> str:
     return "\n".join(lines)
 
 
+REPORT_COLUMNS = (
+    "endpoint", "bucket_width", "group_by", "start", "end", "pages", "buckets", "inserted",
+    "changed", "deleted", "missing", "restored", "stale", "unknown", "backfilled_from",
+    "committed_until", "seconds", "error",
+)  # fmt: skip
+"""The columns of ``sync``'s report as csv, json or jsonl: one row per endpoint target."""
+
+
+_TIME_COLUMNS = ("start", "end", "backfilled_from", "committed_until")
+
+
+def report_rows(report: SyncReport) -> list[Row]:
+    """The report as rows (times in ISO UTC), for csv, json and jsonl."""
+    rows = []
+    for r in report.endpoints:
+        row: Row = {name: getattr(r, name) for name in REPORT_COLUMNS}
+        for name in _TIME_COLUMNS:
+            row[name] = None if row[name] is None else iso(row[name])
+        row["seconds"] = round(r.seconds, 3)
+        rows.append(row)
+    return rows
+
+
+async def _write_report(out: OutputSpec, report: SyncReport) -> None:
+    with Target(out) as target:
+        if out.format == "table":
+            target.write(format_report(report) + "\n")
+            return
+        rows = report_rows(report)
+        if out.format == "json":  # one object: the rows, and what the rows cannot say
+            names = project(REPORT_COLUMNS, out.fields)
+            payload = {
+                "ok": report.ok,
+                "seconds": round(report.seconds, 3),
+                "warnings": list(report.warnings),
+                "endpoints": [{k: row[k] for k in names} for row in rows],
+            }
+            target.write(json.dumps(payload, indent=1) + "\n")
+            return
+        for warning in report.warnings:
+            print(f"usage-async sync: warning: {warning}", file=sys.stderr)
+        await write_rows(target, REPORT_COLUMNS, _each(rows))
+
+
+async def _each(rows: list[Row]) -> AsyncIterator[Row]:
+    for row in rows:
+        yield row
+
+
 def format_committed(reports: Sequence[EndpointReport]) -> str:
     """What an interrupted sync committed, target by target: kept, and where a rerun resumes."""
     parts = []
@@ -280,6 +335,8 @@ def format_committed(reports: Sequence[EndpointReport]) -> str:
 
 async def run_sync(args: argparse.Namespace) -> int:
     """Run ``usage-async sync``; return the exit code."""
+    out = output_spec(args)
+    project(REPORT_COLUMNS, out.fields)
     try:
         since = _since(args.since) if args.since is not None else None
         lookback = _duration(args.lookback) if args.lookback else DEFAULT_LOOKBACK
@@ -319,7 +376,7 @@ async def run_sync(args: argparse.Namespace) -> int:
         raise CommandError(f"{exc} (or try --fake)", EXIT_USAGE) from None
     except (StoreError, UsageError) as exc:
         raise CommandError(str(exc), EXIT_FAILURE) from None
-    print(format_report(report))
+    await _write_report(out, report)
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
@@ -332,5 +389,12 @@ COMMANDS = (
         "rerun changes nothing but revised values.",
         add_arguments=add_sync_arguments,
         run=run_sync,
+        examples=(
+            "usage-async sync --fake",
+            "usage-async sync --since 90d --db sqlite:///usage.db",
+            "usage-async sync --since 90d --bucket-width 1h --endpoints costs completions",
+            "usage-async sync --group-by completions=project_id,model,service_tier",
+            "usage-async sync --db postgresql://me@db/usage --format json -o last-sync.json",
+        ),
     ),
 )
