@@ -68,6 +68,53 @@ def _check_base_url(base_url: str, allow_http: bool) -> URL:
     return url
 
 
+def _check_key(key: object) -> str:
+    """The key without surrounding whitespace (a key read from a file ends with a newline).
+
+    Any other character that cannot go in an ``Authorization`` header is refused before any
+    request, with a message that says what is wrong but shows no part of the key.
+    """
+    if key is not None and not isinstance(key, str):
+        raise ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
+    key = key.strip() if key is not None else ""
+    if not key:
+        raise ConfigurationError(
+            f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable "
+            "to an organization admin key (sk-admin-...)"
+        )
+    bad = _bad_header_char(key)
+    if bad is not None:
+        raise ConfigurationError(
+            f"the API key contains {bad}, which cannot be sent in an HTTP header: check how "
+            "it was copied or read (the key is not shown here)"
+        )
+    return key
+
+
+def _check_header(name: str, value: str) -> str:
+    bad = _bad_header_char(value)
+    if bad is not None:
+        raise ConfigurationError(f"{name} contains {bad}: {value!r}")
+    return value
+
+
+def _bad_header_char(text: str) -> str | None:
+    """What kind of character of ``text`` a header value cannot carry, or None.
+
+    Keys and organization ids are printable ASCII without spaces; anything else is a
+    copying mistake (aiohttp would refuse control characters with a bare ValueError).
+    """
+    for char in text:
+        if "!" <= char <= "~":
+            continue
+        if char == " ":
+            return "whitespace inside it"
+        if char.isascii() or not char.isprintable():
+            return "a control character"
+        return "a non-ASCII character"
+    return None
+
+
 def _is_loopback(host: str) -> bool:
     """127.0.0.0/8, ::1, or the name ``localhost``; decided without any DNS look-up."""
     if host.lower() == "localhost":
@@ -131,7 +178,9 @@ class UsageClient:
     ``await client.aclose()`` at shutdown. All requests of a client share one connection
     pool, at most ``max_concurrency`` requests in flight, one retry policy and one rate pace.
 
-    ``api_key`` falls back to the ``OPENAI_ADMIN_KEY`` environment variable. ``session``
+    ``api_key`` falls back to the ``OPENAI_ADMIN_KEY`` environment variable; surrounding
+    whitespace is stripped, and a key with any other character a header cannot carry is a
+    ``ConfigurationError`` that does not show the key. ``session``
     borrows an existing ``aiohttp.ClientSession`` (never closed by the client). ``timeout``
     bounds each attempt, from connecting to the last byte. Plain ``http://`` base URLs are
     refused unless the host is loopback or ``allow_http=True``. ``rate_limit`` is
@@ -164,12 +213,7 @@ class UsageClient:
         allow_http: bool = False,
         rate_limit: float | str | None = "adaptive",
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not key:
-            raise ConfigurationError(
-                f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable "
-                "to an organization admin key (sk-admin-...)"
-            )
+        key = _check_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
         if not isinstance(retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
@@ -188,8 +232,8 @@ class UsageClient:
                 f"aiohttp {aiohttp.__version__})"
             ),
         }
-        if organization:
-            headers["OpenAI-Organization"] = organization
+        if organization is not None and organization.strip():
+            headers["OpenAI-Organization"] = _check_header("organization", organization.strip())
         self._transport = Transport(
             headers=headers,
             timeout=float(timeout),
