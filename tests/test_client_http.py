@@ -351,6 +351,31 @@ async def test_aclose_closes_the_owned_session_for_apps_without_async_with() -> 
         assert session.closed
 
 
+async def test_a_nested_async_with_leaves_the_client_open_until_the_outermost_exit() -> None:
+    async with ScriptedServer([OK]) as srv:
+        c = client(srv)
+        async with c:
+            async with c:  # a helper entering the client the app shares
+                await c.completions(start_time=0)
+                session = c._transport._session
+            await c.completions(start_time=0)
+            assert c._transport._session is session
+        assert session is not None
+        assert session.closed
+    assert len(srv.requests) == 2
+
+
+async def test_aclose_closes_the_client_however_deeply_it_was_entered() -> None:
+    async with ScriptedServer([OK]) as srv:
+        c = client(srv)
+        async with c, c:
+            await c.completions(start_time=0)
+            await c.aclose()
+            with pytest.raises(ua.UsageError, match="closed"):
+                await c.completions(start_time=0)
+    assert len(srv.requests) == 1
+
+
 async def test_a_borrowed_session_is_used_and_never_closed() -> None:
     async with ScriptedServer([OK]) as srv, aiohttp.ClientSession() as session:
         async with client(srv, session=session) as c:

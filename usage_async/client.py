@@ -175,8 +175,10 @@ class UsageClient:
     """An asyncio client for OpenAI's organization Usage and Costs API.
 
     Use it as ``async with UsageClient() as client:``, or keep one for an app's lifetime and
-    ``await client.aclose()`` at shutdown. All requests of a client share one connection
-    pool, at most ``max_concurrency`` requests in flight, one retry policy and one rate pace.
+    ``await client.aclose()`` at shutdown. ``async with client:`` nests: only the outermost
+    exit closes the client (``aclose()`` closes it at once). All requests of a client share
+    one connection pool, at most ``max_concurrency`` requests in flight, one retry policy and
+    one rate pace.
 
     ``api_key`` falls back to the ``OPENAI_ADMIN_KEY`` environment variable; surrounding
     whitespace is stripped, and a key with any other character a header cannot carry is a
@@ -241,6 +243,7 @@ class UsageClient:
             session=session,
         )
         self._retry = retry
+        self._entries = 0  # `async with` entries not yet exited
         self._pacer = _pacing.make_pacer(rate_limit)
         self._retrying = build_retrying(retry, paced_429=rate_limit == "adaptive")
         for name, spec in ENDPOINTS.items():
@@ -267,6 +270,8 @@ class UsageClient:
         return handle
 
     async def __aenter__(self) -> UsageClient:
+        """Open the client (again, after ``aclose``); entries nest: see :meth:`__aexit__`."""
+        self._entries += 1
         self._transport.reopen()
         return self
 
@@ -276,10 +281,22 @@ class UsageClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        """Close the client on leaving the outermost ``async with`` of it.
+
+        A helper that enters a client the whole app shares (``async with client:``) leaves
+        it open for everyone else: entries are counted, across tasks too, and only the exit
+        that balances the first entry closes it.
+        """
+        self._entries -= 1
+        if self._entries == 0:
+            await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool if the client created it; a borrowed session stays open."""
+        """Close the connection pool if the client created it; a borrowed session stays open.
+
+        It closes whatever the ``async with`` nesting, for apps that keep one client and
+        close it at shutdown.
+        """
         await self._transport.aclose()
 
     def _url(self, query: Query, cursor: str | None) -> URL:
