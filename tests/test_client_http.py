@@ -217,11 +217,22 @@ async def test_a_stream_keeps_no_delivered_bucket_alive_while_it_waits_for_the_n
         gc.enable()
 
 
-async def test_a_json_body_that_is_not_a_page_is_raised_without_retry() -> None:
+async def test_a_json_body_that_is_not_a_page_is_retried_and_then_raised() -> None:
     async with ScriptedServer([Reply(body={"hello": "world"})]) as srv, client(srv) as c:
         with pytest.raises(ua.APIResponseValidationError):
             await c.completions(start_time=0)
-    assert len(srv.requests) == 1
+    assert len(srv.requests) == FAST.max_attempts
+
+
+async def test_a_bucket_without_results_is_asked_again_never_read_as_empty() -> None:
+    broken = page([bucket(0, results=[completions_result()])])
+    del broken["data"][0]["results"]
+    async with ScriptedServer([Reply(body=broken), OK]) as srv, client(srv) as c:
+        result = await c.completions(start_time=0)
+    assert len(srv.requests) == 2
+    assert result.data[0].results == [
+        ua.CompletionsResult(input_tokens=10, output_tokens=5, num_model_requests=1)
+    ]
 
 
 async def test_a_waiting_retry_holds_no_concurrency_slot() -> None:

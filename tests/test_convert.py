@@ -242,6 +242,29 @@ def test_json_that_is_not_a_page_is_a_validation_error(raw: Any) -> None:
     assert info.value.request_id == "req_1"
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        lambda p: p.pop("data"),
+        lambda p: p.pop("has_more"),
+        lambda p: p["data"][0].pop("start_time"),
+        lambda p: p["data"][0].pop("end_time"),
+        lambda p: p["data"][0].pop("results"),
+    ],
+    ids=["data", "has_more", "start_time", "end_time", "results"],
+)
+def test_a_page_missing_a_key_that_carries_data_is_a_validation_error(broken: Any) -> None:
+    raw = page([bucket(0, results=[completions_result()])])
+    broken(raw)
+    with pytest.raises(ua.APIResponseValidationError):
+        decode(raw)
+
+
+def test_keys_that_carry_no_data_may_be_left_out() -> None:
+    raw = {"data": [{"start_time": 0, "end_time": 86400, "results": []}], "has_more": False}
+    assert decode(raw) == ua.Page([ua.Bucket(0, 86400, [])], False, None)
+
+
 def test_a_body_that_is_not_json_is_a_retryable_validation_error() -> None:
     with pytest.raises(ua.APIResponseValidationError) as info:
         decode_page(200, {}, b'{"object": "page", "da')

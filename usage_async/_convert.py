@@ -319,15 +319,24 @@ def _structure_bucket(obj: Any) -> Bucket[Any]:
     if not isinstance(obj, dict):
         raise _DataError(f"expected a bucket object, got {obj!r}")
     start, end = obj.get("start_time"), obj.get("end_time")
+    results = obj.get("results")
+    if results is None:
+        # Read as empty, a lost `results` would be a day of spend silently reported as zero.
+        raise _DataError("a bucket has no 'results'")
     return Bucket(
         start if start.__class__ is int else to_int(start),
         end if end.__class__ is int else to_int(end),
-        structure_results(obj.get("results", [])),
+        structure_results(results),
     )
 
 
 def structure_page(obj: Any) -> Page[Any]:
-    """Turn a parsed response body into a :class:`Page`; raise ``ValueError`` if it is not one."""
+    """Turn a parsed response body into a :class:`Page`; raise ``ValueError`` if it is not one.
+
+    ``data`` and ``has_more``, and each bucket's ``start_time``, ``end_time`` and ``results``,
+    must be there; ``object`` tags of pages and buckets and a last page's ``next_page`` may
+    be left out (real responses do).
+    """
     if not isinstance(obj, dict):
         raise _DataError(f"expected a page object, got {type(obj).__name__}")
     data = obj.get("data")
@@ -377,8 +386,8 @@ def decode_page(status: int, headers: Mapping[str, str], body: bytes) -> Page[An
     """The page of a 2xx response, or the exception for any other: pure, no I/O.
 
     A 2xx whose body is not JSON raises :class:`APIResponseValidationError` with
-    ``json_error=True`` (retried: a truncated body, say); JSON that is not a page raises it
-    with ``json_error=False``.
+    ``json_error=True`` (a truncated body, say); JSON that is not a page raises it with
+    ``json_error=False``. Both are retried.
     """
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body)

@@ -88,10 +88,13 @@ class APIError(UsageError):
 
 
 class APIResponseValidationError(APIError):
-    """A 2xx response whose body is not JSON, or not a page of this API.
+    """A 2xx response whose body is not JSON, or not a page of this API (a key that carries
+    data is missing: ``data``, ``has_more``, a bucket's ``start_time``, ``end_time`` or
+    ``results``).
 
-    ``json_error`` is true when the body was not valid JSON at all (a truncated response,
-    say): that case is retried; a well-formed body of the wrong shape is not.
+    Retried like any failed attempt (a proxy or a server under strain can cut or mangle a
+    body), unless the response says ``x-should-retry: false``. ``json_error`` is true when
+    the body was not valid JSON at all (a truncated response, say).
     """
 
     def __init__(

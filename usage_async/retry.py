@@ -45,7 +45,7 @@ def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
 
 @attrs.frozen
 class RetryPolicy:
-    """How a client retries connection errors, timeouts, 408, 409, 429 and 5xx.
+    """How a client retries connection errors, timeouts, 408, 409, 429, 5xx and bad 2xx bodies.
 
     ``max_attempts`` counts every request, the first included (1 turns retries off).
     The wait is the server's when it gives one (``retry-after-ms``, then ``Retry-After``)
@@ -69,9 +69,9 @@ class RetryPolicy:
 def should_retry(exc: BaseException) -> bool:
     """Whether a failed attempt may be retried, before any wait limit is considered.
 
-    Connection errors and timeouts, 408, 409, 429 and 5xx, and a 2xx whose body is not
-    valid JSON, are retried; an ``x-should-retry: true|false`` response header overrides
-    that rule either way.
+    Connection errors and timeouts, 408, 409, 429 and 5xx, and a 2xx whose body is not a
+    page (not JSON, or a key that carries data missing), are retried; an
+    ``x-should-retry: true|false`` response header overrides that rule either way.
     """
     if isinstance(exc, (APIStatusError, APIResponseValidationError)):
         override = exc.headers.get("x-should-retry")
@@ -81,9 +81,7 @@ def should_retry(exc: BaseException) -> bool:
             return False
     if isinstance(exc, APIStatusError):
         return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
-    if isinstance(exc, APIResponseValidationError):
-        return exc.json_error
-    return isinstance(exc, APIConnectionError)
+    return isinstance(exc, (APIResponseValidationError, APIConnectionError))
 
 
 def server_wait(exc: BaseException | None) -> float | None:
@@ -137,7 +135,8 @@ def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, APIStatusError):
         return f"status {exc.status_code}"
     if isinstance(exc, APIResponseValidationError):
-        return f"status {exc.status_code} with a body that is not JSON"
+        what = "not JSON" if exc.json_error else "not a page"
+        return f"status {exc.status_code} with a body that is {what}"
     return type(exc).__name__ if exc is not None else "no outcome"
 
 
