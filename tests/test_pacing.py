@@ -100,6 +100,22 @@ def test_a_429_with_retry_after_pauses_every_request_of_the_client() -> None:
     assert run_virtual(main) >= 3.0
 
 
+@pytest.mark.parametrize("rate_limit", ["adaptive", 5.0])
+def test_a_server_wait_pauses_the_client_for_at_most_max_pause(
+    rate_limit: float | str,
+) -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = make_pacer(rate_limit, max_pause=120.0)
+        ticket = await pacer.acquire()
+        pacer.release(ticket, 429, {"retry-after": "86400"})
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert run_virtual(main) == pytest.approx(120.0)
+
+
 def test_a_5xx_wait_delays_only_its_own_request() -> None:
     async def main() -> float:
         loop = asyncio.get_running_loop()
@@ -169,7 +185,7 @@ def test_the_rate_cut_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> Non
 def test_make_pacer_refuses_nonsense() -> None:
     for bad in ("fast", 0, -1.0, float("inf"), True):
         with pytest.raises(ua.ConfigurationError):
-            make_pacer(bad)  # type: ignore[arg-type]
+            make_pacer(bad, max_pause=120.0)  # type: ignore[arg-type]
 
 
 # -- the estimate ----------------------------------------------------------------------------
@@ -298,6 +314,22 @@ async def test_a_paced_wait_uses_up_no_attempt() -> None:
             elapsed = time.monotonic() - started
     assert len(srv.requests) == 10
     assert elapsed >= (10 - 2) / 20 * 0.9
+
+
+async def test_a_refused_server_wait_is_raised_and_later_requests_go_on() -> None:
+    policy = ua.RetryPolicy(max_retry_after=0.2)
+    replies = [Reply(429, headers={"retry-after": "86400"}), Reply(body=page([bucket(0)]))]
+    async with (
+        ScriptedServer(replies) as srv,
+        ua.UsageClient(KEY, base_url=srv.base_url, retry=policy) as client,
+    ):
+        with pytest.raises(ua.RateLimitError) as info:
+            await client.costs(start_time=0)
+        assert info.value.retry_after == 86400
+        # The server's day-long wait pauses the client for max_retry_after at most.
+        later = await asyncio.wait_for(client.costs(start_time=0), timeout=10)
+    assert len(later.data) == 1
+    assert len(srv.requests) == 2
 
 
 def test_when_the_server_names_the_time_to_come_back_one_request_goes_then() -> None:

@@ -23,7 +23,9 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   allows; the cap is lifted if a request sent in that time succeeds after all (a 429,
   with no page to send, can overtake the 200s of requests sent before it).
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
-  only the one that received it; a 5xx's wait delays only its own request.
+  only the one that received it, for at most the client's ``max_retry_after``: a longer
+  wait is one the retry layer refuses (it raises at once), and the client's other requests
+  go on after that cap; a 5xx's wait delays only its own request.
 
 The decisions live in :class:`AdaptiveRate`, a pure object fed with times and outcomes;
 :class:`Pacer` is the asyncio gate that enforces them: waiters are served first come,
@@ -246,7 +248,8 @@ class Pacer:
 
     ``Pacer(None)`` does nothing at all; ``Pacer(5.0)`` allows 5 requests per second with
     a burst of ``burst``; ``Pacer("adaptive")`` learns the rate from 429s. Every pacer but
-    the first honours a 429's server wait for the whole client.
+    the first honours a 429's server wait for the whole client, for at most ``max_pause``
+    seconds (the client's ``RetryPolicy.max_retry_after``).
     """
 
     def __init__(
@@ -254,7 +257,9 @@ class Pacer:
         rate_limit: float | str | None = "adaptive",
         *,
         burst: float = 2.0,
+        max_pause: float = math.inf,
     ) -> None:
+        self.max_pause = max_pause
         self._adaptive = AdaptiveRate() if rate_limit == "adaptive" else None
         self._enabled = rate_limit is not None
         self._fixed_rate = None if isinstance(rate_limit, str) else rate_limit
@@ -380,7 +385,10 @@ class Pacer:
         if status == 429:
             wait = parse_retry_after(headers)
             if wait is not None:
-                self.paused_until = max(self.paused_until, now + wait)
+                # A longer wait is refused by the retry layer (raised at once); it must not
+                # freeze every other request of the client for a day either.
+                pause = min(wait, self.max_pause)
+                self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None:
                 resume_at = max(now, self.paused_until)
                 if self._adaptive.on_throttle(ticket, now, resume_at):
@@ -391,10 +399,11 @@ class Pacer:
             self._schedule()
 
 
-def make_pacer(rate_limit: float | str | None) -> Pacer:
-    """The pacer for a client's ``rate_limit`` setting."""
+def make_pacer(rate_limit: float | str | None, *, max_pause: float) -> Pacer:
+    """The pacer for a client's ``rate_limit`` setting; a server wait pauses it for at most
+    ``max_pause`` seconds."""
     if rate_limit is None or rate_limit == "adaptive":
-        return Pacer(rate_limit)
+        return Pacer(rate_limit, max_pause=max_pause)
     if isinstance(rate_limit, bool) or not isinstance(rate_limit, (int, float)):
         raise ConfigurationError(
             f"rate_limit must be 'adaptive', a number of requests per second, or None; "
@@ -402,4 +411,4 @@ def make_pacer(rate_limit: float | str | None) -> Pacer:
         )
     if not (rate_limit > 0 and math.isfinite(rate_limit)):
         raise ConfigurationError(f"rate_limit must be > 0 requests per second, got {rate_limit}")
-    return Pacer(float(rate_limit))
+    return Pacer(float(rate_limit), max_pause=max_pause)

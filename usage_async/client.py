@@ -244,7 +244,7 @@ class UsageClient:
         )
         self._retry = retry
         self._entries = 0  # `async with` entries not yet exited
-        self._pacer = _pacing.make_pacer(rate_limit)
+        self._pacer = _pacing.make_pacer(rate_limit, max_pause=retry.max_retry_after)
         self._retrying = build_retrying(retry, paced_429=rate_limit == "adaptive")
         for name, spec in ENDPOINTS.items():
             setattr(self, name, Endpoint(self, spec))
