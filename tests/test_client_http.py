@@ -18,6 +18,7 @@ from aiohttp import web
 from helpers import KEY, Reply, ScriptedServer, bucket, completions_result, page
 
 import usage_async as ua
+from usage_async.testing import FakeUsageServer
 
 FAST = ua.RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
 OK = Reply(body=page([bucket(0, results=[completions_result()])]))
@@ -96,6 +97,104 @@ async def test_pages_resend_every_parameter_with_the_cursor() -> None:
         [*base, ("page", "p2")],
         [*base, ("page", "p3")],
     ]
+
+
+def _one_page(request: web.Request, n: int) -> Reply:
+    return Reply(body=page([bucket(0)]))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "width", "limit"),
+    [
+        ("completions", None, "31"),
+        ("completions", "1d", "31"),
+        ("embeddings", "1h", "168"),
+        ("images", "1m", "1440"),
+        ("costs", None, "180"),  # the API answers at most 31 buckets whatever the limit
+    ],
+)
+@pytest.mark.parametrize("stream", ["pages", "buckets", "collect"])
+async def test_streams_ask_for_the_largest_page_of_the_bucket_width(
+    endpoint: str, width: str | None, limit: str, stream: str
+) -> None:
+    async with ScriptedServer(handler=_one_page) as srv, client(srv) as c:
+        method = getattr(c.endpoint(endpoint), stream)
+        if stream == "collect":
+            await method(start_time=0, bucket_width=width)
+        else:
+            async for _ in method(start_time=0, bucket_width=width):
+                pass
+    [req] = srv.requests
+    assert dict(req.query)["limit"] == limit
+
+
+async def test_a_stream_sends_the_limit_it_was_given() -> None:
+    async with ScriptedServer(handler=_one_page) as srv, client(srv) as c:
+        await c.costs.collect(start_time=0, limit=7)
+        await c.costs.collect(start_time=0, extra_query={"limit": 9})
+    assert [r.query for r in srv.requests] == [
+        [("start_time", "0"), ("limit", "7")],
+        [("start_time", "0"), ("limit", "9")],
+    ]
+
+
+async def test_a_single_awaited_page_sends_no_limit_unless_given() -> None:
+    async with ScriptedServer(handler=_one_page) as srv, client(srv) as c:
+        await c.costs(start_time=0)
+        await c.completions(start_time=0, limit=3)
+    assert [r.query for r in srv.requests] == [
+        [("start_time", "0")],
+        [("start_time", "0"), ("limit", "3")],
+    ]
+
+
+async def test_the_re_ask_after_a_rejected_cursor_keeps_the_streams_limit() -> None:
+    rejected = {"error": {"message": "The page token is invalid", "param": "page"}}
+
+    def handler(request: web.Request, n: int) -> Reply:
+        if n == 0:
+            return Reply(body=page([bucket(0)], "c1"))
+        if n == 1:
+            return Reply(400, rejected)
+        return Reply(body=page([bucket(86400)]))
+
+    async with ScriptedServer(handler=handler) as srv, client(srv) as c:
+        buckets = await c.costs.collect(start_time=0, end_time=2 * 86400)
+    assert [b.start_time for b in buckets] == [0, 86400]
+    assert [r.query for r in srv.requests] == [
+        [("start_time", "0"), ("end_time", "172800"), ("limit", "180")],
+        [("start_time", "0"), ("end_time", "172800"), ("limit", "180"), ("page", "c1")],
+        [("start_time", "86400"), ("end_time", "172800"), ("limit", "180")],
+    ]
+
+
+async def test_a_month_fan_out_over_20_projects_takes_one_request_a_project() -> None:
+    now = 1_736_944_200  # 2025-01-15T12:30Z
+    start, end = now // 86400 * 86400 - 30 * 86400, now // 86400 * 86400
+    async with (
+        FakeUsageServer(seed=0, now=now) as srv,
+        ua.UsageClient(srv.api_key, base_url=srv.base_url, retry=FAST) as c,
+    ):
+        months = await asyncio.gather(
+            *(
+                c.completions.collect(start_time=start, end_time=end, project_ids=[f"proj_{i}"])
+                for i in range(20)
+            )
+        )
+    assert [len(buckets) for buckets in months] == [30] * 20
+    assert len(srv.requests) == 20  # 5 pages of 7 days each under the API's default
+
+
+async def test_a_costs_stream_asks_for_180_and_follows_the_31_buckets_a_page_holds() -> None:
+    now = 1_736_944_200
+    start = now // 86400 * 86400 - 60 * 86400
+    async with (
+        FakeUsageServer(seed=0, now=now) as srv,
+        ua.UsageClient(srv.api_key, base_url=srv.base_url, retry=FAST) as c,
+    ):
+        pages = [p async for p in c.costs.pages(start_time=start, end_time=start + 60 * 86400)]
+    assert [len(p.data) for p in pages] == [31, 29]
+    assert [r.params()["limit"] for r in srv.requests] == [["180"], ["180"]]
 
 
 async def test_page_argument_starts_a_stream_at_that_cursor() -> None:

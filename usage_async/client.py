@@ -147,23 +147,29 @@ class Endpoint(Generic[R]):
         return self._spec
 
     def __call__(self, **params: Any) -> Awaitable[Page[R]]:
-        """One request: the page at ``page=`` (or the first), without following cursors."""
+        """One request: the page at ``page=`` (or the first), without following cursors.
+
+        ``limit`` is sent only when given (the API's default page otherwise).
+        """
         query = build_query(self._spec, params)
         return self._client._fetch(query, query.page)
 
     def pages(self, **params: Any) -> AsyncGenerator[Page[R], None]:
-        """Every page, following ``next_page`` while ``has_more`` is true."""
-        query = build_query(self._spec, params)
+        """Every page, following ``next_page`` while ``has_more`` is true.
+
+        Without ``limit``, each request asks for the most buckets a page may hold.
+        """
+        query = build_query(self._spec, params, largest_pages=True)
         return iter_pages(self._client._prefetch, query)
 
     def buckets(self, **params: Any) -> AsyncGenerator[Bucket[R], None]:
-        """Every bucket of every page, in order, each exactly once."""
-        query = build_query(self._spec, params)
+        """Every bucket of every page, in order, each exactly once (largest pages by default)."""
+        query = build_query(self._spec, params, largest_pages=True)
         return iter_buckets(iter_pages(self._client._prefetch, query))
 
     def collect(self, **params: Any) -> Awaitable[list[Bucket[R]]]:
-        """All buckets of all pages, as one list."""
-        query = build_query(self._spec, params)
+        """All buckets of all pages, as one list (largest pages by default)."""
+        query = build_query(self._spec, params, largest_pages=True)
         return _collect(iter_buckets(iter_pages(self._client._prefetch, query)))
 
 
