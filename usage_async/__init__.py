@@ -5,6 +5,8 @@ Every endpoint is a stream of buckets: ``await client.costs(...)`` for one page,
 all buckets as a list.
 """
 
+import logging
+
 from ._endpoints import ENDPOINTS, EndpointSpec
 from ._params import (
     AudioSpeechesParams,
@@ -61,6 +63,10 @@ from .models import (
     WebSearchCallsResult,
 )
 from .retry import RetryPolicy
+
+# A library's logger gets a NullHandler (the logging HOWTO, "Configuring Logging for a
+# Library"): in an app that set up no logging, retries are not printed to stderr.
+logging.getLogger("usage_async").addHandler(logging.NullHandler())
 
 __all__ = [
     "DEFAULT_BASE_URL",

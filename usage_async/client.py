@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import platform
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -49,6 +51,8 @@ __all__ = ["DEFAULT_BASE_URL", "Endpoint", "UsageClient"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 API_KEY_ENV = "OPENAI_ADMIN_KEY"
+
+log = logging.getLogger("usage_async")
 
 R = TypeVar("R")
 
@@ -313,19 +317,37 @@ class UsageClient:
             qs = f"{qs}&{cursor_part}" if qs else cursor_part
         return URL(f"{url}?{qs}" if qs else url, encoded=True)
 
-    async def _get(self, url: URL) -> Response:
-        """One paced GET: the raw response, or the transport's error."""
+    async def _get(self, url: URL, attempt: int = 1) -> Response:
+        """One paced GET: the raw response, or the transport's error; logged at DEBUG."""
         ticket = await self._pacer.acquire()
+        started = time.perf_counter()
         try:
             response = await self._transport.get(url)
-        except BaseException:
+        except BaseException as exc:
             self._pacer.release(ticket, None, {})
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "GET %s failed after %.0f ms: %s (attempt %d)",
+                    url.raw_path_qs,
+                    (time.perf_counter() - started) * 1000,
+                    type(exc).__name__,
+                    attempt,
+                )
             raise
         self._pacer.release(ticket, response[0], response[1])
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "GET %s -> %d in %.0f ms (x-request-id %s, attempt %d)",
+                url.raw_path_qs,
+                response[0],
+                (time.perf_counter() - started) * 1000,
+                response[1].get("x-request-id"),
+                attempt,
+            )
         return response
 
-    async def _attempt(self, path: str, url: URL) -> Page[Any]:
-        return decode_page(*await self._get(url))
+    async def _attempt(self, path: str, url: URL, attempt: int) -> Page[Any]:
+        return decode_page(*await self._get(url, attempt))
 
     async def _finish(self, first: Awaitable[Response], path: str, url: URL) -> Page[Any]:
         """The page of a first attempt already under way, retried as the policy says."""
@@ -382,18 +404,21 @@ class _PageRequest:
 
 class _ReplayFirst:
     """An attempt function whose first call re-raises a failure that already happened, so
-    tenacity counts it, waits and logs as if it had made that attempt itself."""
+    tenacity counts it, waits and logs as if it had made that attempt itself; the later
+    calls are attempts 2, 3, ..."""
 
-    __slots__ = ("_attempt", "_failure")
+    __slots__ = ("_attempt", "_calls", "_failure")
 
     def __init__(
-        self, failure: UsageError, attempt: Callable[[str, URL], Awaitable[Page[Any]]]
+        self, failure: UsageError, attempt: Callable[[str, URL, int], Awaitable[Page[Any]]]
     ) -> None:
         self._failure: UsageError | None = failure
         self._attempt = attempt
+        self._calls = 0
 
     async def __call__(self, path: str, url: URL) -> Page[Any]:
+        self._calls += 1
         failure, self._failure = self._failure, None
         if failure is not None:
             raise failure
-        return await self._attempt(path, url)
+        return await self._attempt(path, url, self._calls)

@@ -17,6 +17,7 @@ from tenacity.wait import wait_base, wait_random_exponential
 
 from .errors import (
     APIConnectionError,
+    APIError,
     APIResponseValidationError,
     APIStatusError,
     parse_retry_after,
@@ -145,12 +146,15 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     exc = outcome.exception() if outcome is not None else None
     wait = retry_state.upcoming_sleep
     what = retry_state.args[0] if retry_state.args else "request"
+    request_id = exc.request_id if isinstance(exc, APIError) else None
+    # The CLI counts retries by this message's "retrying " prefix: keep it.
     log.warning(
-        "retrying %s after %.2fs (attempt %d failed: %s)",
+        "retrying %s after %.2fs (attempt %d failed: %s%s)",
         what,
         wait,
         retry_state.attempt_number,
         _describe(exc),
+        f", x-request-id {request_id}" if request_id else "",
     )
 
 
@@ -164,8 +168,9 @@ def build_retrying(
     """A tenacity ``AsyncRetrying`` for ``policy``; ``.copy()`` it for each request.
 
     It re-raises the last error itself (never tenacity's ``RetryError``) and logs each retry
-    at WARNING through the ``usage_async`` logger. ``sleep`` defaults to ``asyncio.sleep``.
-    ``paced_429``: see :class:`wait_server_or_backoff`.
+    at WARNING through the ``usage_async`` logger, with the failed attempt's request id.
+    ``sleep`` defaults to ``asyncio.sleep``. ``paced_429``: see
+    :class:`wait_server_or_backoff`.
     """
     backoff = wait_random_exponential(
         multiplier=policy.initial_delay, max=policy.max_delay, min=policy.initial_delay / 2
