@@ -601,6 +601,62 @@ async def test_no_proxy_exempts_the_api_host(monkeypatch: pytest.MonkeyPatch) ->
     assert len(api.requests) == 1
 
 
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point HTTP_PROXY at a URL, with no NO_PROXY exemption."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return lambda url: monkeypatch.setenv("HTTP_PROXY", url)
+
+
+async def test_a_loopback_host_is_never_reached_through_the_environments_proxy(
+    proxy_env: Any,
+) -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        proxy_env(f"http://127.0.0.1:{proxy.port}")
+        async with client(api) as c:
+            await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert len(api.requests) == 1
+
+
+async def test_a_borrowed_session_trusting_a_proxy_from_the_environment_is_refused_for_loopback(
+    proxy_env: Any,
+) -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        proxy_env(f"http://127.0.0.1:{proxy.port}")
+        session = aiohttp.ClientSession(trust_env=True)
+        async with session, client(api, session=session) as c:
+            with pytest.raises(ua.ConfigurationError, match="NO_PROXY") as info:
+                await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert api.requests == []
+    assert KEY not in str(info.value)
+
+
+async def test_a_borrowed_session_with_its_own_proxy_is_refused_for_loopback() -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        session = aiohttp.ClientSession(proxy=f"http://127.0.0.1:{proxy.port}")
+        async with session, client(api, session=session) as c:
+            with pytest.raises(ua.ConfigurationError, match="proxy"):
+                await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert api.requests == []
+
+
+async def test_a_borrowed_session_trusting_the_environment_goes_direct_when_no_proxy_says_so(
+    proxy_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        proxy_env(f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        session = aiohttp.ClientSession(trust_env=True)
+        async with session, client(api, session=session) as c:
+            await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert len(api.requests) == 1
+
+
 async def test_a_netrc_entry_for_the_host_does_not_replace_the_key(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:

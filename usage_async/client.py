@@ -7,7 +7,6 @@ query (``_query``) -> pace and retry (``_pacing``, ``retry``) -> one GET (``_tra
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import os
 import platform
@@ -24,7 +23,7 @@ from ._convert import decode_page
 from ._endpoints import ENDPOINTS, EndpointSpec
 from ._pagination import iter_buckets, iter_pages
 from ._query import Query, build_query
-from ._transport import Response, Transport
+from ._transport import Response, Transport, is_loopback
 from ._version import __version__
 from .errors import ConfigurationError, UsageError
 from .models import Bucket, Page
@@ -63,7 +62,7 @@ def _check_base_url(base_url: str, allow_http: bool) -> URL:
         raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
     if url.query_string or url.fragment:
         raise ConfigurationError(f"base_url must not have a query or fragment, got {base_url!r}")
-    if url.scheme == "http" and not allow_http and not _is_loopback(url.host):
+    if url.scheme == "http" and not allow_http and not is_loopback(url.host):
         raise ConfigurationError(
             f"base_url {base_url!r} is plain http to a host that is not loopback: the admin "
             "key would travel unencrypted. Use https, or pass allow_http=True if you mean it "
@@ -117,16 +116,6 @@ def _bad_header_char(text: str) -> str | None:
             return "a control character"
         return "a non-ASCII character"
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1, or the name ``localhost``; decided without any DNS look-up."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Endpoint(Generic[R]):
