@@ -669,6 +669,94 @@ async def test_a_netrc_entry_for_the_host_does_not_replace_the_key(
     assert srv.requests[0].headers["Authorization"] == f"Bearer {KEY}"
 
 
+# -- closing --------------------------------------------------------------------------------
+
+
+async def test_when_a_stream_fails_the_closing_client_ends_its_siblings_at_once_unretried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def handler(request: web.Request, n: int) -> Reply:
+        if request.query["project_ids"] == "bad":
+            return Reply(400, {"error": {"message": "no such project"}}, delay=0.3)
+        return Reply(body=page([bucket(0)]), delay=5.0)  # still in flight when it fails
+
+    policy = ua.RetryPolicy(max_attempts=5, initial_delay=1.0)
+    streams: list[asyncio.Future[Any]] = []
+
+    async def fan_out(c: ua.UsageClient) -> None:
+        # The README's fan-out: 3 requests in flight, 1 waiting for a concurrency slot, 2
+        # for a turn of the slow start; the failing stream ends the `async with`.
+        async with c:
+            for p in ["bad", "a", "b", "c", "d", "e"]:
+                streams.append(
+                    asyncio.ensure_future(c.costs.collect(start_time=0, project_ids=[p]))
+                )
+            await asyncio.gather(*streams)
+
+    with caplog.at_level(logging.WARNING, logger="usage_async"):
+        async with ScriptedServer(handler=handler) as srv:
+            with pytest.raises(ua.BadRequestError):
+                await fan_out(client(srv, retry=policy, max_concurrency=3))
+            siblings = streams[1:]
+            _, pending = await asyncio.wait(siblings, timeout=2.0)
+    assert pending == set()
+    assert all(isinstance(s.exception(), ua.ClientClosedError) for s in siblings)
+    sent = [dict(r.query)["project_ids"] for r in srv.requests]
+    assert len(set(sent)) == len(sent)  # no request was retried
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+class _Retrying(logging.Handler):
+    """Sets ``event`` when the client logs a retry (it is then waiting to make it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("retrying "):
+            self.event.set()
+
+
+@contextlib.contextmanager
+def _retry_logged() -> Any:
+    handler = _Retrying()
+    logger = logging.getLogger("usage_async")
+    logger.addHandler(handler)
+    try:
+        yield handler.event
+    finally:
+        logger.removeHandler(handler)
+
+
+async def test_closing_ends_a_request_waiting_to_retry_at_once() -> None:
+    replies = [Reply(503, headers={"retry-after": "30"}), OK]
+    async with ScriptedServer(replies) as srv:
+        c = client(srv)
+        with _retry_logged() as retrying:
+            task = asyncio.ensure_future(c.completions(start_time=0))
+            await retrying.wait()
+        await c.aclose()
+        with pytest.raises(ua.ClientClosedError):
+            await asyncio.wait_for(task, timeout=2.0)
+    assert len(srv.requests) == 1
+
+
+async def test_closing_ends_a_request_waiting_out_the_clients_pause_at_once() -> None:
+    replies = [Reply(429, headers={"retry-after": "30"}), OK]
+    async with ScriptedServer(replies) as srv:
+        c = client(srv, retry=ua.RetryPolicy(max_attempts=1))
+        with pytest.raises(ua.RateLimitError):
+            await c.completions(start_time=0)
+        paused = asyncio.ensure_future(c.completions(start_time=0))  # 30 s of pause ahead
+        await asyncio.sleep(0)  # one step of its task: it now waits in the pacer
+        assert not paused.done()
+        await c.aclose()
+        with pytest.raises(ua.ClientClosedError):
+            await asyncio.wait_for(paused, timeout=2.0)
+    assert len(srv.requests) == 1
+
+
 async def test_a_stream_left_running_after_aclose_is_refused_not_given_a_new_session() -> None:
     def handler(request: web.Request, n: int) -> Reply:
         return Reply(body=page([bucket(n * 86400)], f"c{n + 1}"))
@@ -680,7 +768,7 @@ async def test_a_stream_left_running_after_aclose_is_refused_not_given_a_new_ses
             async with c:
                 stream = c.costs.buckets(start_time=0)
                 await anext(stream)
-            with pytest.raises(ua.ConfigurationError, match="closed"):
+            with pytest.raises(ua.ClientClosedError, match="closed"):
                 async for _ in stream:
                     pass
             assert c._transport._session is None

@@ -340,6 +340,16 @@ class Pacer:
                 self._give_back(waiter.result())  # it was our turn: pass it on
             raise
 
+    def fail_waiters(self, error: type[BaseException]) -> None:
+        """End every wait for a turn with ``error`` (the client is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiters, self._waiters = self._waiters, collections.deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error("this UsageClient was closed while the request waited"))
+
     def _give_back(self, ticket: Ticket) -> None:
         self.in_flight -= 1
         self.requests -= 1

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import aiohttp
 from yarl import URL
 
-from .errors import APIConnectionError, APITimeoutError, ConfigurationError
+from .errors import APIConnectionError, APITimeoutError, ClientClosedError, ConfigurationError
 
 __all__ = ["Response", "Transport", "is_loopback", "proxy_for"]
 
@@ -60,6 +60,11 @@ class Transport:
         self._closed = False
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` closed the transport's own session (until :meth:`reopen`)."""
+        return self._closed
+
+    @property
     def in_flight(self) -> int:
         """How many requests hold a concurrency slot right now."""
         return self._in_flight
@@ -70,7 +75,7 @@ class Transport:
             if self._closed:
                 # A stream still running after its client was closed (a sibling of a failed
                 # gather, say) must not open a session nobody will close.
-                raise ConfigurationError("this UsageClient is closed")
+                raise ClientClosedError("this UsageClient is closed")
             self._proxy = proxy_for(url)
             session = self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_concurrency),
@@ -101,11 +106,16 @@ class Transport:
                 ) as resp:
                     body = await resp.read()
                     return resp.status, resp.headers, body
-            except asyncio.TimeoutError as exc:
-                raise APITimeoutError(
-                    f"no complete response within {self._timeout.total}s"
-                ) from exc
-            except aiohttp.ClientError as exc:
+            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                if self._closed:
+                    # Cut by our own aclose(): not a network failure, and not to be retried.
+                    raise ClientClosedError(
+                        "this UsageClient was closed during the request"
+                    ) from exc
+                if isinstance(exc, asyncio.TimeoutError):
+                    raise APITimeoutError(
+                        f"no complete response within {self._timeout.total}s"
+                    ) from exc
                 raise APIConnectionError(f"connection failed: {exc}") from exc
             finally:
                 self._in_flight -= 1
@@ -117,7 +127,8 @@ class Transport:
     async def aclose(self) -> None:
         """Close the session if this transport created it; a borrowed one is left open.
 
-        Until :meth:`reopen`, a request that would need a new session is refused.
+        Requests in flight on it end with :class:`ClientClosedError`; until :meth:`reopen`,
+        every request is refused with it.
         """
         if not self._owns_session:
             return

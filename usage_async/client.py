@@ -25,7 +25,7 @@ from ._pagination import iter_buckets, iter_pages
 from ._query import Query, build_query
 from ._transport import Response, Transport, is_loopback
 from ._version import __version__
-from .errors import ConfigurationError, UsageError
+from .errors import ClientClosedError, ConfigurationError, UsageError
 from .models import Bucket, Page
 from .retry import RetryPolicy, build_retrying, should_retry
 
@@ -244,7 +244,10 @@ class UsageClient:
         self._retry = retry
         self._entries = 0  # `async with` entries not yet exited
         self._pacer = _pacing.make_pacer(rate_limit, max_pause=retry.max_retry_after)
-        self._retrying = build_retrying(retry, paced_429=rate_limit == "adaptive")
+        self._sleepers: set[asyncio.Future[None]] = set()  # retries waiting to be made
+        self._retrying = build_retrying(
+            retry, paced_429=rate_limit == "adaptive", sleep=self._sleep
+        )
         for name, spec in ENDPOINTS.items():
             setattr(self, name, Endpoint(self, spec))
 
@@ -294,9 +297,30 @@ class UsageClient:
         """Close the connection pool if the client created it; a borrowed session stays open.
 
         It closes whatever the ``async with`` nesting, for apps that keep one client and
-        close it at shutdown.
+        close it at shutdown. Requests the closing cuts (in flight, or waiting for their
+        pace, a concurrency slot or a retry) end at once with :class:`ClientClosedError`,
+        unretried; so does every later request, until ``async with`` enters it again.
         """
         await self._transport.aclose()
+        if self._transport.closed:  # its own session: nothing more may be sent
+            self._pacer.fail_waiters(ClientClosedError)
+            for sleeper in self._sleepers:
+                if not sleeper.done():
+                    sleeper.set_exception(
+                        ClientClosedError("this UsageClient was closed before a retry")
+                    )
+
+    async def _sleep(self, seconds: float) -> None:
+        """The wait before a retry, ended early by :meth:`aclose`."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter)
+        self._sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._sleepers.discard(waiter)
 
     def _url(self, query: Query, cursor: str | None) -> URL:
         url = self._base + query.endpoint.path
@@ -308,6 +332,8 @@ class UsageClient:
 
     async def _get(self, url: URL, attempt: int = 1) -> Response:
         """One paced GET: the raw response, or the transport's error; logged at DEBUG."""
+        if self._transport.closed:
+            raise ClientClosedError("this UsageClient is closed")
         ticket = await self._pacer.acquire()
         started = time.perf_counter()
         try:
@@ -361,6 +387,11 @@ class UsageClient:
         """One page whose request starts now and whose body is decoded when it is awaited."""
         path, url = query.endpoint.path, self._url(query, cursor)
         return _PageRequest(asyncio.ensure_future(self._get(url)), self._finish, path, url)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _PageRequest:

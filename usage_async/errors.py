@@ -22,6 +22,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "InternalServerError",
@@ -58,6 +59,12 @@ class UsageError(Exception):
 
 class ConfigurationError(UsageError):
     """The client was constructed with settings it cannot work with (no key, bad base_url)."""
+
+
+class ClientClosedError(UsageError):
+    """The request's client was closed (``aclose()``, or leaving its ``async with``) before
+    or while the request ran: in flight, waiting for its pace, a concurrency slot or a
+    retry. Never retried: a closed client sends nothing more."""
 
 
 class InvalidParameterError(UsageError, ValueError):
