@@ -370,10 +370,11 @@ def test_a_body_that_is_not_json_is_a_retryable_validation_error() -> None:
     assert info.value.json_error is True
 
 
-def test_a_body_nested_too_deep_to_parse_is_a_retryable_validation_error() -> None:
+@pytest.mark.parametrize("fast_loads", [_convert.FAST_LOADS, None], ids=["default", "json"])
+def test_a_body_nested_too_deep_to_parse_is_a_retryable_validation_error(fast_loads: Any) -> None:
     body = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(ua.APIResponseValidationError) as info:
-        decode_page(200, {}, body)
+        decode_page(200, {}, body, fast_loads=fast_loads)
     assert info.value.json_error is True
 
 
