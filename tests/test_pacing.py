@@ -4,6 +4,7 @@ for real over loopback."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from helpers import KEY, Reply, ScriptedServer, bucket, page
-from pacing_sim import TokenBucketServer, bound, fan_out, run_virtual
+from pacing_sim import TokenBucketServer, bound, fan_out, run_virtual, steady_load
 
 import usage_async as ua
 from usage_async._pacing import AdaptiveRate, Pacer, Ticket, make_pacer
@@ -68,6 +69,38 @@ def test_a_fixed_rate_is_never_exceeded() -> None:
     outcome = fan_out(server, streams=20, pages=3, rate_limit=10.0)
     assert outcome.throttled == 0
     assert outcome.wall >= (60 - 2) / 10
+
+
+# -- outages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "retry_after"), [(50, 5, None), (50, 5, 1), (2, 1, None), (2, 1, 1)]
+)
+def test_within_30_s_of_a_minute_long_outage_the_client_is_back_at_80_percent_of_the_rate(
+    rate: float, burst: int, retry_after: int | None
+) -> None:
+    # A long-lived client (a web app) has settled; then a minute of nothing but 429s.
+    server = TokenBucketServer(rate=rate, burst=burst, retry_after=retry_after, outage=(150, 210))
+    steady_load(server, workers=20, until=270)
+    assert server.admitted_between(120, 150) >= 0.8 * rate * 30  # settled before
+    assert server.admitted_between(240, 260) >= 0.8 * rate * 20  # 30 s after the outage
+
+
+def test_during_an_outage_a_request_still_goes_every_5_seconds() -> None:
+    server = TokenBucketServer(rate=50, burst=5, outage=(30, 90))
+    steady_load(server, workers=20, until=90)
+    during = [t for t in server.throttled_at if 40 <= t < 90]
+    gaps = [b - a for a, b in itertools.pairwise([40.0, *during, 90.0])]
+    assert max(gaps) <= 5.1
+    assert len(during) <= 12  # ...and not more: a 429 each 5 s while it is down
+
+
+def test_a_server_whose_limit_was_lowered_is_not_probed_back_to_its_old_rate() -> None:
+    server = TokenBucketServer(rate=50, burst=5, lowered=(60, 5))
+    steady_load(server, workers=20, until=180)
+    assert server.admitted_between(70, 100) >= 0.8 * 5 * 30  # the new rate, found at once
+    assert sum(1 for t in server.throttled_at if t >= 60) <= 60  # without hammering it
 
 
 # -- the gate -------------------------------------------------------------------------------
