@@ -473,6 +473,6 @@ def test_a_result_missing_a_required_field_is_kept_raw_and_switches_nothing(
     broken = _every_field(ua.CompletionsResult, input_tokens=1, output_tokens=2)
     del broken["num_model_requests"]
     with caplog.at_level(logging.WARNING, logger="usage_async"):
-        (result,) = _convert.structure_results([broken])
+        (result,) = structure_page(page([bucket(0, results=[broken])])).data[0].results
     assert result == ua.UnknownResult(tag, broken)
     assert _convert._FAST_HOOKS[tag] is fast

@@ -103,19 +103,28 @@ class _NotExact(Exception):  # noqa: N818 - a signal to re-decode, not an error
     """The fast parser gave a float for a value the page keeps: the exact decoder decides."""
 
 
-# Set while a page parsed by the fast parser is structured: a float there is a binary
-# approximation of what the JSON says (12.50 as 12.5, 2**64 + 1 rounded), so the scalar
-# rules refuse it (`_from_float`) and the page is decoded again exactly. A float anywhere
-# else (a dict a caller structures) is taken as the number its repr shows.
-_FLOATS_REFUSED: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "usage_async_floats_refused", default=False
+# A float reaching a scalar rule is, by default, refused (`_NotExact`): on the hot path it
+# comes from the fast parser, a binary approximation of what the JSON says (12.50 as 12.5,
+# 2**64 + 1 rounded), and the page is decoded again exactly. Refusing by default costs that
+# path nothing; the entry points fed a caller's own objects (`structure_page`, the
+# converter's hooks) allow floats, taken as the number their repr shows.
+_FLOATS_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "usage_async_floats_allowed", default=False
 )
 
 
 def _from_float(value: float) -> Decimal:
-    if _FLOATS_REFUSED.get():
+    if not _FLOATS_ALLOWED.get():
         raise _NotExact
     return Decimal(repr(value))
+
+
+def _allowing_floats(hook: Callable[[Any], T], value: Any) -> T:
+    allowed = _FLOATS_ALLOWED.set(True)
+    try:
+        return hook(value)
+    finally:
+        _FLOATS_ALLOWED.reset(allowed)
 
 
 def _has_float(value: Any) -> bool:
@@ -318,7 +327,7 @@ _KEYS: dict[str, frozenset[str]] = {
 
 
 def _unknown(tag: str | None, obj: dict[str, Any]) -> UnknownResult:
-    if _FLOATS_REFUSED.get() and _has_float(obj):
+    if not _FLOATS_ALLOWED.get() and _has_float(obj):
         raise _NotExact  # the raw dict is kept: it must hold the numbers as written
     return UnknownResult(tag, obj)
 
@@ -338,7 +347,7 @@ def _structure_result_slowly(obj: Any) -> Result:
     except _NotExact:
         raise
     except Exception as exc:  # noqa: BLE001 - any misfit keeps the raw dict instead
-        if _FLOATS_REFUSED.get():
+        if not _FLOATS_ALLOWED.get():
             # A page the exact decoder may read again: let it log the misfit, once.
             raise _NotExact from None
         log.warning("kept a %s result as UnknownResult: %s", tag, exc)
@@ -381,8 +390,12 @@ def structure_page(obj: Any) -> Page[Any]:
 
     ``data`` and ``has_more``, and each bucket's ``start_time``, ``end_time`` and ``results``,
     must be there; ``object`` tags of pages and buckets and a last page's ``next_page`` may
-    be left out (real responses do).
+    be left out (real responses do). A float is taken as the number its repr shows.
     """
+    return _allowing_floats(_structure_page, obj)
+
+
+def _structure_page(obj: Any) -> Page[Any]:
     if not isinstance(obj, dict):
         raise _DataError(f"expected a page object, got {type(obj).__name__}")
     data = obj.get("data")
@@ -403,22 +416,23 @@ def _is_generic_of(cls: type) -> Callable[[Any], bool]:
 
 
 def _adapt(hook: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
-    """A cattrs structure hook (value, type) from a one-argument function."""
-    return lambda value, _: hook(value)
+    """A cattrs structure hook (value, type) from a one-argument function; it is fed a
+    caller's objects, so floats are allowed."""
+    return lambda value, _: _allowing_floats(hook, value)
 
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=False)
     # Scalars first, so every class built from them follows the same rules.
-    conv.register_structure_hook(Decimal, lambda v, _: to_decimal(v))
-    conv.register_structure_hook(bool, lambda v, _: to_bool(v))
-    conv.register_structure_hook(Amount, lambda v, _: to_amount(v))
+    conv.register_structure_hook(Decimal, _adapt(to_decimal))
+    conv.register_structure_hook(bool, _adapt(to_bool))
+    conv.register_structure_hook(Amount, _adapt(to_amount))
     for tag, hook in _RESULT_HOOKS.items():
         cls = next(c for c in RESULT_CLASSES if c.object == tag)
         conv.register_structure_hook(cls, _adapt(hook))
-    conv.register_structure_hook(UnknownResult, lambda v, _: _structure_result_slowly(v))
+    conv.register_structure_hook(UnknownResult, _adapt(_structure_result_slowly))
     conv.register_structure_hook_func(_is_generic_of(Bucket), _adapt(_structure_bucket))
-    conv.register_structure_hook_func(_is_generic_of(Page), _adapt(structure_page))
+    conv.register_structure_hook_func(_is_generic_of(Page), _adapt(_structure_page))
     conv.register_unstructure_hook(Decimal, lambda v: v)
     return conv
 
@@ -452,13 +466,10 @@ def decode_page(
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body)
     if fast_loads is not None:
-        refused = _FLOATS_REFUSED.set(True)
         try:
-            return structure_page(fast_loads(body))
+            return _structure_page(fast_loads(body))  # floats refused (the default)
         except (_NotExact, ValueError, TypeError, AttributeError):
             pass  # in any doubt, the exact decoder decides
-        finally:
-            _FLOATS_REFUSED.reset(refused)
     request_id = headers.get("x-request-id")
     try:
         obj = _json_loads(body)
