@@ -299,7 +299,9 @@ class UsageClient:
         It closes whatever the ``async with`` nesting, for apps that keep one client and
         close it at shutdown. Requests the closing cuts (in flight, or waiting for their
         pace, a concurrency slot or a retry) end at once with :class:`ClientClosedError`,
-        unretried; so does every later request, until ``async with`` enters it again.
+        unretried; so does every later request, until ``async with`` enters it again. A
+        client on a borrowed session cuts nothing: the session and its requests are the
+        lender's.
         """
         await self._transport.aclose()
         if self._transport.closed:  # its own session: nothing more may be sent
