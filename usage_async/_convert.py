@@ -465,9 +465,11 @@ def decode_page(
     """
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body)
-    if fast_loads is not None:
+    # (Floats are refused here unless a caller's hook around us allowed them: then the fast
+    # parser is not used at all.)
+    if fast_loads is not None and not _FLOATS_ALLOWED.get():
         try:
-            return _structure_page(fast_loads(body))  # floats refused (the default)
+            return _structure_page(fast_loads(body))
         except (_NotExact, ValueError, TypeError, AttributeError):
             pass  # in any doubt, the exact decoder decides
     request_id = headers.get("x-request-id")
