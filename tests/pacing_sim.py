@@ -4,7 +4,8 @@ The event loop's clock is virtual: when every task is waiting, time jumps to the
 so minutes of rate-limited traffic run in milliseconds and every run is deterministic. The
 "server" admits ``rate`` requests per second with a bucket of ``burst`` and answers the rest
 429 (with ``Retry-After`` if ``retry_after`` is set), after ``rtt`` seconds (plus
-``success_delay`` for a 200: a page takes longer to send than an error).
+``success_delay`` for a 200: a page takes longer to send than an error); it can be down
+for a while (``outage``: only 429s) or have its limit lowered for good (``lowered``).
 """
 
 from __future__ import annotations
@@ -63,23 +64,37 @@ class TokenBucketServer:
     retry_after: float | None = None
     rtt: float = 0.002
     success_delay: float = 0.0  # a 200 (a page) takes this much longer to come back than a 429
+    outage: tuple[float, float] | None = None  # [from, until): every request is a 429
+    lowered: tuple[float, float] | None = None  # (from, rate): the limit is lowered for good
     tokens: float = attrs.field(init=False)
     stamp: float = 0.0
     admitted: int = 0
     throttled: int = 0
+    admitted_at: list[float] = attrs.field(factory=list)
+    throttled_at: list[float] = attrs.field(factory=list)
 
     def __attrs_post_init__(self) -> None:
         self.tokens = self.burst
 
     def admit(self, now: float) -> bool:
+        if self.lowered is not None and now >= self.lowered[0]:
+            self.rate, self.lowered = self.lowered[1], None
+            self.tokens = min(self.tokens, 1.0)
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1.0:
+        down = self.outage is not None and self.outage[0] <= now < self.outage[1]
+        if self.tokens >= 1.0 and not down:
             self.tokens -= 1.0
             self.admitted += 1
+            self.admitted_at.append(now)
             return True
         self.throttled += 1
+        self.throttled_at.append(now)
         return False
+
+    def admitted_between(self, start: float, end: float) -> int:
+        """How many requests the server admitted in ``[start, end)``."""
+        return sum(1 for t in self.admitted_at if start <= t < end)
 
 
 @attrs.define
@@ -153,6 +168,36 @@ def fan_out(
 
     outcome: Outcome = run_virtual(main)
     return outcome
+
+
+def steady_load(
+    server: TokenBucketServer,
+    *,
+    workers: int,
+    until: float,
+    max_attempts: int = 5,
+    max_concurrency: int = 100,
+) -> None:
+    """A long-lived client (a web app): ``workers`` tasks each making one request after
+    another until ``until`` (virtual seconds), with the client's retries; a request that
+    runs out of attempts is given up and the next one made."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        slots = asyncio.Semaphore(max_concurrency)
+
+        async def worker() -> None:
+            while loop.time() < until:
+                for _ in range(max_attempts):
+                    if await _request(pacer, slots, server):
+                        break
+                    if server.retry_after is not None:
+                        await asyncio.sleep(server.retry_after)
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    run_virtual(main)
 
 
 def bound(server: TokenBucketServer, requests: int) -> float:

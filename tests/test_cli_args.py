@@ -21,6 +21,7 @@ from usage_async.cli._common import TimeArg, parse_time, resolve_time
 from usage_async.cli._output import OutputSpec, Progress, Target, cell, decimal_text, write_rows
 from usage_async.cli.rows import endpoint_params
 from usage_async.cli.summary import Summary
+from usage_async.testing import FakeUsageServer
 
 UTC = dt.timezone.utc
 NOW = int(dt.datetime(2025, 3, 15, 13, 47, 12, tzinfo=UTC).timestamp())
@@ -96,12 +97,21 @@ def test_an_absolute_time_is_not_floored() -> None:
 # -- options ------------------------------------------------------------------------------
 
 
-def test_the_limit_defaults_to_the_most_buckets_a_page_may_hold_for_the_width() -> None:
-    for width, expected in (("1d", 31), ("1h", 168), ("1m", 1440)):
-        args = parse("completions", "--since", "1d", "--bucket-width", width)
-        assert endpoint_params(ENDPOINTS["completions"], args, NOW)["limit"] == expected
-    args = parse("costs", "--since", "30d")
-    assert endpoint_params(ENDPOINTS["costs"], args, NOW)["limit"] == 180
+@pytest.mark.parametrize(("command", "width", "expected"), [
+    ("completions", "1d", "31"), ("completions", "1h", "168"), ("costs", "1d", "180"),
+])  # fmt: skip
+def test_the_limit_sent_is_the_most_buckets_a_page_may_hold_for_the_width(
+    fake_usage_server: FakeUsageServer,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    width: str,
+    expected: str,
+) -> None:
+    server = ("--base-url", fake_usage_server.base_url, "--api-key", fake_usage_server.api_key)
+
+    assert main([command, *server, "--since", "2d", "--bucket-width", width]) == 0
+
+    assert {dict(r.query)["limit"] for r in fake_usage_server.requests} == {expected}
 
 
 def test_a_given_limit_is_kept() -> None:
@@ -129,7 +139,7 @@ def test_list_options_take_commas_and_repeats_and_map_to_the_api_names() -> None
         "models": ["gpt-4o"],
         "batch": False,
         "group_by": ["model", "project_id"],
-        "limit": 31,
+        "limit": None,
     }
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from helpers import KEY, Reply, ScriptedServer, bucket, completions_result, page
 
 import usage_async as ua
+from usage_async.testing import FakeUsageServer
 
 FAST = ua.RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05)
 OK = Reply(body=page([bucket(0, results=[completions_result()])]))
@@ -96,6 +97,104 @@ async def test_pages_resend_every_parameter_with_the_cursor() -> None:
         [*base, ("page", "p2")],
         [*base, ("page", "p3")],
     ]
+
+
+def _one_page(request: web.Request, n: int) -> Reply:
+    return Reply(body=page([bucket(0)]))
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "width", "limit"),
+    [
+        ("completions", None, "31"),
+        ("completions", "1d", "31"),
+        ("embeddings", "1h", "168"),
+        ("images", "1m", "1440"),
+        ("costs", None, "180"),  # the API answers at most 31 buckets whatever the limit
+    ],
+)
+@pytest.mark.parametrize("stream", ["pages", "buckets", "collect"])
+async def test_streams_ask_for_the_largest_page_of_the_bucket_width(
+    endpoint: str, width: str | None, limit: str, stream: str
+) -> None:
+    async with ScriptedServer(handler=_one_page) as srv, client(srv) as c:
+        method = getattr(c.endpoint(endpoint), stream)
+        if stream == "collect":
+            await method(start_time=0, bucket_width=width)
+        else:
+            async for _ in method(start_time=0, bucket_width=width):
+                pass
+    [req] = srv.requests
+    assert dict(req.query)["limit"] == limit
+
+
+async def test_a_stream_sends_the_limit_it_was_given() -> None:
+    async with ScriptedServer(handler=_one_page) as srv, client(srv) as c:
+        await c.costs.collect(start_time=0, limit=7)
+        await c.costs.collect(start_time=0, extra_query={"limit": 9})
+    assert [r.query for r in srv.requests] == [
+        [("start_time", "0"), ("limit", "7")],
+        [("start_time", "0"), ("limit", "9")],
+    ]
+
+
+async def test_a_single_awaited_page_sends_no_limit_unless_given() -> None:
+    async with ScriptedServer(handler=_one_page) as srv, client(srv) as c:
+        await c.costs(start_time=0)
+        await c.completions(start_time=0, limit=3)
+    assert [r.query for r in srv.requests] == [
+        [("start_time", "0")],
+        [("start_time", "0"), ("limit", "3")],
+    ]
+
+
+async def test_the_re_ask_after_a_rejected_cursor_keeps_the_streams_limit() -> None:
+    rejected = {"error": {"message": "The page token is invalid", "param": "page"}}
+
+    def handler(request: web.Request, n: int) -> Reply:
+        if n == 0:
+            return Reply(body=page([bucket(0)], "c1"))
+        if n == 1:
+            return Reply(400, rejected)
+        return Reply(body=page([bucket(86400)]))
+
+    async with ScriptedServer(handler=handler) as srv, client(srv) as c:
+        buckets = await c.costs.collect(start_time=0, end_time=2 * 86400)
+    assert [b.start_time for b in buckets] == [0, 86400]
+    assert [r.query for r in srv.requests] == [
+        [("start_time", "0"), ("end_time", "172800"), ("limit", "180")],
+        [("start_time", "0"), ("end_time", "172800"), ("limit", "180"), ("page", "c1")],
+        [("start_time", "86400"), ("end_time", "172800"), ("limit", "180")],
+    ]
+
+
+async def test_a_month_fan_out_over_20_projects_takes_one_request_a_project() -> None:
+    now = 1_736_944_200  # 2025-01-15T12:30Z
+    start, end = now // 86400 * 86400 - 30 * 86400, now // 86400 * 86400
+    async with (
+        FakeUsageServer(seed=0, now=now) as srv,
+        ua.UsageClient(srv.api_key, base_url=srv.base_url, retry=FAST) as c,
+    ):
+        months = await asyncio.gather(
+            *(
+                c.completions.collect(start_time=start, end_time=end, project_ids=[f"proj_{i}"])
+                for i in range(20)
+            )
+        )
+    assert [len(buckets) for buckets in months] == [30] * 20
+    assert len(srv.requests) == 20  # 5 pages of 7 days each under the API's default
+
+
+async def test_a_costs_stream_asks_for_180_and_follows_the_31_buckets_a_page_holds() -> None:
+    now = 1_736_944_200
+    start = now // 86400 * 86400 - 60 * 86400
+    async with (
+        FakeUsageServer(seed=0, now=now) as srv,
+        ua.UsageClient(srv.api_key, base_url=srv.base_url, retry=FAST) as c,
+    ):
+        pages = [p async for p in c.costs.pages(start_time=start, end_time=start + 60 * 86400)]
+    assert [len(p.data) for p in pages] == [31, 29]
+    assert [r.params()["limit"] for r in srv.requests] == [["180"], ["180"]]
 
 
 async def test_page_argument_starts_a_stream_at_that_cursor() -> None:
@@ -217,11 +316,22 @@ async def test_a_stream_keeps_no_delivered_bucket_alive_while_it_waits_for_the_n
         gc.enable()
 
 
-async def test_a_json_body_that_is_not_a_page_is_raised_without_retry() -> None:
+async def test_a_json_body_that_is_not_a_page_is_retried_and_then_raised() -> None:
     async with ScriptedServer([Reply(body={"hello": "world"})]) as srv, client(srv) as c:
         with pytest.raises(ua.APIResponseValidationError):
             await c.completions(start_time=0)
-    assert len(srv.requests) == 1
+    assert len(srv.requests) == FAST.max_attempts
+
+
+async def test_a_bucket_without_results_is_asked_again_never_read_as_empty() -> None:
+    broken = page([bucket(0, results=[completions_result()])])
+    del broken["data"][0]["results"]
+    async with ScriptedServer([Reply(body=broken), OK]) as srv, client(srv) as c:
+        result = await c.completions(start_time=0)
+    assert len(srv.requests) == 2
+    assert result.data[0].results == [
+        ua.CompletionsResult(input_tokens=10, output_tokens=5, num_model_requests=1)
+    ]
 
 
 async def test_a_waiting_retry_holds_no_concurrency_slot() -> None:
@@ -351,6 +461,31 @@ async def test_aclose_closes_the_owned_session_for_apps_without_async_with() -> 
         assert session.closed
 
 
+async def test_a_nested_async_with_leaves_the_client_open_until_the_outermost_exit() -> None:
+    async with ScriptedServer([OK]) as srv:
+        c = client(srv)
+        async with c:
+            async with c:  # a helper entering the client the app shares
+                await c.completions(start_time=0)
+                session = c._transport._session
+            await c.completions(start_time=0)
+            assert c._transport._session is session
+        assert session is not None
+        assert session.closed
+    assert len(srv.requests) == 2
+
+
+async def test_aclose_closes_the_client_however_deeply_it_was_entered() -> None:
+    async with ScriptedServer([OK]) as srv:
+        c = client(srv)
+        async with c, c:
+            await c.completions(start_time=0)
+            await c.aclose()
+            with pytest.raises(ua.UsageError, match="closed"):
+                await c.completions(start_time=0)
+    assert len(srv.requests) == 1
+
+
 async def test_a_borrowed_session_is_used_and_never_closed() -> None:
     async with ScriptedServer([OK]) as srv, aiohttp.ClientSession() as session:
         async with client(srv, session=session) as c:
@@ -466,6 +601,62 @@ async def test_no_proxy_exempts_the_api_host(monkeypatch: pytest.MonkeyPatch) ->
     assert len(api.requests) == 1
 
 
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Point HTTP_PROXY at a URL, with no NO_PROXY exemption."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return lambda url: monkeypatch.setenv("HTTP_PROXY", url)
+
+
+async def test_a_loopback_host_is_never_reached_through_the_environments_proxy(
+    proxy_env: Any,
+) -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        proxy_env(f"http://127.0.0.1:{proxy.port}")
+        async with client(api) as c:
+            await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert len(api.requests) == 1
+
+
+async def test_a_borrowed_session_trusting_a_proxy_from_the_environment_is_refused_for_loopback(
+    proxy_env: Any,
+) -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        proxy_env(f"http://127.0.0.1:{proxy.port}")
+        session = aiohttp.ClientSession(trust_env=True)
+        async with session, client(api, session=session) as c:
+            with pytest.raises(ua.ConfigurationError, match="NO_PROXY") as info:
+                await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert api.requests == []
+    assert KEY not in str(info.value)
+
+
+async def test_a_borrowed_session_with_its_own_proxy_is_refused_for_loopback() -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        session = aiohttp.ClientSession(proxy=f"http://127.0.0.1:{proxy.port}")
+        async with session, client(api, session=session) as c:
+            with pytest.raises(ua.ConfigurationError, match="proxy"):
+                await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert api.requests == []
+
+
+async def test_a_borrowed_session_trusting_the_environment_goes_direct_when_no_proxy_says_so(
+    proxy_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ScriptedServer([OK]) as proxy, ScriptedServer([OK]) as api:
+        proxy_env(f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        session = aiohttp.ClientSession(trust_env=True)
+        async with session, client(api, session=session) as c:
+            await c.completions(start_time=0)
+    assert proxy.requests == []
+    assert len(api.requests) == 1
+
+
 async def test_a_netrc_entry_for_the_host_does_not_replace_the_key(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
@@ -476,6 +667,94 @@ async def test_a_netrc_entry_for_the_host_does_not_replace_the_key(
     async with ScriptedServer([OK]) as srv, client(srv) as c:
         await c.completions(start_time=0)
     assert srv.requests[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+# -- closing --------------------------------------------------------------------------------
+
+
+async def test_when_a_stream_fails_the_closing_client_ends_its_siblings_at_once_unretried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def handler(request: web.Request, n: int) -> Reply:
+        if request.query["project_ids"] == "bad":
+            return Reply(400, {"error": {"message": "no such project"}}, delay=0.3)
+        return Reply(body=page([bucket(0)]), delay=5.0)  # still in flight when it fails
+
+    policy = ua.RetryPolicy(max_attempts=5, initial_delay=1.0)
+    streams: list[asyncio.Future[Any]] = []
+
+    async def fan_out(c: ua.UsageClient) -> None:
+        # The README's fan-out: 3 requests in flight, 1 waiting for a concurrency slot, 2
+        # for a turn of the slow start; the failing stream ends the `async with`.
+        async with c:
+            for p in ["bad", "a", "b", "c", "d", "e"]:
+                streams.append(
+                    asyncio.ensure_future(c.costs.collect(start_time=0, project_ids=[p]))
+                )
+            await asyncio.gather(*streams)
+
+    with caplog.at_level(logging.WARNING, logger="usage_async"):
+        async with ScriptedServer(handler=handler) as srv:
+            with pytest.raises(ua.BadRequestError):
+                await fan_out(client(srv, retry=policy, max_concurrency=3))
+            siblings = streams[1:]
+            _, pending = await asyncio.wait(siblings, timeout=2.0)
+    assert pending == set()
+    assert all(isinstance(s.exception(), ua.ClientClosedError) for s in siblings)
+    sent = [dict(r.query)["project_ids"] for r in srv.requests]
+    assert len(set(sent)) == len(sent)  # no request was retried
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+class _Retrying(logging.Handler):
+    """Sets ``event`` when the client logs a retry (it is then waiting to make it)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.event = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("retrying "):
+            self.event.set()
+
+
+@contextlib.contextmanager
+def _retry_logged() -> Any:
+    handler = _Retrying()
+    logger = logging.getLogger("usage_async")
+    logger.addHandler(handler)
+    try:
+        yield handler.event
+    finally:
+        logger.removeHandler(handler)
+
+
+async def test_closing_ends_a_request_waiting_to_retry_at_once() -> None:
+    replies = [Reply(503, headers={"retry-after": "30"}), OK]
+    async with ScriptedServer(replies) as srv:
+        c = client(srv)
+        with _retry_logged() as retrying:
+            task = asyncio.ensure_future(c.completions(start_time=0))
+            await retrying.wait()
+        await c.aclose()
+        with pytest.raises(ua.ClientClosedError):
+            await asyncio.wait_for(task, timeout=2.0)
+    assert len(srv.requests) == 1
+
+
+async def test_closing_ends_a_request_waiting_out_the_clients_pause_at_once() -> None:
+    replies = [Reply(429, headers={"retry-after": "30"}), OK]
+    async with ScriptedServer(replies) as srv:
+        c = client(srv, retry=ua.RetryPolicy(max_attempts=1))
+        with pytest.raises(ua.RateLimitError):
+            await c.completions(start_time=0)
+        paused = asyncio.ensure_future(c.completions(start_time=0))  # 30 s of pause ahead
+        await asyncio.sleep(0)  # one step of its task: it now waits in the pacer
+        assert not paused.done()
+        await c.aclose()
+        with pytest.raises(ua.ClientClosedError):
+            await asyncio.wait_for(paused, timeout=2.0)
+    assert len(srv.requests) == 1
 
 
 async def test_a_stream_left_running_after_aclose_is_refused_not_given_a_new_session() -> None:
@@ -489,7 +768,7 @@ async def test_a_stream_left_running_after_aclose_is_refused_not_given_a_new_ses
             async with c:
                 stream = c.costs.buckets(start_time=0)
                 await anext(stream)
-            with pytest.raises(ua.ConfigurationError, match="closed"):
+            with pytest.raises(ua.ClientClosedError, match="closed"):
                 async for _ in stream:
                     pass
             assert c._transport._session is None

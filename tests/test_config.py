@@ -90,3 +90,51 @@ def test_endpoint_lookup_by_name() -> None:
     assert client.endpoint("costs") is client.costs
     with pytest.raises(KeyError, match="completions"):
         client.endpoint("completion")
+
+
+def test_whitespace_around_the_key_is_stripped() -> None:
+    client = ua.UsageClient("  sk-admin-from-a-file\r\n")
+    assert client._transport._headers["Authorization"] == "Bearer sk-admin-from-a-file"
+
+
+def test_a_trailing_newline_in_the_environment_key_is_stripped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-from-env\n")
+    client = ua.UsageClient()
+    assert client._transport._headers["Authorization"] == "Bearer sk-admin-from-env"
+
+
+def test_a_key_of_only_whitespace_is_no_key() -> None:
+    with pytest.raises(ua.ConfigurationError, match="OPENAI_ADMIN_KEY"):
+        ua.UsageClient(" \n")
+
+
+@pytest.mark.parametrize(
+    ("secret", "kind"),
+    [
+        ("Xq7secretPART\nsecondHALF9", "control character"),
+        ("Xq7secretPART\x00secondHALF9", "control character"),
+        ("Xq7secretPART\x7fsecondHALF9", "control character"),
+        ("Xq7secretPART secondHALF9", "whitespace"),
+        ("Xq7secretPART\u00e9secondHALF9", "non-ASCII"),
+    ],
+)
+def test_a_key_with_a_character_no_header_can_carry_is_refused_without_showing_it(
+    secret: str, kind: str
+) -> None:
+    with pytest.raises(ua.ConfigurationError, match=kind) as info:
+        ua.UsageClient("sk-admin-" + secret)
+    for text in (str(info.value), repr(info.value), repr(info.value.args)):
+        for part in ("Xq7", "secretPART", "secondHALF9"):
+            assert part not in text
+
+
+def test_an_organization_with_a_trailing_newline_is_stripped() -> None:
+    client = ua.UsageClient("sk-admin-x", organization="org-123\n")
+    assert client._transport._headers["OpenAI-Organization"] == "org-123"
+
+
+def test_an_organization_with_a_control_character_is_refused() -> None:
+    with pytest.raises(ua.ConfigurationError, match="organization"):
+        ua.UsageClient("sk-admin-x", organization="org\x00123")

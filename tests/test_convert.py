@@ -10,6 +10,8 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 from helpers import bucket, completions_result, page
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import usage_async as ua
 from usage_async import _convert
@@ -141,16 +143,113 @@ def test_money_is_an_exact_decimal_from_a_json_number() -> None:
     assert str(result.amount.value) == "0.06"
 
 
-def test_money_parses_from_a_json_number_with_the_stdlib_parser(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_convert, "loads", _convert._json_loads)
+def test_money_parses_from_a_json_number_with_the_stdlib_parser() -> None:
     body = b'{"object":"page","has_more":false,"next_page":null,"data":[{"object":"bucket",'
     body += b'"start_time":0,"end_time":1,"results":[{"object":"organization.costs.result",'
     body += b'"amount":{"value":0.1234567890123456789,"currency":"usd"},"quantity":1.5}]}]}'
-    result = decode_page(200, {}, body).data[0].results[0]
+    result = decode_page(200, {}, body, fast_loads=None).data[0].results[0]
     assert result.amount.value == Decimal("0.1234567890123456789")
     assert result.quantity == Decimal("1.5")
+
+
+# -- exact numbers, with or without orjson -----------------------------------------------------
+
+_exact_json = json.JSONDecoder(parse_float=Decimal).decode
+
+
+def _exactly(body: bytes) -> ua.Page[Any]:
+    """The page as the standard library's exact decoder reads it: the reference."""
+    return structure_page(_exact_json(body.decode()))
+
+
+def _costs_page(value: str, quantity: str = "1.5") -> bytes:
+    return (
+        b'{"object":"page","has_more":false,"next_page":null,"data":[{"object":"bucket",'
+        b'"start_time":0,"end_time":86400,"results":[{"object":"organization.costs.result",'
+        b'"amount":{"value":%s,"currency":"usd"},"quantity":%s}]}]}'
+        % (value.encode(), quantity.encode())
+    )
+
+
+def _counts_page(count: str) -> bytes:
+    return (
+        b'{"object":"page","has_more":false,"next_page":null,"data":[{"object":"bucket",'
+        b'"start_time":0,"end_time":86400,"results":[{"object":'
+        b'"organization.usage.completions.result","input_tokens":%s,"output_tokens":1,'
+        b'"num_model_requests":1,"model":"gpt-3.5-turbo"},{"object":"organization.usage.'
+        b'teleports.result","jumps":%s}]}]}' % (count.encode(), count.encode())
+    )
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "12345678.123456789012",  # 20 significant digits
+        "12.50",  # a float keeps no trailing zero
+        "0.003627500000000000000000000000000000",  # Decimal128, as the API stores amounts
+        "0E-6176",
+        "1e-7",
+        "-0.0",
+        "0.06",  # survives a float: the fast path may keep it, the result is the same
+    ],
+)
+def test_money_is_the_number_as_written_with_the_default_parser(literal: str) -> None:
+    body = _costs_page(literal)
+    [result] = decode_page(200, {}, body).data[0].results
+    assert result.amount.value.as_tuple() == Decimal(literal).as_tuple()
+    assert repr(decode_page(200, {}, body)) == repr(_exactly(body))
+
+
+@pytest.mark.parametrize("count", [2**64 + 1, -(2**63) - 1, 2**64 - 1, 10**30, -(10**25)], ids=str)
+def test_counts_keep_every_digit_with_the_default_parser(count: int) -> None:
+    body = _counts_page(str(count))
+    completions, teleports = decode_page(200, {}, body).data[0].results
+    assert completions.input_tokens == count
+    assert teleports.data["jumps"] == count
+    assert repr(decode_page(200, {}, body)) == repr(_exactly(body))
+
+
+_NUMBER = r"-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.from_regex(_NUMBER, fullmatch=True),
+    quantity=st.from_regex(_NUMBER, fullmatch=True),
+    count=st.integers(min_value=-(2**70), max_value=2**70).map(str)
+    | st.from_regex(_NUMBER, fullmatch=True),
+)
+def test_every_number_parses_the_same_with_orjson_and_with_the_standard_library(
+    value: str, quantity: str, count: str
+) -> None:
+    orjson = pytest.importorskip("orjson")
+    for body in (_costs_page(value, quantity), _counts_page(count)):
+        with_orjson = decode_page(200, {}, body, fast_loads=orjson.loads)
+        without = decode_page(200, {}, body, fast_loads=None)
+        # repr shows each Decimal's digits and exponent (12.50 is not 12.5) and int vs float
+        assert repr(with_orjson) == repr(without) == repr(_exactly(body))
+
+
+def test_a_page_of_integers_is_structured_from_the_fast_parse_alone() -> None:
+    orjson = pytest.importorskip("orjson")
+    parses: list[bytes] = []
+
+    def fast(body: bytes) -> Any:
+        parses.append(body)
+        return orjson.loads(body)
+
+    assert decode_page(200, {}, _counts_page("42"), fast_loads=fast).data[0].results
+    assert len(parses) == 1
+
+
+def test_a_misfit_on_a_page_read_twice_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    orjson = pytest.importorskip("orjson")
+    body = _counts_page('"many"').replace(b'"jumps":"many"', b'"jumps":0.5')
+    with caplog.at_level(logging.WARNING, logger="usage_async"):
+        results = decode_page(200, {}, body, fast_loads=orjson.loads).data[0].results
+    assert type(results[0]) is ua.UnknownResult
+    assert repr(results[1].data["jumps"]) == "Decimal('0.5')"
+    assert len(caplog.records) == 1
 
 
 @pytest.mark.parametrize(("raw", "expected"), [("12.50", "12.50"), ("0E-6176", "0E-6176")])
@@ -242,9 +341,40 @@ def test_json_that_is_not_a_page_is_a_validation_error(raw: Any) -> None:
     assert info.value.request_id == "req_1"
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        lambda p: p.pop("data"),
+        lambda p: p.pop("has_more"),
+        lambda p: p["data"][0].pop("start_time"),
+        lambda p: p["data"][0].pop("end_time"),
+        lambda p: p["data"][0].pop("results"),
+    ],
+    ids=["data", "has_more", "start_time", "end_time", "results"],
+)
+def test_a_page_missing_a_key_that_carries_data_is_a_validation_error(broken: Any) -> None:
+    raw = page([bucket(0, results=[completions_result()])])
+    broken(raw)
+    with pytest.raises(ua.APIResponseValidationError):
+        decode(raw)
+
+
+def test_keys_that_carry_no_data_may_be_left_out() -> None:
+    raw = {"data": [{"start_time": 0, "end_time": 86400, "results": []}], "has_more": False}
+    assert decode(raw) == ua.Page([ua.Bucket(0, 86400, [])], False, None)
+
+
 def test_a_body_that_is_not_json_is_a_retryable_validation_error() -> None:
     with pytest.raises(ua.APIResponseValidationError) as info:
         decode_page(200, {}, b'{"object": "page", "da')
+    assert info.value.json_error is True
+
+
+@pytest.mark.parametrize("fast_loads", [_convert.FAST_LOADS, None], ids=["default", "json"])
+def test_a_body_nested_too_deep_to_parse_is_a_retryable_validation_error(fast_loads: Any) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ua.APIResponseValidationError) as info:
+        decode_page(200, {}, body, fast_loads=fast_loads)
     assert info.value.json_error is True
 
 
@@ -343,6 +473,6 @@ def test_a_result_missing_a_required_field_is_kept_raw_and_switches_nothing(
     broken = _every_field(ua.CompletionsResult, input_tokens=1, output_tokens=2)
     del broken["num_model_requests"]
     with caplog.at_level(logging.WARNING, logger="usage_async"):
-        (result,) = _convert.structure_results([broken])
+        (result,) = structure_page(page([bucket(0, results=[broken])])).data[0].results
     assert result == ua.UnknownResult(tag, broken)
     assert _convert._FAST_HOOKS[tag] is fast

@@ -4,6 +4,7 @@ for real over loopback."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from helpers import KEY, Reply, ScriptedServer, bucket, page
-from pacing_sim import TokenBucketServer, bound, fan_out, run_virtual
+from pacing_sim import TokenBucketServer, bound, fan_out, run_virtual, steady_load
 
 import usage_async as ua
 from usage_async._pacing import AdaptiveRate, Pacer, Ticket, make_pacer
@@ -70,6 +71,38 @@ def test_a_fixed_rate_is_never_exceeded() -> None:
     assert outcome.wall >= (60 - 2) / 10
 
 
+# -- outages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "retry_after"), [(50, 5, None), (50, 5, 1), (2, 1, None), (2, 1, 1)]
+)
+def test_within_30_s_of_a_minute_long_outage_the_client_is_back_at_80_percent_of_the_rate(
+    rate: float, burst: int, retry_after: int | None
+) -> None:
+    # A long-lived client (a web app) has settled; then a minute of nothing but 429s.
+    server = TokenBucketServer(rate=rate, burst=burst, retry_after=retry_after, outage=(150, 210))
+    steady_load(server, workers=20, until=270)
+    assert server.admitted_between(120, 150) >= 0.8 * rate * 30  # settled before
+    assert server.admitted_between(240, 260) >= 0.8 * rate * 20  # 30 s after the outage
+
+
+def test_during_an_outage_a_request_still_goes_every_5_seconds() -> None:
+    server = TokenBucketServer(rate=50, burst=5, outage=(30, 90))
+    steady_load(server, workers=20, until=90)
+    during = [t for t in server.throttled_at if 40 <= t < 90]
+    gaps = [b - a for a, b in itertools.pairwise([40.0, *during, 90.0])]
+    assert max(gaps) <= 5.1
+    assert len(during) <= 12  # ...and not more: a 429 each 5 s while it is down
+
+
+def test_a_server_whose_limit_was_lowered_is_not_probed_back_to_its_old_rate() -> None:
+    server = TokenBucketServer(rate=50, burst=5, lowered=(60, 5))
+    steady_load(server, workers=20, until=180)
+    assert server.admitted_between(70, 100) >= 0.8 * 5 * 30  # the new rate, found at once
+    assert sum(1 for t in server.throttled_at if t >= 60) <= 60  # without hammering it
+
+
 # -- the gate -------------------------------------------------------------------------------
 
 
@@ -98,6 +131,22 @@ def test_a_429_with_retry_after_pauses_every_request_of_the_client() -> None:
         return loop.time() - started
 
     assert run_virtual(main) >= 3.0
+
+
+@pytest.mark.parametrize("rate_limit", ["adaptive", 5.0])
+def test_a_server_wait_pauses_the_client_for_at_most_max_pause(
+    rate_limit: float | str,
+) -> None:
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = make_pacer(rate_limit, max_pause=120.0)
+        ticket = await pacer.acquire()
+        pacer.release(ticket, 429, {"retry-after": "86400"})
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert run_virtual(main) == pytest.approx(120.0)
 
 
 def test_a_5xx_wait_delays_only_its_own_request() -> None:
@@ -169,7 +218,7 @@ def test_the_rate_cut_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> Non
 def test_make_pacer_refuses_nonsense() -> None:
     for bad in ("fast", 0, -1.0, float("inf"), True):
         with pytest.raises(ua.ConfigurationError):
-            make_pacer(bad)  # type: ignore[arg-type]
+            make_pacer(bad, max_pause=120.0)  # type: ignore[arg-type]
 
 
 # -- the estimate ----------------------------------------------------------------------------
@@ -298,6 +347,22 @@ async def test_a_paced_wait_uses_up_no_attempt() -> None:
             elapsed = time.monotonic() - started
     assert len(srv.requests) == 10
     assert elapsed >= (10 - 2) / 20 * 0.9
+
+
+async def test_a_refused_server_wait_is_raised_and_later_requests_go_on() -> None:
+    policy = ua.RetryPolicy(max_retry_after=0.2)
+    replies = [Reply(429, headers={"retry-after": "86400"}), Reply(body=page([bucket(0)]))]
+    async with (
+        ScriptedServer(replies) as srv,
+        ua.UsageClient(KEY, base_url=srv.base_url, retry=policy) as client,
+    ):
+        with pytest.raises(ua.RateLimitError) as info:
+            await client.costs(start_time=0)
+        assert info.value.retry_after == 86400
+        # The server's day-long wait pauses the client for max_retry_after at most.
+        later = await asyncio.wait_for(client.costs(start_time=0), timeout=10)
+    assert len(later.data) == 1
+    assert len(srv.requests) == 2
 
 
 def test_when_the_server_names_the_time_to_come_back_one_request_goes_then() -> None:

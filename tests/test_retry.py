@@ -34,10 +34,17 @@ def test_connection_errors_and_timeouts_are_retried() -> None:
     assert should_retry(ua.APITimeoutError("slow"))
 
 
-def test_a_2xx_that_is_not_json_is_retried_but_one_that_is_not_a_page_is_not() -> None:
+def test_a_2xx_whose_body_is_not_json_or_not_a_page_is_retried() -> None:
     not_json = ua.APIResponseValidationError("x", status_code=200, body=b"{", json_error=True)
     not_page = ua.APIResponseValidationError("x", status_code=200, body=b"[]")
     assert should_retry(not_json)
+    assert should_retry(not_page)
+
+
+def test_x_should_retry_false_wins_over_a_bad_2xx_body() -> None:
+    not_page = ua.APIResponseValidationError(
+        "x", status_code=200, body=b"[]", headers={"x-should-retry": "false"}
+    )
     assert not should_retry(not_page)
 
 

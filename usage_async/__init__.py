@@ -11,6 +11,7 @@ Names are imported when first used (PEP 562), so that ``import usage_async`` (an
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
@@ -22,6 +23,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ConfigurationError,
     ConflictError,
     InternalServerError,
@@ -147,6 +149,10 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+# A library's logger gets a NullHandler (the logging HOWTO, "Configuring Logging for a
+# Library"): in an app that set up no logging, retries are not printed to stderr.
+logging.getLogger("usage_async").addHandler(logging.NullHandler())
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "ENDPOINTS",
@@ -163,6 +169,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Bucket",
+    "ClientClosedError",
     "CodeInterpreterSessionsParams",
     "CodeInterpreterSessionsResult",
     "CompletionsParams",

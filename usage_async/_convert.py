@@ -8,9 +8,10 @@ Rules (OpenAI's spec, and ../API-NOTES #6 and #11 on how the real API drifts fro
 * unknown fields are ignored (new API fields must not break old clients);
 * counts are ``int``: numeric strings and integral floats are accepted, bools are not;
 * bools accept ``"true"``/``"false"`` strings;
-* money and other fractional quantities are :class:`~decimal.Decimal`, equal in value to the
-  JSON number as written, also when the API sends it as a string (``"12.50"``,
-  ``"0E-6176"``).
+* money and other fractional quantities are :class:`~decimal.Decimal`, the JSON number as
+  written (its digits and exponent: ``12.50`` stays ``Decimal("12.50")``), also when the API
+  sends it as a string (``"12.50"``, ``"0E-6176"``); counts keep every digit however large.
+  The same with or without the optional orjson (see :func:`decode_page`).
 
 Speed: a page of 31 buckets x 20 results is ~620 results, so the result classes get a
 structure function generated once per class (``_make_result_hook``) that reads all keys with
@@ -23,6 +24,7 @@ descriptor. Pages and buckets go through the converter's hooks too.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import linecache
 import logging
@@ -54,7 +56,7 @@ from .models import (
     WebSearchCallsResult,
 )
 
-__all__ = ["RESULT_CLASSES", "converter", "decode_page", "loads", "structure_page"]
+__all__ = ["FAST_LOADS", "RESULT_CLASSES", "converter", "decode_page", "structure_page"]
 
 log = logging.getLogger("usage_async")
 
@@ -79,22 +81,60 @@ _decode_json = json.JSONDecoder(parse_float=Decimal).decode
 
 
 def _json_loads(body: bytes) -> Any:
+    """The exact decoder: every fraction and exponent a Decimal as written."""
     # json.loads builds a new JSONDecoder on every call that passes parse_float.
     return _decode_json(body.decode())
 
 
-try:  # the optional `speed` extra; its floats reach Decimal through repr (to_decimal)
+FAST_LOADS: Callable[[bytes], Any] | None
+try:  # the optional `speed` extra
     import orjson
 
-    loads: Callable[[bytes], Any] = orjson.loads
-    JSONDecodeError: type[ValueError] = orjson.JSONDecodeError
+    FAST_LOADS = orjson.loads
 except ImportError:  # pragma: no cover - exercised when the extra is not installed
-    loads = _json_loads
-    JSONDecodeError = ValueError
+    FAST_LOADS = None
 
 
 class _DataError(ValueError):
     """A value in a response that does not fit its field."""
+
+
+class _NotExact(Exception):  # noqa: N818 - a signal to re-decode, not an error
+    """The fast parser gave a float for a value the page keeps: the exact decoder decides."""
+
+
+# A float reaching a scalar rule is, by default, refused (`_NotExact`): on the hot path it
+# comes from the fast parser, a binary approximation of what the JSON says (12.50 as 12.5,
+# 2**64 + 1 rounded), and the page is decoded again exactly. Refusing by default costs that
+# path nothing; the entry points fed a caller's own objects (`structure_page`, the
+# converter's hooks) allow floats, taken as the number their repr shows.
+_FLOATS_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "usage_async_floats_allowed", default=False
+)
+
+
+def _from_float(value: float) -> Decimal:
+    if not _FLOATS_ALLOWED.get():
+        raise _NotExact
+    return Decimal(repr(value))
+
+
+def _allowing_floats(hook: Callable[[Any], T], value: Any) -> T:
+    allowed = _FLOATS_ALLOWED.set(True)
+    try:
+        return hook(value)
+    finally:
+        _FLOATS_ALLOWED.reset(allowed)
+
+
+def _has_float(value: Any) -> bool:
+    if value.__class__ is float:
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
 
 
 # -- scalar rules: each takes a value whose class is not already the target ---------------
@@ -113,7 +153,7 @@ def to_int(value: Any) -> int:
         except ValueError:
             pass
     try:
-        number = Decimal(value) if cls is not float else Decimal(repr(value))
+        number = Decimal(value) if cls is not float else _from_float(value)
     except (InvalidOperation, TypeError, ValueError):
         raise _DataError(f"expected an integer, got {value!r}") from None
     if not number.is_finite() or number != number.to_integral_value():
@@ -138,7 +178,9 @@ def to_str(value: Any) -> str:
     """An id or a name: str, or a number written as one."""
     if isinstance(value, str):
         return value
-    if value.__class__ in (int, float, Decimal):
+    if value.__class__ is float:
+        return str(_from_float(value))
+    if value.__class__ in (int, Decimal):
         return str(value)
     raise _DataError(f"expected a string, got {value!r}")
 
@@ -149,7 +191,7 @@ def to_decimal(value: Any) -> Decimal:
     if cls is Decimal:
         number: Decimal = value
     elif cls is float:
-        number = Decimal(repr(value))
+        number = _from_float(value)
     elif cls is int or cls is str:
         try:
             number = Decimal(value.strip() if cls is str else value)
@@ -284,19 +326,30 @@ _KEYS: dict[str, frozenset[str]] = {
 }
 
 
+def _unknown(tag: str | None, obj: dict[str, Any]) -> UnknownResult:
+    if not _FLOATS_ALLOWED.get() and _has_float(obj):
+        raise _NotExact  # the raw dict is kept: it must hold the numbers as written
+    return UnknownResult(tag, obj)
+
+
 def _structure_result_slowly(obj: Any) -> Result:
     """One result, falling back to :class:`UnknownResult` (logged when the tag is known)."""
     if not isinstance(obj, dict):
         raise _DataError(f"expected a result object, got {obj!r}")
     tag = obj.get("object")
     if not isinstance(tag, str):
-        return UnknownResult(None, obj)
+        return _unknown(None, obj)
     hook = _RESULT_HOOKS.get(tag)
     if hook is None:
-        return UnknownResult(tag, obj)
+        return _unknown(tag, obj)
     try:
         result: Result = hook(obj)
+    except _NotExact:
+        raise
     except Exception as exc:  # noqa: BLE001 - any misfit keeps the raw dict instead
+        if not _FLOATS_ALLOWED.get():
+            # A page the exact decoder may read again: let it log the misfit, once.
+            raise _NotExact from None
         log.warning("kept a %s result as UnknownResult: %s", tag, exc)
         return UnknownResult(tag, obj)
     if _FAST_HOOKS[tag] is not hook and not _KEYS[tag] <= obj.keys():
@@ -309,6 +362,8 @@ def structure_results(items: Any) -> list[Result]:
     hooks = _FAST_HOOKS
     try:
         return [hooks[o["object"]](o) for o in items]
+    except _NotExact:
+        raise
     except Exception:  # noqa: BLE001 - redo item by item to find and keep the misfits
         if not isinstance(items, list):
             raise _DataError(f"expected a list of results, got {items!r}") from None
@@ -319,15 +374,28 @@ def _structure_bucket(obj: Any) -> Bucket[Any]:
     if not isinstance(obj, dict):
         raise _DataError(f"expected a bucket object, got {obj!r}")
     start, end = obj.get("start_time"), obj.get("end_time")
+    results = obj.get("results")
+    if results is None:
+        # Read as empty, a lost `results` would be a day of spend silently reported as zero.
+        raise _DataError("a bucket has no 'results'")
     return Bucket(
         start if start.__class__ is int else to_int(start),
         end if end.__class__ is int else to_int(end),
-        structure_results(obj.get("results", [])),
+        structure_results(results),
     )
 
 
 def structure_page(obj: Any) -> Page[Any]:
-    """Turn a parsed response body into a :class:`Page`; raise ``ValueError`` if it is not one."""
+    """Turn a parsed response body into a :class:`Page`; raise ``ValueError`` if it is not one.
+
+    ``data`` and ``has_more``, and each bucket's ``start_time``, ``end_time`` and ``results``,
+    must be there; ``object`` tags of pages and buckets and a last page's ``next_page`` may
+    be left out (real responses do). A float is taken as the number its repr shows.
+    """
+    return _allowing_floats(_structure_page, obj)
+
+
+def _structure_page(obj: Any) -> Page[Any]:
     if not isinstance(obj, dict):
         raise _DataError(f"expected a page object, got {type(obj).__name__}")
     data = obj.get("data")
@@ -348,22 +416,23 @@ def _is_generic_of(cls: type) -> Callable[[Any], bool]:
 
 
 def _adapt(hook: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
-    """A cattrs structure hook (value, type) from a one-argument function."""
-    return lambda value, _: hook(value)
+    """A cattrs structure hook (value, type) from a one-argument function; it is fed a
+    caller's objects, so floats are allowed."""
+    return lambda value, _: _allowing_floats(hook, value)
 
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=False)
     # Scalars first, so every class built from them follows the same rules.
-    conv.register_structure_hook(Decimal, lambda v, _: to_decimal(v))
-    conv.register_structure_hook(bool, lambda v, _: to_bool(v))
-    conv.register_structure_hook(Amount, lambda v, _: to_amount(v))
+    conv.register_structure_hook(Decimal, _adapt(to_decimal))
+    conv.register_structure_hook(bool, _adapt(to_bool))
+    conv.register_structure_hook(Amount, _adapt(to_amount))
     for tag, hook in _RESULT_HOOKS.items():
         cls = next(c for c in RESULT_CLASSES if c.object == tag)
         conv.register_structure_hook(cls, _adapt(hook))
-    conv.register_structure_hook(UnknownResult, lambda v, _: _structure_result_slowly(v))
+    conv.register_structure_hook(UnknownResult, _adapt(_structure_result_slowly))
     conv.register_structure_hook_func(_is_generic_of(Bucket), _adapt(_structure_bucket))
-    conv.register_structure_hook_func(_is_generic_of(Page), _adapt(structure_page))
+    conv.register_structure_hook_func(_is_generic_of(Page), _adapt(_structure_page))
     conv.register_unstructure_hook(Decimal, lambda v: v)
     return conv
 
@@ -373,19 +442,40 @@ converter = _make_converter()
 (Decimals kept); ``converter.structure(obj, Page)`` is :func:`structure_page`."""
 
 
-def decode_page(status: int, headers: Mapping[str, str], body: bytes) -> Page[Any]:
+def decode_page(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    fast_loads: Callable[[bytes], Any] | None = FAST_LOADS,
+) -> Page[Any]:
     """The page of a 2xx response, or the exception for any other: pure, no I/O.
 
     A 2xx whose body is not JSON raises :class:`APIResponseValidationError` with
-    ``json_error=True`` (retried: a truncated body, say); JSON that is not a page raises it
-    with ``json_error=False``.
+    ``json_error=True`` (a truncated body, say); JSON that is not a page raises it with
+    ``json_error=False``. Both are retried.
+
+    ``fast_loads`` (orjson's, when installed) parses first. It reads every fraction and
+    exponent, and every integer beyond 64 bits, as a binary float, which loses digits
+    (API-NOTES #17: amounts are 34-digit decimals) or trailing zeros (``12.50``): so when a
+    value the page keeps comes out a float, and for any body it refuses or page it cannot
+    structure, the exact decoder (``json`` with ``Decimal``) reads the body again and its
+    page or error is the answer. Integer-only pages (all usage pages) keep the fast path;
+    the result is the same with or without orjson, error messages included.
     """
     if not 200 <= status < 300:
         raise error_from_response(status, headers, body)
+    # (Floats are refused here unless a caller's hook around us allowed them: then the fast
+    # parser is not used at all.)
+    if fast_loads is not None and not _FLOATS_ALLOWED.get():
+        try:
+            return _structure_page(fast_loads(body))
+        except (_NotExact, ValueError, TypeError, AttributeError):
+            pass  # in any doubt, the exact decoder decides
     request_id = headers.get("x-request-id")
     try:
-        obj = loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        obj = _json_loads(body)
+    except (ValueError, RecursionError) as exc:
         raise APIResponseValidationError(
             f"HTTP {status} with a body that is not JSON ({exc}): {body[:120]!r}",
             status_code=status,

@@ -20,6 +20,7 @@ USAGE_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
     {"1d": (7, 31), "1h": (24, 168), "1m": (60, 1440)}
 )
 COSTS_LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType({"1d": (7, 180)})
+COSTS_PAGE_BUCKETS = 31  # a Costs page holds at most this many, whatever its limit: API-NOTES #13
 DEFAULT_BUCKET_WIDTH = "1d"
 WIDTH_SECONDS: Mapping[str, int] = MappingProxyType({"1m": 60, "1h": 3600, "1d": 86400})
 
@@ -54,6 +55,7 @@ class EndpointSpec:
     enum_filters: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
     bool_filters: tuple[str, ...] = ()
     limits: Mapping[str, tuple[int, int]] = USAGE_LIMITS
+    page_buckets: int | None = None  # the most buckets a page holds, whatever its limit
     # Prepared once from the fields above: parameter name -> kind, in the order sent.
     params: Mapping[str, str] = attrs.field(init=False)
     enums: Mapping[str, tuple[str, ...]] = attrs.field(init=False)
@@ -70,6 +72,11 @@ class EndpointSpec:
     @enums.default
     def _enums(self) -> Mapping[str, tuple[str, ...]]:
         return MappingProxyType({**self.enum_filters, "group_by": self.group_by})
+
+    def buckets_per_page(self, limit: int) -> int:
+        """How many buckets a full page of ``limit`` holds: ``limit``, or less where the API
+        answers fewer whatever the limit (Costs: 31, API-NOTES #13)."""
+        return limit if self.page_buckets is None else min(limit, self.page_buckets)
 
     @property
     def bucket_widths(self) -> tuple[str, ...]:
@@ -170,6 +177,7 @@ ENDPOINTS: Mapping[str, EndpointSpec] = MappingProxyType(
                 id_filters=("project_ids", "api_key_ids"),
                 group_by=("project_id", "line_item", "api_key_id"),
                 limits=COSTS_LIMITS,
+                page_buckets=COSTS_PAGE_BUCKETS,
             ),
         )
     }

@@ -21,9 +21,18 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   probe for a raised limit comes later.
 * While nothing gets through, the rate is capped below what the time without a success
   allows; the cap is lifted if a request sent in that time succeeds after all (a 429,
-  with no page to send, can overtake the 200s of requests sent before it).
+  with no page to send, can overtake the 200s of requests sent before it). It never goes
+  below one request every 5 s (unless the server was proven 8 times slower than that), so
+  a server that is back after an outage is noticed within seconds.
+* When requests get through again after such a drought, the rate probes back up to what
+  the server was proven to allow before it, doubling with every success, instead of
+  growing 1 % a second (which took most of an hour after a minute of 429s). The successes
+  from before the drought no longer count as proof: if the server came back slower (its
+  limit lowered), the probe's first 429 finds the new rate.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
-  only the one that received it; a 5xx's wait delays only its own request.
+  only the one that received it, for at most the client's ``max_retry_after``: a longer
+  wait is one the retry layer refuses (it raises at once), and the client's other requests
+  go on after that cap; a 5xx's wait delays only its own request.
 
 The decisions live in :class:`AdaptiveRate`, a pure object fed with times and outcomes;
 :class:`Pacer` is the asyncio gate that enforces them: waiters are served first come,
@@ -58,6 +67,9 @@ STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
 MIN_RATE = 1 / 120  # never slower than one request per two minutes
+DROUGHT_PROBE = 5.0  # seconds: while nothing gets through, still send one request this
+DROUGHT_DEPTH = 8.0  # often, or 1/8 of the rate proven before (a slow server): a server
+# back after an outage is noticed within seconds, at the cost of a 429 each 5 s while down
 ESTIMATE_MIN_COUNT = 3  # successes beyond the burst a window needs to bound the rate
 CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
 HISTORY = 4096  # successes remembered for the estimate
@@ -87,6 +99,8 @@ class AdaptiveRate:
         self._grow_from = 0.0  # the rate grows (probing or steady) from here
         self._probe_successes = 0  # of requests sent since the last cut
         self._drought_from: float | None = None  # the first 429 since the last success
+        self._recall: float | None = None  # the rate proven when the drought began
+        self._probe_cap: float | None = None  # a recovery probe grows up to this rate
         # (drought start, its last 429, the rate without the cap) while a drought caps it
         self._unceiled: tuple[float, float, float] | None = None
         self._paused_by_server = False  # whether the last cut came with a server wait
@@ -114,7 +128,8 @@ class AdaptiveRate:
         if self.probing:
             doubling = max(PROBE_DOUBLING, 0.5 / self.rate)
             doublings = min(elapsed / doubling, self._probe_successes + 1.0)
-            return float(self.rate * 2.0**doublings)
+            probed = float(self.rate * 2.0**doublings)
+            return probed if self._probe_cap is None else min(probed, self._probe_cap)
         growth = STEADY_GROWTH * elapsed
         if not self._paused_by_server:
             growth += min(
@@ -134,7 +149,8 @@ class AdaptiveRate:
         if ticket.epoch == self.epoch:
             self._probe_successes += 1
         drought = self._drought_from
-        if drought is not None and ticket.sent_at >= drought:
+        ended = drought is not None and ticket.sent_at >= drought
+        if ended:
             self._drought_from = None
         unceiled = self._unceiled
         if unceiled is not None and unceiled[0] <= ticket.sent_at <= unceiled[1]:
@@ -144,11 +160,54 @@ class AdaptiveRate:
             if self.rate is not None and self.rate < unceiled[2]:
                 self.rate = unceiled[2]
                 log.info("request rate restored to %.3g/s (a 429 overtook a success)", self.rate)
+        if ended:
+            self._recover(now)
+        elif self._probe_cap is not None and ticket.epoch == self.epoch:
+            self._probe_on(now)
         first = self._first_throttle
         if ticket.epoch == 0 and first is not None and first - 1.0 <= ticket.sent_at:
             self._early_successes += 1  # out before the first 429, back after it
             low, high = self._early_span
             self._early_span = (min(low, ticket.sent_at), max(high, ticket.sent_at))
+
+    def _recover(self, now: float) -> None:
+        """The first success after a drought: if the drought dragged the rate below half of
+        what the server was proven to allow before it (an outage, say), probe back up to
+        that rate (:meth:`_probe_on`) instead of growing 1 % a second."""
+        recall, rate = self._recall, self.rate_at(now)
+        if recall is None or rate is None:
+            return
+        margin = WAIT_MARGIN if self._paused_by_server else STEADY_MARGIN
+        target = recall * margin
+        if rate >= target / 2.0:
+            return  # a short drought: the usual growth will do
+        self.rate = rate
+        self.probing = True
+        self._probe_cap = target
+        self._probe_successes = 0
+        self._grow_from = now
+        # What it believed before is forgotten, and the successes that proved it: if the
+        # server came back slower (its limit was lowered, not down for a while), windows
+        # reaching back before the drought would "prove" the old rate again and again.
+        self.known = None
+        self._successes.clear()
+        self._last_throttle = None
+        self.epoch += 1  # the 429s of requests sent during the drought say nothing now
+        log.info("requests get through again: probing back up to %.3g/s", target)
+
+    def _probe_on(self, now: float) -> None:
+        """A success while recovering: the probe doubles again from the rate it reached,
+        within half a request interval at that rate, up to the rate before the drought."""
+        rate, cap = self.rate_at(now), self._probe_cap
+        if rate is None or cap is None:
+            return
+        if rate >= cap:
+            self.rate, self.probing, self._probe_cap = cap, False, None
+            log.info("request rate back at %.3g/s", cap)
+        else:
+            self.rate, self._probe_successes = rate, 0
+        self._grow_from = now
+        self._logged_rate = self.rate
 
     def on_throttle(self, ticket: Ticket, now: float, resume_at: float) -> bool:
         """A request let through at ``ticket.sent_at`` got a 429; pacing resumes at
@@ -175,12 +234,17 @@ class AdaptiveRate:
             self._refilled = math.floor(proven * max(0.0, high - low))
             proven = self._proven_rate(sent)
         ceiling = self._ceiling(sent)
-        if self._drought_from is None:
+        starts_drought = self._drought_from is None
+        if starts_drought:
             self._drought_from = sent
         if proven is not None:
             self.known = proven
         elif self.known is not None:
             self.known *= 0.5
+        elif self._probe_cap is not None and previous is not None:
+            # A recovery probe found the limit below the rate before the drought: the
+            # server allowed the rate it doubled from.
+            self.known = previous / 2.0
         if self.known is not None:
             self.rate = self.known * (STEADY_MARGIN if resume_at <= now else WAIT_MARGIN)
             self.probing = False
@@ -193,7 +257,10 @@ class AdaptiveRate:
             # Kept until a request sent during the drought turns out to have succeeded.
             self._unceiled = (self._drought_from or sent, sent, max(MIN_RATE, self.rate))
             self.rate = ceiling / 2.0
-        self.rate = max(MIN_RATE, self.rate)
+        if starts_drought:
+            self._recall = self.known
+        self.rate = max(MIN_RATE, self.rate, self._drought_floor())
+        self._probe_cap = None
         self._probe_successes = 0
         self.window = None
         self._paused_by_server = resume_at > now
@@ -207,6 +274,14 @@ class AdaptiveRate:
         )
         self._logged_rate = self.rate
         return True
+
+    def _drought_floor(self) -> float:
+        """The least rate during a drought: one request every DROUGHT_PROBE seconds, so a
+        server that is back is noticed soon, unless it was proven slower than that."""
+        recall = self._recall
+        if recall is None:
+            return MIN_RATE
+        return min(recall / DROUGHT_DEPTH, 1.0 / DROUGHT_PROBE)
 
     def _ceiling(self, until: float) -> float | None:
         """An upper bound on the server's rate while nothing gets through: its bucket was
@@ -246,7 +321,8 @@ class Pacer:
 
     ``Pacer(None)`` does nothing at all; ``Pacer(5.0)`` allows 5 requests per second with
     a burst of ``burst``; ``Pacer("adaptive")`` learns the rate from 429s. Every pacer but
-    the first honours a 429's server wait for the whole client.
+    the first honours a 429's server wait for the whole client, for at most ``max_pause``
+    seconds (the client's ``RetryPolicy.max_retry_after``).
     """
 
     def __init__(
@@ -254,7 +330,9 @@ class Pacer:
         rate_limit: float | str | None = "adaptive",
         *,
         burst: float = 2.0,
+        max_pause: float = math.inf,
     ) -> None:
+        self.max_pause = max_pause
         self._adaptive = AdaptiveRate() if rate_limit == "adaptive" else None
         self._enabled = rate_limit is not None
         self._fixed_rate = None if isinstance(rate_limit, str) else rate_limit
@@ -335,6 +413,16 @@ class Pacer:
                 self._give_back(waiter.result())  # it was our turn: pass it on
             raise
 
+    def fail_waiters(self, error: type[BaseException]) -> None:
+        """End every wait for a turn with ``error`` (the client is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiters, self._waiters = self._waiters, collections.deque()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error("this UsageClient was closed while the request waited"))
+
     def _give_back(self, ticket: Ticket) -> None:
         self.in_flight -= 1
         self.requests -= 1
@@ -380,7 +468,10 @@ class Pacer:
         if status == 429:
             wait = parse_retry_after(headers)
             if wait is not None:
-                self.paused_until = max(self.paused_until, now + wait)
+                # A longer wait is refused by the retry layer (raised at once); it must not
+                # freeze every other request of the client for a day either.
+                pause = min(wait, self.max_pause)
+                self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None:
                 resume_at = max(now, self.paused_until)
                 if self._adaptive.on_throttle(ticket, now, resume_at):
@@ -391,10 +482,11 @@ class Pacer:
             self._schedule()
 
 
-def make_pacer(rate_limit: float | str | None) -> Pacer:
-    """The pacer for a client's ``rate_limit`` setting."""
+def make_pacer(rate_limit: float | str | None, *, max_pause: float) -> Pacer:
+    """The pacer for a client's ``rate_limit`` setting; a server wait pauses it for at most
+    ``max_pause`` seconds."""
     if rate_limit is None or rate_limit == "adaptive":
-        return Pacer(rate_limit)
+        return Pacer(rate_limit, max_pause=max_pause)
     if isinstance(rate_limit, bool) or not isinstance(rate_limit, (int, float)):
         raise ConfigurationError(
             f"rate_limit must be 'adaptive', a number of requests per second, or None; "
@@ -402,4 +494,4 @@ def make_pacer(rate_limit: float | str | None) -> Pacer:
         )
     if not (rate_limit > 0 and math.isfinite(rate_limit)):
         raise ConfigurationError(f"rate_limit must be > 0 requests per second, got {rate_limit}")
-    return Pacer(float(rate_limit))
+    return Pacer(float(rate_limit), max_pause=max_pause)

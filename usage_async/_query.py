@@ -179,11 +179,14 @@ def _encode_extra(extra_query: object) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def build_query(endpoint: EndpointSpec, kwargs: Mapping[str, Any]) -> Query:
+def build_query(
+    endpoint: EndpointSpec, kwargs: Mapping[str, Any], *, largest_pages: bool = False
+) -> Query:
     """Check ``kwargs`` against the endpoint's row and return the prepared :class:`Query`.
 
     Raises :class:`InvalidParameterError` naming the parameter and the allowed values.
-    ``None`` values count as not given.
+    ``None`` values count as not given. ``largest_pages`` (streams): without a ``limit``,
+    ask for the most buckets a page may hold for the bucket width, not the API's default.
     """
     params = endpoint.params
     values: dict[str, Any] = {}
@@ -237,7 +240,12 @@ def build_query(endpoint: EndpointSpec, kwargs: Mapping[str, Any]) -> Query:
         )
     width = values.get("bucket_width", DEFAULT_BUCKET_WIDTH)
     limit = values.get("limit")
-    if limit is not None:
+    if limit is None and largest_pages and all(key != "limit" for key, _ in extra):
+        # API-NOTES #3-#4: few requests a minute are allowed, and the API's default page
+        # (7 daily buckets) takes about 4x the requests a month needs. Costs answers at most
+        # 31 buckets whatever the limit (#13): nothing may assume a page holds `limit`.
+        values["limit"] = endpoint.limits[width][1]
+    elif limit is not None:
         _, maximum = endpoint.limits[width]
         if not 1 <= limit <= maximum:
             raise _refuse(

@@ -7,15 +7,16 @@ maps aiohttp's errors to ours and never decides anything about the response.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import urllib.request
 from collections.abc import Mapping
 
 import aiohttp
 from yarl import URL
 
-from .errors import APIConnectionError, APITimeoutError, ConfigurationError
+from .errors import APIConnectionError, APITimeoutError, ClientClosedError, ConfigurationError
 
-__all__ = ["Response", "Transport"]
+__all__ = ["Response", "Transport", "is_loopback", "proxy_for"]
 
 Response = tuple[int, Mapping[str, str], bytes]
 """``(status, headers, body)`` of one GET."""
@@ -29,6 +30,12 @@ class Transport:
     is read from the environment (``HTTPS_PROXY``/``HTTP_PROXY``, ``NO_PROXY``) then, once.
     aiohttp's ``trust_env=True`` would do that on every request, in a worker thread, and
     also apply ``~/.netrc`` credentials, which clash with the Authorization header.
+
+    A loopback host is never reached through a proxy: plain ``http://`` is allowed there
+    only because the key does not leave the machine, and a proxy is a hop that may. A
+    borrowed session that would send such a request through its proxy (its own ``proxy=``,
+    or the environment's with ``trust_env=True``) is refused with ``ConfigurationError``:
+    aiohttp has no way to tell one request to go direct.
     """
 
     def __init__(
@@ -53,6 +60,11 @@ class Transport:
         self._closed = False
 
     @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` closed the transport's own session (until :meth:`reopen`)."""
+        return self._closed
+
+    @property
     def in_flight(self) -> int:
         """How many requests hold a concurrency slot right now."""
         return self._in_flight
@@ -63,7 +75,7 @@ class Transport:
             if self._closed:
                 # A stream still running after its client was closed (a sibling of a failed
                 # gather, say) must not open a session nobody will close.
-                raise ConfigurationError("this UsageClient is closed")
+                raise ClientClosedError("this UsageClient is closed")
             self._proxy = proxy_for(url)
             session = self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_concurrency),
@@ -81,6 +93,8 @@ class Transport:
             session = self._get_session(url)  # after any wait for a slot: aclose may have run
             if session.closed:
                 raise ConfigurationError("this UsageClient's session is closed")
+            if not self._owns_session and url.scheme == "http":
+                _refuse_proxy_in_clear(session, url)
             self._in_flight += 1
             try:
                 async with session.get(
@@ -92,11 +106,16 @@ class Transport:
                 ) as resp:
                     body = await resp.read()
                     return resp.status, resp.headers, body
-            except asyncio.TimeoutError as exc:
-                raise APITimeoutError(
-                    f"no complete response within {self._timeout.total}s"
-                ) from exc
-            except aiohttp.ClientError as exc:
+            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                if self._closed:
+                    # Cut by our own aclose(): not a network failure, and not to be retried.
+                    raise ClientClosedError(
+                        "this UsageClient was closed during the request"
+                    ) from exc
+                if isinstance(exc, asyncio.TimeoutError):
+                    raise APITimeoutError(
+                        f"no complete response within {self._timeout.total}s"
+                    ) from exc
                 raise APIConnectionError(f"connection failed: {exc}") from exc
             finally:
                 self._in_flight -= 1
@@ -108,7 +127,8 @@ class Transport:
     async def aclose(self) -> None:
         """Close the session if this transport created it; a borrowed one is left open.
 
-        Until :meth:`reopen`, a request that would need a new session is refused.
+        Requests in flight on it end with :class:`ClientClosedError`; until :meth:`reopen`,
+        every request is refused with it.
         """
         if not self._owns_session:
             return
@@ -119,9 +139,41 @@ class Transport:
 
 
 def proxy_for(url: URL) -> str | None:
-    """The proxy the environment sets for ``url`` (its scheme's ``*_PROXY``), unless
-    ``NO_PROXY`` exempts its host."""
+    """The proxy for ``url``: the environment's (its scheme's ``*_PROXY``) unless
+    ``NO_PROXY`` exempts its host, and never one for a loopback host."""
+    if url.host is not None and is_loopback(url.host):
+        return None
+    return _env_proxy(url)
+
+
+def _env_proxy(url: URL) -> str | None:
     proxy = urllib.request.getproxies().get(url.scheme)
     if not proxy or (url.host and urllib.request.proxy_bypass(url.host)):
         return None
     return proxy
+
+
+def _refuse_proxy_in_clear(session: aiohttp.ClientSession, url: URL) -> None:
+    """Refuse a plain-http request to a loopback host that a borrowed session would send
+    through a proxy: the key would leave the machine unencrypted."""
+    if url.host is None or not is_loopback(url.host):
+        return  # plain http elsewhere needed allow_http=True: the caller's consent
+    # aiohttp >= 3.10 keeps a session's own proxy= here (no public accessor).
+    own = getattr(session, "_default_proxy", None)
+    if own is None and not (session.trust_env and _env_proxy(url)):
+        return
+    raise ConfigurationError(
+        f"the borrowed session would send this plain-http request to {url.host} through a "
+        "proxy, and the admin key with it, unencrypted, off this machine; add the host to "
+        "NO_PROXY, or borrow a session without a proxy (trust_env=False)"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, or the name ``localhost``; decided without any DNS look-up."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

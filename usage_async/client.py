@@ -10,9 +10,10 @@ import asyncio
 import datetime
 import email.utils
 import hashlib
-import ipaddress
+import logging
 import os
 import platform
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -25,9 +26,9 @@ from ._convert import decode_page
 from ._endpoints import ENDPOINTS, EndpointSpec
 from ._pagination import iter_buckets, iter_pages
 from ._query import Query, build_query
-from ._transport import Response, Transport
+from ._transport import Response, Transport, is_loopback
 from ._version import __version__
-from .errors import ConfigurationError, UsageError
+from .errors import ClientClosedError, ConfigurationError, UsageError
 from .models import Bucket, Page
 from .retry import RetryPolicy, build_retrying, should_retry
 
@@ -53,6 +54,8 @@ __all__ = ["DEFAULT_BASE_URL", "Endpoint", "UsageClient"]
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 API_KEY_ENV = "OPENAI_ADMIN_KEY"
 
+log = logging.getLogger("usage_async")
+
 R = TypeVar("R")
 
 
@@ -62,7 +65,7 @@ def _check_base_url(base_url: str, allow_http: bool) -> URL:
         raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
     if url.query_string or url.fragment:
         raise ConfigurationError(f"base_url must not have a query or fragment, got {base_url!r}")
-    if url.scheme == "http" and not allow_http and not _is_loopback(url.host):
+    if url.scheme == "http" and not allow_http and not is_loopback(url.host):
         raise ConfigurationError(
             f"base_url {base_url!r} is plain http to a host that is not loopback: the admin "
             "key would travel unencrypted. Use https, or pass allow_http=True if you mean it "
@@ -71,14 +74,51 @@ def _check_base_url(base_url: str, allow_http: bool) -> URL:
     return url
 
 
-def _is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1, or the name ``localhost``; decided without any DNS look-up."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def _check_key(key: object) -> str:
+    """The key without surrounding whitespace (a key read from a file ends with a newline).
+
+    Any other character that cannot go in an ``Authorization`` header is refused before any
+    request, with a message that says what is wrong but shows no part of the key.
+    """
+    if key is not None and not isinstance(key, str):
+        raise ConfigurationError(f"api_key must be a string, got {type(key).__name__}")
+    key = key.strip() if key is not None else ""
+    if not key:
+        raise ConfigurationError(
+            f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable "
+            "to an organization admin key (sk-admin-...)"
+        )
+    bad = _bad_header_char(key)
+    if bad is not None:
+        raise ConfigurationError(
+            f"the API key contains {bad}, which cannot be sent in an HTTP header: check how "
+            "it was copied or read (the key is not shown here)"
+        )
+    return key
+
+
+def _check_header(name: str, value: str) -> str:
+    bad = _bad_header_char(value)
+    if bad is not None:
+        raise ConfigurationError(f"{name} contains {bad}: {value!r}")
+    return value
+
+
+def _bad_header_char(text: str) -> str | None:
+    """What kind of character of ``text`` a header value cannot carry, or None.
+
+    Keys and organization ids are printable ASCII without spaces; anything else is a
+    copying mistake (aiohttp would refuse control characters with a bare ValueError).
+    """
+    for char in text:
+        if "!" <= char <= "~":
+            continue
+        if char == " ":
+            return "whitespace inside it"
+        if char.isascii() or not char.isprintable():
+            return "a control character"
+        return "a non-ASCII character"
+    return None
 
 
 class Endpoint(Generic[R]):
@@ -103,23 +143,29 @@ class Endpoint(Generic[R]):
         return self._spec
 
     def __call__(self, **params: Any) -> Awaitable[Page[R]]:
-        """One request: the page at ``page=`` (or the first), without following cursors."""
+        """One request: the page at ``page=`` (or the first), without following cursors.
+
+        ``limit`` is sent only when given (the API's default page otherwise).
+        """
         query = build_query(self._spec, params)
         return self._client._fetch(query, query.page)
 
     def pages(self, **params: Any) -> AsyncGenerator[Page[R], None]:
-        """Every page, following ``next_page`` while ``has_more`` is true."""
-        query = build_query(self._spec, params)
+        """Every page, following ``next_page`` while ``has_more`` is true.
+
+        Without ``limit``, each request asks for the most buckets a page may hold.
+        """
+        query = build_query(self._spec, params, largest_pages=True)
         return iter_pages(self._client._prefetch, query)
 
     def buckets(self, **params: Any) -> AsyncGenerator[Bucket[R], None]:
-        """Every bucket of every page, in order, each exactly once."""
-        query = build_query(self._spec, params)
+        """Every bucket of every page, in order, each exactly once (largest pages by default)."""
+        query = build_query(self._spec, params, largest_pages=True)
         return iter_buckets(iter_pages(self._client._prefetch, query))
 
     def collect(self, **params: Any) -> Awaitable[list[Bucket[R]]]:
-        """All buckets of all pages, as one list."""
-        query = build_query(self._spec, params)
+        """All buckets of all pages, as one list (largest pages by default)."""
+        query = build_query(self._spec, params, largest_pages=True)
         return _collect(iter_buckets(iter_pages(self._client._prefetch, query)))
 
 
@@ -131,10 +177,14 @@ class UsageClient:
     """An asyncio client for OpenAI's organization Usage and Costs API.
 
     Use it as ``async with UsageClient() as client:``, or keep one for an app's lifetime and
-    ``await client.aclose()`` at shutdown. All requests of a client share one connection
-    pool, at most ``max_concurrency`` requests in flight, one retry policy and one rate pace.
+    ``await client.aclose()`` at shutdown. ``async with client:`` nests: only the outermost
+    exit closes the client (``aclose()`` closes it at once). All requests of a client share
+    one connection pool, at most ``max_concurrency`` requests in flight, one retry policy and
+    one rate pace.
 
-    ``api_key`` falls back to the ``OPENAI_ADMIN_KEY`` environment variable. ``session``
+    ``api_key`` falls back to the ``OPENAI_ADMIN_KEY`` environment variable; surrounding
+    whitespace is stripped, and a key with any other character a header cannot carry is a
+    ``ConfigurationError`` that does not show the key. ``session``
     borrows an existing ``aiohttp.ClientSession`` (never closed by the client). ``timeout``
     bounds each attempt, from connecting to the last byte. Plain ``http://`` base URLs are
     refused unless the host is loopback or ``allow_http=True``. ``rate_limit`` is
@@ -167,12 +217,7 @@ class UsageClient:
         allow_http: bool = False,
         rate_limit: float | str | None = "adaptive",
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not key:
-            raise ConfigurationError(
-                f"no API key: pass api_key= or set the {API_KEY_ENV} environment variable "
-                "to an organization admin key (sk-admin-...)"
-            )
+        key = _check_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
         if not isinstance(retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
@@ -191,9 +236,10 @@ class UsageClient:
                 f"aiohttp {aiohttp.__version__})"
             ),
         }
-        if organization:
-            headers["OpenAI-Organization"] = organization
-        self._organization = organization or None
+        self._organization: str | None = None
+        if organization is not None and organization.strip():
+            self._organization = _check_header("organization", organization.strip())
+            headers["OpenAI-Organization"] = self._organization
         # One-way: a prefix of the key's SHA-256, never the key (what a database stores).
         self._key_fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
         self._date_header: str | None = None
@@ -205,8 +251,12 @@ class UsageClient:
             session=session,
         )
         self._retry = retry
-        self._pacer = _pacing.make_pacer(rate_limit)
-        self._retrying = build_retrying(retry, paced_429=rate_limit == "adaptive")
+        self._entries = 0  # `async with` entries not yet exited
+        self._pacer = _pacing.make_pacer(rate_limit, max_pause=retry.max_retry_after)
+        self._sleepers: set[asyncio.Future[None]] = set()  # retries waiting to be made
+        self._retrying = build_retrying(
+            retry, paced_429=rate_limit == "adaptive", sleep=self._sleep
+        )
         for name, spec in ENDPOINTS.items():
             setattr(self, name, Endpoint(self, spec))
 
@@ -254,6 +304,8 @@ class UsageClient:
         return handle
 
     async def __aenter__(self) -> UsageClient:
+        """Open the client (again, after ``aclose``); entries nest: see :meth:`__aexit__`."""
+        self._entries += 1
         self._transport.reopen()
         return self
 
@@ -263,11 +315,46 @@ class UsageClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        """Close the client on leaving the outermost ``async with`` of it.
+
+        A helper that enters a client the whole app shares (``async with client:``) leaves
+        it open for everyone else: entries are counted, across tasks too, and only the exit
+        that balances the first entry closes it.
+        """
+        self._entries -= 1
+        if self._entries == 0:
+            await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool if the client created it; a borrowed session stays open."""
+        """Close the connection pool if the client created it; a borrowed session stays open.
+
+        It closes whatever the ``async with`` nesting, for apps that keep one client and
+        close it at shutdown. Requests the closing cuts (in flight, or waiting for their
+        pace, a concurrency slot or a retry) end at once with :class:`ClientClosedError`,
+        unretried; so does every later request, until ``async with`` enters it again. A
+        client on a borrowed session cuts nothing: the session and its requests are the
+        lender's.
+        """
         await self._transport.aclose()
+        if self._transport.closed:  # its own session: nothing more may be sent
+            self._pacer.fail_waiters(ClientClosedError)
+            for sleeper in self._sleepers:
+                if not sleeper.done():
+                    sleeper.set_exception(
+                        ClientClosedError("this UsageClient was closed before a retry")
+                    )
+
+    async def _sleep(self, seconds: float) -> None:
+        """The wait before a retry, ended early by :meth:`aclose`."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(seconds, _wake, waiter)
+        self._sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._sleepers.discard(waiter)
 
     def _url(self, query: Query, cursor: str | None) -> URL:
         url = self._base + query.endpoint.path
@@ -277,15 +364,35 @@ class UsageClient:
             qs = f"{qs}&{cursor_part}" if qs else cursor_part
         return URL(f"{url}?{qs}" if qs else url, encoded=True)
 
-    async def _get(self, url: URL) -> Response:
-        """One paced GET: the raw response, or the transport's error."""
+    async def _get(self, url: URL, attempt: int = 1) -> Response:
+        """One paced GET: the raw response, or the transport's error; logged at DEBUG."""
+        if self._transport.closed:
+            raise ClientClosedError("this UsageClient is closed")
         ticket = await self._pacer.acquire()
+        started = time.perf_counter()
         try:
             response = await self._transport.get(url)
-        except BaseException:
+        except BaseException as exc:
             self._pacer.release(ticket, None, {})
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "GET %s failed after %.0f ms: %s (attempt %d)",
+                    url.raw_path_qs,
+                    (time.perf_counter() - started) * 1000,
+                    type(exc).__name__,
+                    attempt,
+                )
             raise
         self._pacer.release(ticket, response[0], response[1])
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "GET %s -> %d in %.0f ms (x-request-id %s, attempt %d)",
+                url.raw_path_qs,
+                response[0],
+                (time.perf_counter() - started) * 1000,
+                response[1].get("x-request-id"),
+                attempt,
+            )
         date = response[1].get("Date")
         if date is not None and date != self._date_header:  # parse once per new second
             self._note_server_date(date)
@@ -303,8 +410,8 @@ class UsageClient:
         if self._server_date is None or when > self._server_date:
             self._server_date = when
 
-    async def _attempt(self, path: str, url: URL) -> Page[Any]:
-        return decode_page(*await self._get(url))
+    async def _attempt(self, path: str, url: URL, attempt: int) -> Page[Any]:
+        return decode_page(*await self._get(url, attempt))
 
     async def _finish(self, first: Awaitable[Response], path: str, url: URL) -> Page[Any]:
         """The page of a first attempt already under way, retried as the policy says."""
@@ -329,6 +436,11 @@ class UsageClient:
         """One page whose request starts now and whose body is decoded when it is awaited."""
         path, url = query.endpoint.path, self._url(query, cursor)
         return _PageRequest(asyncio.ensure_future(self._get(url)), self._finish, path, url)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class _PageRequest:
@@ -361,18 +473,21 @@ class _PageRequest:
 
 class _ReplayFirst:
     """An attempt function whose first call re-raises a failure that already happened, so
-    tenacity counts it, waits and logs as if it had made that attempt itself."""
+    tenacity counts it, waits and logs as if it had made that attempt itself; the later
+    calls are attempts 2, 3, ..."""
 
-    __slots__ = ("_attempt", "_failure")
+    __slots__ = ("_attempt", "_calls", "_failure")
 
     def __init__(
-        self, failure: UsageError, attempt: Callable[[str, URL], Awaitable[Page[Any]]]
+        self, failure: UsageError, attempt: Callable[[str, URL, int], Awaitable[Page[Any]]]
     ) -> None:
         self._failure: UsageError | None = failure
         self._attempt = attempt
+        self._calls = 0
 
     async def __call__(self, path: str, url: URL) -> Page[Any]:
+        self._calls += 1
         failure, self._failure = self._failure, None
         if failure is not None:
             raise failure
-        return await self._attempt(path, url)
+        return await self._attempt(path, url, self._calls)

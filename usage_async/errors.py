@@ -22,6 +22,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
     "InternalServerError",
@@ -60,6 +61,12 @@ class ConfigurationError(UsageError):
     """The client was constructed with settings it cannot work with (no key, bad base_url)."""
 
 
+class ClientClosedError(UsageError):
+    """The request's client was closed (``aclose()``, or leaving its ``async with``) before
+    or while the request ran: in flight, waiting for its pace, a concurrency slot or a
+    retry. Never retried: a closed client sends nothing more."""
+
+
 class InvalidParameterError(UsageError, ValueError):
     """A query parameter was refused before any request was sent."""
 
@@ -88,10 +95,13 @@ class APIError(UsageError):
 
 
 class APIResponseValidationError(APIError):
-    """A 2xx response whose body is not JSON, or not a page of this API.
+    """A 2xx response whose body is not JSON, or not a page of this API (a key that carries
+    data is missing: ``data``, ``has_more``, a bucket's ``start_time``, ``end_time`` or
+    ``results``).
 
-    ``json_error`` is true when the body was not valid JSON at all (a truncated response,
-    say): that case is retried; a well-formed body of the wrong shape is not.
+    Retried like any failed attempt (a proxy or a server under strain can cut or mangle a
+    body), unless the response says ``x-should-retry: false``. ``json_error`` is true when
+    the body was not valid JSON at all (a truncated response, say).
     """
 
     def __init__(

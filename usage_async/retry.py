@@ -17,6 +17,7 @@ from tenacity.wait import wait_base, wait_random_exponential
 
 from .errors import (
     APIConnectionError,
+    APIError,
     APIResponseValidationError,
     APIStatusError,
     parse_retry_after,
@@ -45,7 +46,7 @@ def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
 
 @attrs.frozen
 class RetryPolicy:
-    """How a client retries connection errors, timeouts, 408, 409, 429 and 5xx.
+    """How a client retries connection errors, timeouts, 408, 409, 429, 5xx and bad 2xx bodies.
 
     ``max_attempts`` counts every request, the first included (1 turns retries off).
     The wait is the server's when it gives one (``retry-after-ms``, then ``Retry-After``)
@@ -69,9 +70,9 @@ class RetryPolicy:
 def should_retry(exc: BaseException) -> bool:
     """Whether a failed attempt may be retried, before any wait limit is considered.
 
-    Connection errors and timeouts, 408, 409, 429 and 5xx, and a 2xx whose body is not
-    valid JSON, are retried; an ``x-should-retry: true|false`` response header overrides
-    that rule either way.
+    Connection errors and timeouts, 408, 409, 429 and 5xx, and a 2xx whose body is not a
+    page (not JSON, or a key that carries data missing), are retried; an
+    ``x-should-retry: true|false`` response header overrides that rule either way.
     """
     if isinstance(exc, (APIStatusError, APIResponseValidationError)):
         override = exc.headers.get("x-should-retry")
@@ -81,9 +82,7 @@ def should_retry(exc: BaseException) -> bool:
             return False
     if isinstance(exc, APIStatusError):
         return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
-    if isinstance(exc, APIResponseValidationError):
-        return exc.json_error
-    return isinstance(exc, APIConnectionError)
+    return isinstance(exc, (APIResponseValidationError, APIConnectionError))
 
 
 def server_wait(exc: BaseException | None) -> float | None:
@@ -137,7 +136,8 @@ def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, APIStatusError):
         return f"status {exc.status_code}"
     if isinstance(exc, APIResponseValidationError):
-        return f"status {exc.status_code} with a body that is not JSON"
+        what = "not JSON" if exc.json_error else "not a page"
+        return f"status {exc.status_code} with a body that is {what}"
     return type(exc).__name__ if exc is not None else "no outcome"
 
 
@@ -146,12 +146,15 @@ def _log_retry(retry_state: tenacity.RetryCallState) -> None:
     exc = outcome.exception() if outcome is not None else None
     wait = retry_state.upcoming_sleep
     what = retry_state.args[0] if retry_state.args else "request"
+    request_id = exc.request_id if isinstance(exc, APIError) else None
+    # The CLI counts retries by this message's "retrying " prefix: keep it.
     log.warning(
-        "retrying %s after %.2fs (attempt %d failed: %s)",
+        "retrying %s after %.2fs (attempt %d failed: %s%s)",
         what,
         wait,
         retry_state.attempt_number,
         _describe(exc),
+        f", x-request-id {request_id}" if request_id else "",
     )
 
 
@@ -165,8 +168,9 @@ def build_retrying(
     """A tenacity ``AsyncRetrying`` for ``policy``; ``.copy()`` it for each request.
 
     It re-raises the last error itself (never tenacity's ``RetryError``) and logs each retry
-    at WARNING through the ``usage_async`` logger. ``sleep`` defaults to ``asyncio.sleep``.
-    ``paced_429``: see :class:`wait_server_or_backoff`.
+    at WARNING through the ``usage_async`` logger, with the failed attempt's request id.
+    ``sleep`` defaults to ``asyncio.sleep``. ``paced_429``: see
+    :class:`wait_server_or_backoff`.
     """
     backoff = wait_random_exponential(
         multiplier=policy.initial_delay, max=policy.max_delay, min=policy.initial_delay / 2

@@ -127,10 +127,7 @@ def endpoint_params(spec: EndpointSpec, args: argparse.Namespace, now: int) -> d
     for param, kind in spec.params.items():
         if kind in ("str_list", "enum_list", "bool"):
             params[param] = getattr(args, param)
-    limit = args.limit
-    if limit is None and width in spec.limits:
-        _, limit = spec.limits[width]  # API-NOTES #3: bulk reads ask for the most per page
-    params["limit"] = limit
+    params["limit"] = args.limit  # None: streams ask for the most a page may hold
     return params
 
 

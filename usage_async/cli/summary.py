@@ -212,7 +212,6 @@ async def _tally(
         end_time=summary.until,
         bucket_width="1d",
         group_by=group_by,
-        limit=spec.limits["1d"][1],
     )
     latest: dict[str, int] = {}
     async with contextlib.aclosing(pages):

@@ -316,7 +316,8 @@ class Collector:
             ranges.insert(0, (backfill, since))
             report.backfilled_from = backfill
         buckets = [-(-(end - begin) // width) for begin, end in ranges]
-        report.pages_expected = sum(-(-n // target.limit) for n in buckets)
+        per_page = ENDPOINTS[target.endpoint].buckets_per_page(target.limit)
+        report.pages_expected = sum(-(-n // per_page) for n in buckets)
         report.done = not ranges
         if self.progress is not None:
             self.progress(report)  # known before its first page: what this run will read

@@ -13,6 +13,7 @@ Rules, each as the spec or the real API has them (API-NOTES numbers in brackets)
   ``now`` [5, 12].
 * ``limit`` buckets a page, with the spec's defaults and maxima per width [3]; empty buckets
   are returned with empty ``results``. ``next_page`` is on every page, null on the last.
+  Costs accepts a ``limit`` up to 180 but answers at most 31 buckets a page [13].
 * Cursors (``page_`` + base64, like the real ones) carry the next bucket's start and a MAC of
   every other parameter: a cursor replayed with different parameters, or altered, is a 400
   "The page token is invalid, have you modified the query parameters?" [1].
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 # The real API's words (API-NOTES #2); not a secret.
+COSTS_PAGE_MAX = 31  # buckets a Costs page holds at most, whatever its limit [13]
 INVALID_PAGE_TOKEN = "The page token is invalid, have you modified the query parameters?"  # noqa: S105
 INVALID_REQUEST = "invalid_request_error"
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
@@ -303,8 +305,10 @@ def page_body(
             raise QueryError(INVALID_PAGE_TOKEN, param=None, code=INVALID_REQUEST)
         page_start = cursor_start
     index = (page_start - first) // width
-    count = max(0, min(query.limit, total - index))
     name = query.endpoint.name
+    # API-NOTES #13: a Costs limit of 32-180 is accepted, and silently clamped to 31.
+    limit = min(query.limit, COSTS_PAGE_MAX) if name == COSTS else query.limit
+    count = max(0, min(limit, total - index))
     buckets = state.buckets(name, page_start, width, count, query.selection)
     next_start = page_start + count * width
     has_more = index + count < total
