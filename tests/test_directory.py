@@ -162,6 +162,20 @@ async def test_a_lookup_never_raises_and_matches_ids_exactly(
     assert not directory.project("proj_000000000000000000000000").known
 
 
+async def test_a_usage_result_field_names_its_id(
+    srv: FakeUsageServer, client: ua.UsageClient
+) -> None:
+    r = roster(srv)
+    directory = await client.directory()
+    assert directory.for_field("project_id", r.projects[0].id) == directory.project(
+        r.projects[0].id
+    )
+    assert directory.for_field("user_id", r.users[0].id).name == r.users[0].name
+    assert not directory.for_field("api_key_id", r.deleted_key.id).known
+    with pytest.raises(KeyError):
+        directory.for_field("model", "gpt-4o")
+
+
 async def test_names_are_data_shown_as_given(srv: FakeUsageServer, client: ua.UsageClient) -> None:
     directory = await client.directory()
     names = {directory.project(p.id).label for p in roster(srv).projects}

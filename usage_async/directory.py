@@ -54,6 +54,7 @@ __all__ = [
     "API_KEYS",
     "DEFAULT_MAX_AGE",
     "KINDS",
+    "NAMED_FIELDS",
     "PROJECTS",
     "SERVICE_ACCOUNTS",
     "UNKNOWN_MARKER",
@@ -72,6 +73,10 @@ USERS = "users"
 API_KEYS = "api_keys"
 SERVICE_ACCOUNTS = "service_accounts"
 KINDS = (PROJECTS, USERS, API_KEYS, SERVICE_ACCOUNTS)
+NAMED_FIELDS: Mapping[str, str] = MappingProxyType(
+    {"project_id": PROJECTS, "user_id": USERS, "api_key_id": API_KEYS}
+)
+"""The usage and costs result fields whose ids a directory names, and the kind of each."""
 UNKNOWN_MARKER = "(unknown)"
 DEFAULT_MAX_AGE = _dt.timedelta(minutes=10)
 
@@ -162,6 +167,13 @@ class Directory:
     def service_account(self, id: str) -> Name:
         """The service account ``id`` (``known=False`` when the snapshot cannot name it)."""
         return _lookup(self.service_accounts, SERVICE_ACCOUNTS, id)
+
+    def for_field(self, field: str, id: str) -> Name:
+        """The name of ``id`` found in the usage result field ``field`` (``"project_id"``,
+        ``"user_id"`` or ``"api_key_id"``, see ``NAMED_FIELDS``); raises ``KeyError`` for a
+        field a directory does not name (``"model"``, ``"vector_store_id"``)."""
+        kind = NAMED_FIELDS[field]
+        return _lookup(getattr(self, kind), kind, id)
 
     @property
     def is_complete(self) -> bool:
