@@ -344,6 +344,19 @@ async def test_a_project_list_failing_beyond_the_retries_is_incomplete_with_one_
     assert f"directory: {warning}" in [r.getMessage() for r in caplog.records]
 
 
+async def test_one_warning_names_every_failed_list_of_a_kind() -> None:
+    failing: dict[str, list[Any]] = {
+        "/v1/organization/admin_api_keys": [server_error(503)],
+        "/v1/organization/projects/proj_2/api_keys": [server_error(503)],
+    }
+    directory, _ = await walk(TinyOrg(failing))
+    (warning,) = directory.warnings
+    assert warning == (
+        "api_keys: the admin key list and the api keys lists of 1 project(s) (first: proj_2) "
+        "could not be read (HTTP 503: boom); those api keys show as ids"
+    )
+
+
 async def test_a_project_list_that_fails_leaves_keys_and_accounts_incomplete_too() -> None:
     script = {"/v1/organization/projects": [server_error(502)]}
     directory, _ = await walk(TinyOrg(script))

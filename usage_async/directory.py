@@ -305,21 +305,22 @@ class _Walk:
         self.names[SERVICE_ACCOUNTS].update(named)
 
     def warnings(self) -> tuple[str, ...]:
-        """One warning per kind of list that failed, saying which and why."""
+        """One warning per kind of list that failed, saying which lists and why."""
         out = []
         for kind, failures in self.failures.items():
-            what, first = failures[0]
-            if what.startswith("the "):
-                where = what
-            else:
-                where = f"the {kind.replace('_', ' ')} lists of {len(failures)} project(s)"
-                where += f" (first: {what})"
+            whole_lists = [what for what, _ in failures if what.startswith("the ")]
+            per_project = [what for what, _ in failures if not what.startswith("the ")]
+            label = kind.replace("_", " ")
+            if per_project:
+                whole_lists.append(
+                    f"the {label} lists of {len(per_project)} project(s) (first: {per_project[0]})"
+                )
             also = ""
             if kind == PROJECTS:
                 also = "; API keys and service accounts of projects not listed show as ids too"
             out.append(
-                f"{kind}: {where} could not be read ({_why(first)}); ids of {kind} it would "
-                f"have named show as ids{also}"
+                f"{kind}: {' and '.join(whole_lists)} could not be read "
+                f"({_why(failures[0][1])}); those {label} show as ids{also}"
             )
         return tuple(out)
 
