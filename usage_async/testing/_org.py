@@ -6,6 +6,11 @@ endpoint in one hour from a hash of ``(seed, endpoint, hour)``, so any hour can 
 own, in any order, and is the same every time. Every bucket the API reports is a sum of these
 events, which is why 1m buckets add up to 1h buckets and groups add up to totals.
 
+``Organization.roster`` names everyone for the admin list endpoints (see ``_roster``); the
+keys it adds (an archived project's, service accounts', a deleted one) make usage from
+``LATER_START`` (2025-06-01) on, drawn by ``later_events`` from a random stream of their own,
+so every event of the first keys, and every number reported before that date, is as it was.
+
 How many events an hour holds follows a daily rhythm (quiet at night UTC, busiest in the
 afternoon) and a weekly one (weekends are quieter), growing slowly from ``ORG_START``
 (2024-01-01T00:00Z), before which the organization has no usage at all.
