@@ -194,3 +194,17 @@ def test_each_fake_command_line_runs(command: str, tmp_path: Path) -> None:
         assert (tmp_path / args[args.index("-o") + 1]).read_text().strip()
     else:
         assert done.stdout.strip()
+
+
+async def test_the_directory_example_names_every_key_but_the_deleted_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await _python_block("spend_by_key")["spend_by_key"]()
+    lines = capsys.readouterr().out.splitlines()
+    *rows, summary = lines
+    assert summary == "14 requests, complete: True"  # the cost the README quotes
+    unknown = [line for line in rows if line.endswith("(unknown)")]
+    assert len(unknown) == 1
+    assert re.fullmatch(r"\s*\d+\.\d{4}  .+ key_\w+ \(unknown\)", unknown[0])
+    assert not [line for line in rows if " key_" in line and line not in unknown]
+    assert any("Legacy chatbot" in line for line in rows)  # the archived project, by name

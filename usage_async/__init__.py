@@ -212,3 +212,69 @@ __all__ = [
     "columns",
     "rows",
 ]
+
+# -- the organization's directory: admin list endpoints, names for ids, the key check -----
+
+if TYPE_CHECKING:
+    from ._lists import LISTS, ListSpec
+    from .client import ListEndpoint
+    from .directory import Directory, Name, Owner, load_directory
+    from .keycheck import Check, KeyCheck, check_key
+    from .models import (
+        AdminApiKey,
+        AdminApiKeyOwner,
+        ListPage,
+        Project,
+        ProjectApiKey,
+        ProjectApiKeyOwner,
+        ProjectApiKeyOwnerServiceAccount,
+        ProjectApiKeyOwnerUser,
+        ProjectServiceAccount,
+        User,
+    )
+
+_DIRECTORY_NAMES: dict[str, str] = {
+    "LISTS": "._lists",
+    "ListSpec": "._lists",
+    "ListEndpoint": ".client",
+    "Directory": ".directory",
+    "Name": ".directory",
+    "Owner": ".directory",
+    "load_directory": ".directory",
+    "Check": ".keycheck",
+    "KeyCheck": ".keycheck",
+    "check_key": ".keycheck",
+    "AdminApiKey": ".models",
+    "AdminApiKeyOwner": ".models",
+    "ListPage": ".models",
+    "Project": ".models",
+    "ProjectApiKey": ".models",
+    "ProjectApiKeyOwner": ".models",
+    "ProjectApiKeyOwnerServiceAccount": ".models",
+    "ProjectApiKeyOwnerUser": ".models",
+    "ProjectServiceAccount": ".models",
+    "User": ".models",
+}
+_LAZY.update(_DIRECTORY_NAMES)
+__all__ += [
+    "LISTS",
+    "AdminApiKey",
+    "AdminApiKeyOwner",
+    "Check",
+    "Directory",
+    "KeyCheck",
+    "ListEndpoint",
+    "ListPage",
+    "ListSpec",
+    "Name",
+    "Owner",
+    "Project",
+    "ProjectApiKey",
+    "ProjectApiKeyOwner",
+    "ProjectApiKeyOwnerServiceAccount",
+    "ProjectApiKeyOwnerUser",
+    "ProjectServiceAccount",
+    "User",
+    "check_key",
+    "load_directory",
+]

@@ -38,6 +38,7 @@ import cattrs
 
 from .errors import APIResponseValidationError, error_from_response
 from .models import (
+    AdminApiKey,
     Amount,
     AudioSpeechesResult,
     AudioTranscriptionsResult,
@@ -48,10 +49,15 @@ from .models import (
     EmbeddingsResult,
     FileSearchCallsResult,
     ImagesResult,
+    ListPage,
     ModerationsResult,
     Page,
+    Project,
+    ProjectApiKey,
+    ProjectServiceAccount,
     Result,
     UnknownResult,
+    User,
     VectorStoresResult,
     WebSearchCallsResult,
 )
@@ -494,3 +500,96 @@ def decode_page(
             request_id=request_id,
             headers=headers,
         ) from None
+
+
+# -- the directory: pages of the admin list endpoints -------------------------------------
+# The same rules as above (unknown fields ignored, tolerant scalars), applied by cattrs' own
+# generated hooks: list pages are few and small, so they take the plain path. A field the
+# spec requires that is missing, or a value that does not fit, makes the page an
+# APIResponseValidationError: a directory with a silently dropped entry would name less
+# than it says it does.
+
+LIST_ITEM_CLASSES: tuple[type[Any], ...] = (
+    Project,
+    User,
+    ProjectApiKey,
+    ProjectServiceAccount,
+    AdminApiKey,
+)
+
+
+def structure_list_page(obj: Any, item_type: type[T]) -> ListPage[T]:
+    """Turn a parsed list response into a :class:`ListPage` of ``item_type``; raise
+    ``ValueError`` (or ``KeyError`` for a missing required field) if it is not one."""
+    if not isinstance(obj, dict):
+        raise _DataError(f"expected a list object, got {type(obj).__name__}")
+    data = obj.get("data")
+    if not isinstance(data, list):
+        raise _DataError(f"expected 'data' to be a list, got {data!r:.80}")
+    has_more = obj.get("has_more")
+    first_id, last_id = obj.get("first_id"), obj.get("last_id")
+    return ListPage(
+        [converter.structure(item, item_type) for item in data],
+        None if first_id is None else to_str(first_id),
+        None if last_id is None else to_str(last_id),
+        has_more if has_more.__class__ is bool else to_bool(has_more),
+    )
+
+
+def _register_list_rules(conv: cattrs.Converter) -> None:
+    # Only the cattrs-generated hooks of the directory's classes reach these two: the usage
+    # results above have hooks of their own.
+    conv.register_structure_hook(int, lambda v, _: to_int(v))
+    conv.register_structure_hook(str, lambda v, _: to_str(v))
+
+    def list_page(obj: Any, tp: Any) -> ListPage[Any]:
+        args = get_args(tp)
+        if not args:
+            raise TypeError("structure a ListPage[ItemClass], such as ListPage[Project]")
+        return structure_list_page(obj, args[0])
+
+    conv.register_structure_hook_func(_is_generic_of(ListPage), list_page)
+
+
+_register_list_rules(converter)
+
+
+def decode_list_page(
+    item_type: type[T], status: int, headers: Mapping[str, str], body: bytes
+) -> ListPage[T]:
+    """The list page of a 2xx response, or the exception for any other: pure, no I/O.
+
+    As :func:`decode_page`: a body that is not JSON raises :class:`APIResponseValidationError`
+    with ``json_error=True`` (retried); JSON that is not a list of ``item_type`` raises it with
+    ``json_error=False``, naming the field.
+    """
+    if not 200 <= status < 300:
+        raise error_from_response(status, headers, body)
+    request_id = headers.get("x-request-id")
+    try:
+        obj = _json_loads(body)  # lists are few and small: the exact decoder, always
+    except (ValueError, RecursionError) as exc:
+        raise APIResponseValidationError(
+            f"HTTP {status} with a body that is not JSON ({exc}): {body[:120]!r}",
+            status_code=status,
+            body=body,
+            request_id=request_id,
+            json_error=True,
+            headers=headers,
+        ) from None
+    try:
+        return structure_list_page(obj, item_type)
+    except KeyError as exc:
+        problem = f"an item has no {exc.args[0]!r}, which the spec requires"
+    except (ValueError, TypeError, AttributeError) as exc:
+        problem = str(exc)
+    raise APIResponseValidationError(
+        f"HTTP {status} with JSON that is not a list of {item_type.__name__}: {problem}",
+        status_code=status,
+        body=body,
+        request_id=request_id,
+        headers=headers,
+    )
+
+
+__all__ += ["LIST_ITEM_CLASSES", "decode_list_page", "structure_list_page"]

@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, Protocol, TypeVar
 
+from ._list_query import ListQuery
 from ._query import Query
 from .errors import BadRequestError, PaginationError, UsageError
-from .models import Bucket, Page
+from .models import Bucket, ListPage, Page
 
 __all__ = ["Fetch", "PendingPage", "iter_buckets", "iter_pages"]
 
@@ -159,3 +160,83 @@ async def iter_buckets(pages: AsyncGenerator[Page[R], None]) -> AsyncGenerator[B
             for bucket in data:
                 yield bucket
                 del bucket  # the consumer has moved on: keep no bucket alive while waiting
+
+
+# -- the second pagination style: object-id cursors of the admin lists --------------------
+# The usage endpoints above page by an opaque, time-bucket `next_page`; the organization's
+# admin lists page by object id: ask again with `after=<last_id>` while `has_more` is true.
+# A second loop, not a flag on the first: what ends a page, what a cursor is, and what a
+# stream resumes from all differ (STYLE 15).
+
+ListFetch = Callable[[ListQuery, "str | None"], "Awaitable[ListPage[Any]]"]
+"""``fetch(query, after)``: the page of ``query`` starting after the object ``after``."""
+
+
+async def _drop(task: asyncio.Future[Any] | None) -> None:
+    if task is None:
+        return
+    if task.done():
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def iter_list_pages(
+    fetch: ListFetch, query: ListQuery
+) -> AsyncGenerator[ListPage[Any], None]:
+    """Every page of a list, in order, following ``after=last_id`` while ``has_more``.
+
+    ``has_more`` is checked first: a page saying more follow without a ``last_id``, or with a
+    ``last_id`` the stream already asked after, is a :class:`PaginationError` raised before
+    that page is delivered. Every error raised carries ``cursor``: the ``after`` of the
+    request to make again (None for the first page of the list), so
+    ``items(..., after=err.cursor)`` continues with nothing lost or repeated. At most one page
+    is fetched ahead of the consumer.
+    """
+    after = query.after  # the cursor of the request in flight
+    seen: set[str] = {after} if after is not None else set()
+
+    def tag(exc: E) -> E:
+        exc.cursor = after
+        return exc
+
+    task: asyncio.Future[ListPage[Any]] | None = asyncio.ensure_future(fetch(query, after))
+    try:
+        while task is not None:
+            try:
+                page = await task
+            except UsageError as exc:
+                task = None
+                tag(exc)
+                raise
+            task = None
+            next_after = page.last_id
+            if page.has_more:
+                if not next_after:
+                    raise tag(PaginationError("has_more is true but the page has no last_id"))
+                if next_after in seen:
+                    raise tag(PaginationError(f"the API repeated the cursor {next_after!r}"))
+                seen.add(next_after)
+                task = asyncio.ensure_future(fetch(query, next_after))
+            yield page
+            after = next_after
+            del page  # delivered: not kept alive while the next one is awaited
+    finally:
+        await _drop(task)
+
+
+async def iter_list_items(pages: AsyncGenerator[ListPage[R], None]) -> AsyncGenerator[R, None]:
+    """Every object of every list page, in order; closing it closes ``pages``."""
+    async with contextlib.aclosing(pages):
+        async for page in pages:
+            data = iter(page.data)
+            del page
+            for item in data:
+                yield item
+                del item
+
+
+__all__ += ["ListFetch", "iter_list_items", "iter_list_pages"]

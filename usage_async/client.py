@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import functools
 import hashlib
 import logging
 import os
@@ -22,14 +23,26 @@ import aiohttp
 from yarl import URL
 
 from . import _pacing
-from ._convert import decode_page
+from ._convert import decode_list_page, decode_page
 from ._endpoints import ENDPOINTS, EndpointSpec
-from ._pagination import iter_buckets, iter_pages
+from ._keys import key_kind
+from ._list_query import ListQuery, build_list_query
+from ._lists import LISTS, ListSpec
+from ._pagination import iter_buckets, iter_list_items, iter_list_pages, iter_pages
 from ._query import Query, build_query
 from ._transport import Response, Transport, is_loopback
 from ._version import __version__
-from .errors import ClientClosedError, ConfigurationError, UsageError
-from .models import Bucket, Page
+from .errors import ClientClosedError, ConfigurationError, UsageError, error_from_response
+from .models import (
+    AdminApiKey,
+    Bucket,
+    ListPage,
+    Page,
+    Project,
+    ProjectApiKey,
+    ProjectServiceAccount,
+    User,
+)
 from .retry import RetryPolicy, build_retrying, should_retry
 
 if TYPE_CHECKING:
@@ -48,8 +61,10 @@ if TYPE_CHECKING:
         VectorStoresEndpoint,
         WebSearchCallsEndpoint,
     )
+    from .directory import Directory
+    from .keycheck import KeyCheck
 
-__all__ = ["DEFAULT_BASE_URL", "Endpoint", "UsageClient"]
+__all__ = ["DEFAULT_BASE_URL", "Endpoint", "ListEndpoint", "UsageClient"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 API_KEY_ENV = "OPENAI_ADMIN_KEY"
@@ -57,6 +72,7 @@ API_KEY_ENV = "OPENAI_ADMIN_KEY"
 log = logging.getLogger("usage_async")
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _check_base_url(base_url: str, allow_http: bool) -> URL:
@@ -242,6 +258,7 @@ class UsageClient:
             headers["OpenAI-Organization"] = self._organization
         # One-way: a prefix of the key's SHA-256, never the key (what a database stores).
         self._key_fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
+        self._key_kind = key_kind(key)
         self._date_header: str | None = None
         self._server_date: int | None = None
         self._transport = Transport(
@@ -396,6 +413,9 @@ class UsageClient:
         date = response[1].get("Date")
         if date is not None and date != self._date_header:  # parse once per new second
             self._note_server_date(date)
+        if response[0] in (401, 403):
+            # Say which kind of key was refused and what it lacks (never the key itself).
+            raise error_from_response(*response, key_kind=self._key_kind)
         return response
 
     def _note_server_date(self, header: str) -> None:
@@ -436,6 +456,81 @@ class UsageClient:
         """One page whose request starts now and whose body is decoded when it is awaited."""
         path, url = query.endpoint.path, self._url(query, cursor)
         return _PageRequest(asyncio.ensure_future(self._get(url)), self._finish, path, url)
+
+    # -- the organization's directory: the admin list endpoints, and what uses them ---------
+
+    @property
+    def key_kind(self) -> str:
+        """``"admin"``, ``"project"`` or ``"other"``: the kind of the client's key, from its
+        public prefix alone (the key itself is never shown)."""
+        return self._key_kind
+
+    async def _request(self, path: str, query_string: str, decode: Callable[..., T]) -> T:
+        """One paced, retried GET of ``path`` (below the base URL), its response decoded by
+        ``decode(status, headers, body)``, which raises for what is not a success.
+
+        The same pace, concurrency limit and retry policy as every usage page; the seam the
+        list endpoints and the key check go through.
+        """
+        target = f"{self._base}{path}?{query_string}" if query_string else self._base + path
+        url = URL(target, encoded=True)  # path and query string are quoted already
+
+        calls = 0
+
+        async def attempt(what: str, url: URL) -> T:
+            nonlocal calls
+            calls += 1
+            return decode(*await self._get(url, calls))
+
+        result: T = await self._retrying.copy()(attempt, path, url)
+        return result
+
+    def _fetch_list(self, query: ListQuery, after: str | None) -> Awaitable[ListPage[Any]]:
+        decode = functools.partial(decode_list_page, query.spec.item_type)
+        return self._request(query.path, query.query_for(after), decode)
+
+    @property
+    def projects(self) -> ListEndpoint[Project]:
+        """The organization's projects (``/organization/projects``; archived ones only with
+        ``include_archived=True``)."""
+        return ListEndpoint(self, LISTS["projects"])
+
+    @property
+    def users(self) -> ListEndpoint[User]:
+        """The organization's users (``/organization/users``)."""
+        return ListEndpoint(self, LISTS["users"])
+
+    @property
+    def admin_api_keys(self) -> ListEndpoint[AdminApiKey]:
+        """The organization's admin API keys (``/organization/admin_api_keys``)."""
+        return ListEndpoint(self, LISTS["admin_api_keys"])
+
+    def project_api_keys(self, project_id: str) -> ListEndpoint[ProjectApiKey]:
+        """The API keys of one project (sent with ``owner_project_access=any`` unless told
+        otherwise: without it the API hides keys whose owner left the project)."""
+        return ListEndpoint(self, LISTS["project_api_keys"], project_id=project_id)
+
+    def project_service_accounts(self, project_id: str) -> ListEndpoint[ProjectServiceAccount]:
+        """The service accounts of one project."""
+        return ListEndpoint(self, LISTS["project_service_accounts"], project_id=project_id)
+
+    def directory(
+        self, *, max_age: float | datetime.timedelta | None = None, limit: int | None = None
+    ) -> Awaitable[Directory]:
+        """A snapshot naming the organization's projects, users, API keys and service
+        accounts by id, cached for ``max_age`` (seconds or a timedelta; default 10 minutes; 0
+        takes a new one); ``limit`` objects a page (default 100). Never fails for a name it
+        cannot find. See :mod:`usage_async.directory`."""
+        from .directory import load_directory  # the resolver is built on this module
+
+        return load_directory(self, max_age=max_age, limit=limit)
+
+    def check(self) -> Awaitable[KeyCheck]:
+        """Check the client's key: its kind, whether it reaches the API, reads usage and each
+        directory list, and the server's clock. See :func:`usage_async.keycheck.check_key`."""
+        from .keycheck import check_key  # built on this module
+
+        return check_key(self)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -491,3 +586,56 @@ class _ReplayFirst:
         if failure is not None:
             raise failure
         return await self._attempt(path, url, self._calls)
+
+
+class ListEndpoint(Generic[T]):
+    """One admin list of a client: await it for one page, or stream its pages or objects.
+
+    These lists page by object id (``after=<last_id>`` while ``has_more``), not by the usage
+    endpoints' time-bucket cursors; every method takes the list's query parameters as keyword
+    arguments, named as in the API (``limit`` 1..100, ``after``, and the list's filters), and
+    checks them when called, before any request. A stream asks for 100 objects a page unless
+    given ``limit``; an error raised out of one carries ``.cursor``, the ``after`` to continue
+    from.
+    """
+
+    __slots__ = ("_client", "_path_args", "_spec")
+
+    def __init__(self, client: UsageClient, spec: ListSpec, **path_args: str) -> None:
+        self._client = client
+        self._spec = spec
+        self._path_args = path_args
+
+    def __repr__(self) -> str:
+        return f"<usage_async list {self._spec.name} {self._spec.path} {self._path_args or ''}>"
+
+    @property
+    def spec(self) -> ListSpec:
+        """The list's row: path, item class, filters."""
+        return self._spec
+
+    def _query(self, params: dict[str, Any], *, stream: bool) -> ListQuery:
+        return build_list_query(self._spec, params, path_args=self._path_args, stream=stream)
+
+    def __call__(self, **params: Any) -> Awaitable[ListPage[T]]:
+        """One request: the page after ``after=`` (or the first), ``limit`` as the API's default."""
+        query = self._query(params, stream=False)
+        return self._client._fetch_list(query, query.after)
+
+    def pages(self, **params: Any) -> AsyncGenerator[ListPage[T], None]:
+        """Every page, following ``after=last_id`` while ``has_more`` is true."""
+        return iter_list_pages(self._client._fetch_list, self._query(params, stream=True))
+
+    def items(self, **params: Any) -> AsyncGenerator[T, None]:
+        """Every object of every page, in order, each exactly once."""
+        query = self._query(params, stream=True)
+        return iter_list_items(iter_list_pages(self._client._fetch_list, query))
+
+    def collect(self, **params: Any) -> Awaitable[list[T]]:
+        """All objects of all pages, as one list."""
+        query = self._query(params, stream=True)
+        return _collect_items(iter_list_items(iter_list_pages(self._client._fetch_list, query)))
+
+
+async def _collect_items(items: AsyncGenerator[T, None]) -> list[T]:
+    return [item async for item in items]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "error_from_response",
     "parse_retry_after",
 ]
+__all__ += ["auth_hint", "missing_scopes", "refuses_api_key_grouping"]
 
 ADMIN_KEY_HINT = (
     "the Usage and Costs endpoints need an organization admin key (sk-admin-...), "
@@ -133,7 +135,13 @@ class APIStatusError(APIError):
     """The API answered with a status that is not a success.
 
     ``retry_after`` is the wait the server asked for, in seconds, or None when it sent none.
+    ``key_kind`` is the kind of key the client sent (``"admin"``, ``"project"``, ``"other"``,
+    from its prefix; None when not known) and ``missing_scopes`` the scopes a 401/403 says the
+    key lacks (``("api.usage.read",)``).
     """
+
+    key_kind: str | None = None
+    missing_scopes: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -246,13 +254,20 @@ def _str_or_none(value: object) -> str | None:
 
 
 def error_from_response(
-    status: int, headers: Mapping[str, str], body: bytes, *, now: float | None = None
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float | None = None,
+    key_kind: str | None = None,
 ) -> APIStatusError:
     """Return the exception for a non-2xx response: pure, no I/O.
 
     The message comes from OpenAI's ``{"error": {"message", "type", "param", "code"}}`` body
     when there is one, else from the status line; 401 and 403 add that an admin key is
-    needed.
+    needed, and with ``key_kind`` (``"admin"``, ``"project"``, ``"other"``: see
+    ``_keys.key_kind``) which kind of key was refused and what it lacks (``missing_scopes``).
+    A 400 refusing to group by ``api_key_id`` adds from when that grouping works.
     """
     request_id = headers.get("x-request-id")
     parsed: Any
@@ -274,11 +289,14 @@ def error_from_response(
         message = parsed.strip()[:500]
     head = f"HTTP {status}"
     text = f"{head}: {message}" if message else head
+    scopes = missing_scopes(message) if status in (401, 403) else ()
     if status in (401, 403):
-        text = f"{text} ({ADMIN_KEY_HINT})"
+        text = f"{text} ({auth_hint(status, key_kind, scopes)})"
+    if status == 400 and refuses_api_key_grouping(message, param):
+        text = f"{text} ({API_KEY_GROUPING_HINT})"
     if 300 <= status < 400 and headers.get("location"):
         text = f"{text} (redirect to {headers['location']} not followed)"
-    return _status_class(status)(
+    error = _status_class(status)(
         text,
         status_code=status,
         headers=headers,
@@ -289,3 +307,70 @@ def error_from_response(
         param=param,
         retry_after=parse_retry_after(headers, now=now),
     )
+    error.key_kind = key_kind
+    error.missing_scopes = scopes
+    return error
+
+
+# -- what a 401/403 says about the key, and the api_key_id grouping date ------------------
+
+_MISSING_SCOPES = re.compile(r"Missing scopes?: ([\w.]+(?:\s*,\s*[\w.]+)*)")
+_ADMIN_KEYS_PAGE = "https://platform.openai.com/settings/organization/admin-keys"
+_KIND_NAMES = {
+    "admin": "an admin key (sk-admin-...)",
+    "project": "a project key (sk-proj-... or sk-svcacct-...)",
+    "other": "not an organization admin key (no sk-admin- prefix)",
+}
+
+API_KEY_GROUPING_SINCE = 1_764_979_200
+"""2025-12-06T00:00:00Z: the first ``start_time`` for which the API has been seen to group
+by ``api_key_id`` (API-NOTES #14). Observed, not documented: the client sends such queries
+anyway and only explains the API's refusal."""
+
+API_KEY_GROUPING_HINT = (
+    "grouping by api_key_id works for windows starting 2025-12-06 (Unix 1764979200) or "
+    "later, as observed on the real API: start the window then, or leave api_key_id out of "
+    "group_by for earlier data"
+)
+
+
+def missing_scopes(message: str) -> tuple[str, ...]:
+    """The scopes an OpenAI 401/403 message says are missing ("Missing scopes: a.b, c.d")."""
+    match = _MISSING_SCOPES.search(message)
+    if match is None:
+        return ()
+    # The scope list ends a sentence: "Missing scopes: api.usage.read. Check that ..."
+    return tuple(s.strip().rstrip(".") for s in match.group(1).split(","))
+
+
+def auth_hint(status: int, key_kind: str | None, scopes: tuple[str, ...] = ()) -> str:
+    """What a 401/403 means for the kind of key that was sent, and what is needed; the key
+    itself never appears (only its kind, from its public prefix)."""
+    if key_kind is None:
+        return ADMIN_KEY_HINT
+    seen = f"the key given is {_KIND_NAMES.get(key_kind, _KIND_NAMES['other'])}"
+    if key_kind != "admin":
+        return (
+            f"{seen}; the Usage and Costs API and the organization's lists need an "
+            f"organization admin key (sk-admin-...): create one at {_ADMIN_KEYS_PAGE}"
+        )
+    if scopes:
+        return (
+            f"{seen} without the scope {', '.join(scopes)}: give the key that permission "
+            f"(read) at {_ADMIN_KEYS_PAGE}, or use an admin key that has it"
+        )
+    if status == 401:
+        return (
+            f"{seen}, but it was refused: it may be mistyped, deleted or of another "
+            f"organization; check it at {_ADMIN_KEYS_PAGE}"
+        )
+    return (
+        f"{seen}, but it may not read this: check its permissions at {_ADMIN_KEYS_PAGE} and "
+        "your role in the organization"
+    )
+
+
+def refuses_api_key_grouping(message: str, param: str | None) -> bool:
+    """Whether a 400 is the API refusing ``group_by`` with ``api_key_id`` (for a window that
+    starts too early, API-NOTES #14)."""
+    return "api_key_id" in message and (param == "group_by" or "group" in message.lower())

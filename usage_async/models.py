@@ -249,3 +249,147 @@ class Page(Generic[R]):
     data: list[Bucket[R]]
     has_more: bool
     next_page: str | None
+
+
+# -- the organization's directory: what the admin list endpoints return -------------------
+# Named and shaped as in OpenAI's admin spec (usage_async/testing/spec/admin-openapi.json):
+# the usage endpoints report ids, these name them. A field the spec requires has no default.
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class Project:
+    """A project of the organization: ``status`` is ``"active"`` or ``"archived"`` (then
+    ``archived_at`` says since when; archived projects are listed only when asked for)."""
+
+    object: ClassVar[str] = "organization.project"
+    id: str
+    created_at: int
+    name: str | None = None
+    archived_at: int | None = None
+    status: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    """A member of the organization; ``role`` is ``"owner"`` or ``"reader"``."""
+
+    object: ClassVar[str] = "organization.user"
+    id: str
+    added_at: int
+    name: str | None = None
+    email: str | None = None
+    role: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProjectApiKeyOwnerUser:
+    """The user who owns a project API key, with their role in that project."""
+
+    id: str
+    name: str
+    email: str
+    role: str
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
+class ProjectApiKeyOwnerServiceAccount:
+    """The project service account that owns a project API key."""
+
+    id: str
+    name: str
+    role: str
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
+class ProjectApiKeyOwner:
+    """Who owns a project API key: ``type`` ``"user"`` (then ``user`` is set) or
+    ``"service_account"`` (then ``service_account`` is)."""
+
+    type: str | None = None
+    user: ProjectApiKeyOwnerUser | None = None
+    service_account: ProjectApiKeyOwnerServiceAccount | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProjectApiKey:
+    """An API key of a project: its name, its redacted value (never the key) and its owner.
+
+    ``owner_project_access`` (``"active"`` or ``"inactive"``: whether the owner still has
+    access to the project) is required by the spec but is a recent field, so it may be None.
+    """
+
+    object: ClassVar[str] = "organization.project.api_key"
+    id: str
+    name: str
+    redacted_value: str
+    created_at: int
+    last_used_at: int | None
+    owner: ProjectApiKeyOwner
+    owner_project_access: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ProjectServiceAccount:
+    """A service account of a project; ``role`` is ``"owner"``, ``"member"`` or ``"none"``."""
+
+    object: ClassVar[str] = "organization.project.service_account"
+    id: str
+    name: str
+    role: str
+    created_at: int
+
+
+@attrs.frozen(kw_only=True)
+class AdminApiKeyOwner:
+    """Who owns an admin API key (the spec requires none of these fields)."""
+
+    type: str | None = None
+    object: str | None = None
+    id: str | None = None
+    name: str | None = None
+    created_at: int | None = None
+    role: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AdminApiKey:
+    """An admin API key of the organization: its name, redacted value (never the key), owner."""
+
+    object: ClassVar[str] = "organization.admin_api_key"
+    id: str
+    redacted_value: str
+    created_at: int
+    expires_at: int | None
+    owner: AdminApiKeyOwner
+    name: str | None = None
+    last_used_at: int | None = None
+
+
+@attrs.frozen
+class ListPage(Generic[T]):
+    """One response of an admin list endpoint: its objects, the ids of the first and last,
+    and whether more follow (ask again with ``after=last_id``)."""
+
+    object: ClassVar[str] = "list"
+    data: list[T]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+__all__ += [
+    "AdminApiKey",
+    "AdminApiKeyOwner",
+    "ListPage",
+    "Project",
+    "ProjectApiKey",
+    "ProjectApiKeyOwner",
+    "ProjectApiKeyOwnerServiceAccount",
+    "ProjectApiKeyOwnerUser",
+    "ProjectServiceAccount",
+    "User",
+]

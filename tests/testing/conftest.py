@@ -122,3 +122,37 @@ class SyncGet:
 def get(threaded_server: FakeUsageServer) -> SyncGet:
     """``get(path, pairs)`` -> (status, headers, parsed body) from the threaded server."""
     return SyncGet(threaded_server)
+
+
+ADMIN_SPEC_URI = "urn:admin-openapi"
+
+
+def _admin_document() -> dict[str, Any]:
+    text = (
+        resources.files("usage_async.testing")
+        .joinpath("spec")
+        .joinpath("admin-openapi.json")
+        .read_text("utf-8")
+    )
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@pytest.fixture(scope="session")
+def admin_document() -> dict[str, Any]:
+    """The admin OpenAPI excerpt as shipped, parsed independently of the simulator."""
+    return _admin_document()
+
+
+@pytest.fixture(scope="session")
+def admin_validator(admin_document: dict[str, Any]) -> Callable[[str], Validate]:
+    """``admin_validator(name)`` raises unless a value is a valid ``name`` of the admin spec."""
+    resource = DRAFT202012.create_resource(admin_document)
+    registry = referencing.Registry().with_resource(ADMIN_SPEC_URI, resource)
+
+    def validator(schema_name: str) -> Validate:
+        schema = {"$ref": f"{ADMIN_SPEC_URI}#/components/schemas/{schema_name}"}
+        validate: Validate = jsonschema.Draft202012Validator(schema, registry=registry).validate
+        return validate
+
+    return validator

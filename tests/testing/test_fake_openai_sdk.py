@@ -75,3 +75,50 @@ async def test_sdk_costs_match_usage_client_to_the_cent(
     assert their_amounts == our_amounts
     assert len(our_amounts) > 10
     assert theirs.has_more is ours.has_more is False
+
+
+# -- the directory: the SDK's admin listing calls read the same names --------------------
+
+LATE_NOW = 1_768_480_200  # 2026-01-15T12:30:00Z: after the archived project and deleted key
+
+
+async def test_sdk_admin_listings_read_the_same_names_as_usage_client() -> None:
+    async with FakeUsageServer(seed=0, now=LATE_NOW) as srv:
+        async with _sdk(srv) as sdk:
+            org = sdk.admin.organization
+            theirs_projects = [
+                (p.id, p.name, p.status)
+                async for p in org.projects.list(include_archived=True, limit=2)
+            ]
+            theirs_users = [(u.id, u.name, u.email) async for u in org.users.list(limit=3)]
+            theirs_admin_keys = [(k.id, k.name) async for k in org.admin_api_keys.list()]
+            theirs_keys = []
+            theirs_accounts = []
+            for project_id, _, status in theirs_projects:
+                async for k in org.projects.api_keys.list(
+                    project_id, owner_project_access="any", limit=2
+                ):
+                    theirs_keys.append((k.id, k.name, k.redacted_value, k.owner.type))
+                if status != "archived":
+                    async for a in org.projects.service_accounts.list(project_id):
+                        theirs_accounts.append((a.id, a.name))
+        async with UsageClient(srv.api_key, base_url=srv.base_url) as client:
+            directory = await client.directory()
+            ours_projects = [
+                (p.id, p.name, p.status) async for p in client.projects.items(include_archived=True)
+            ]
+    assert theirs_projects == ours_projects
+    assert len(theirs_projects) == len(srv.organization.projects) + 1  # and the archived one
+    assert [(i, directory.user(i).name, e) for i, _, e in theirs_users] == theirs_users
+    for key_id, name, redacted, owner_type in theirs_keys:
+        ours = directory.api_key(key_id)
+        assert ours.owner is not None
+        assert (ours.name, ours.redacted_value, ours.owner.type) == (name, redacted, owner_type)
+    assert {t for *_, t in theirs_keys} == {"user", "service_account"}
+    assert all(directory.service_account(i).name == n for i, n in theirs_accounts)
+    assert all(directory.api_key(i).name == n for i, n in theirs_admin_keys)
+    assert len(directory.api_keys) == len(theirs_keys) + len(theirs_admin_keys)
+    sdk_asked = {
+        (r.path.rsplit("/", 1)[-1], r.params().get("after") is not None) for r in srv.requests
+    }
+    assert ("projects", True) in sdk_asked  # the SDK paged by after=<last_id> as well

@@ -6,6 +6,11 @@ endpoint in one hour from a hash of ``(seed, endpoint, hour)``, so any hour can 
 own, in any order, and is the same every time. Every bucket the API reports is a sum of these
 events, which is why 1m buckets add up to 1h buckets and groups add up to totals.
 
+``Organization.roster`` names everyone for the admin list endpoints (see ``_roster``); the
+keys it adds (an archived project's, service accounts', a deleted one) make usage from
+``LATER_START`` (2025-06-01) on, drawn by ``later_events`` from a random stream of their own,
+so every event of the first keys, and every number reported before that date, is as it was.
+
 How many events an hour holds follows a daily rhythm (quiet at night UTC, busiest in the
 afternoon) and a weekly one (weekends are quieter), growing slowly from ``ORG_START``
 (2024-01-01T00:00Z), before which the organization has no usage at all.
@@ -26,6 +31,7 @@ from typing import Any
 import attrs
 
 from . import _prices as prices
+from ._roster import LATER_START, Roster, draw_roster
 
 __all__ = [
     "ORG_START",
@@ -44,6 +50,7 @@ HOUR = 3600
 DAY = 86400
 WEEK = 7 * DAY
 LAG_SCALE = 1 << 16  # an event's lag is a fraction lag/LAG_SCALE of the late-data window
+LATER_SHARE = 0.3  # the later keys' events an hour, as a share of the first keys'
 
 # Share of a day's traffic by hour of day (UTC), and by day of week (Monday first).
 DAILY = (
@@ -61,12 +68,18 @@ Event = tuple[int, tuple[Any, ...], tuple[int, ...], int]
 
 @attrs.frozen
 class ApiKey:
-    """An API key, its project and the user who owns it."""
+    """An API key, its project and the user who owns it (None: a service account does).
+
+    A key makes usage from ``active_from`` until ``active_until`` (None: for ever); the
+    organization's first keys are active from the start.
+    """
 
     id: str
     project_id: str
-    user_id: str
+    user_id: str | None
     weight: float
+    active_from: int = 0
+    active_until: int | None = None
 
 
 @attrs.frozen
@@ -148,6 +161,11 @@ class Organization:
     key_mix: Mapping[str, Mix]  # endpoint -> which key makes its requests
     model_mix: Mapping[tuple[str, str], Mix]  # (endpoint, project_id) -> models
     stores_of: Mapping[str, tuple[VectorStore, ...]]  # project_id -> its vector stores
+    # Names and lifetimes, for the admin list endpoints (see _roster), and the keys added
+    # with them, whose usage is drawn apart from the first keys' (see later_events).
+    roster: Roster | None = None
+    later_keys: tuple[ApiKey, ...] = ()
+    later_mix: Mix | None = None
 
     @classmethod
     def from_seed(cls, seed: int) -> Organization:
@@ -196,6 +214,18 @@ class Organization:
                     if not any(model_weights):
                         model_weights[rng.randrange(len(models))] = 1.0
                     model_mix[traffic.endpoint, project] = Mix(models, _cumulative(model_weights))
+        # Everything above decides the first keys' usage; the roster is drawn after it, so it
+        # moves none of those numbers.
+        first = tuple((k.id, k.project_id, k.user_id) for k in keys if k.user_id is not None)
+        roster = draw_roster(rng, ORG_START, projects, users, first)
+        later = _later_keys(rng, roster)
+        archived = roster.archived_project.id
+        stores_of[archived] = ()
+        for traffic in TRAFFIC.values():
+            if traffic.models:
+                weights = [rng.choice((0.0, 1.0, 4.0)) for _ in traffic.models]
+                weights[rng.randrange(len(weights))] = 1.0
+                model_mix[traffic.endpoint, archived] = Mix(traffic.models, _cumulative(weights))
         return cls(
             seed=seed,
             projects=projects,
@@ -205,7 +235,30 @@ class Organization:
             key_mix=MappingProxyType(key_mix),
             model_mix=MappingProxyType(model_mix),
             stores_of=MappingProxyType(stores_of),
+            roster=roster,
+            later_keys=later,
+            later_mix=Mix(later, _cumulative([k.weight for k in later])),
         )
+
+
+def _later_keys(rng: random.Random, roster: Roster) -> tuple[ApiKey, ...]:
+    """The keys the roster added, with the lifetimes their usage follows: a service account's
+    key from its creation on; the archived project's keys until it was archived; the deleted
+    key until it was deleted."""
+    owners = {a.id for a in roster.service_accounts}
+    ends = {p.id: p.archived_at for p in roster.projects if p.archived_at is not None}
+    return tuple(
+        ApiKey(
+            id=entry.id,
+            project_id=entry.project_id,
+            user_id=None if entry.owner_id in owners else entry.owner_id,
+            weight=rng.uniform(0.2, 3.0),
+            active_from=entry.created_at,
+            active_until=entry.deleted_at or ends.get(entry.project_id),
+        )
+        for entry in roster.project_keys
+        if entry.created_at >= LATER_START and entry.project_id is not None
+    )
 
 
 def _stable_int(*parts: object) -> int:
@@ -260,6 +313,41 @@ def hour_events(org: Organization, traffic: Traffic, hour: int) -> tuple[Event, 
     """The events of ``traffic``'s endpoint in the hour starting at ``hour``, by time."""
     if hour < ORG_START:
         return ()
+    if hour >= LATER_START and org.later_keys:
+        later = later_events(org, traffic, hour)
+        if later:
+            return tuple(sorted((*_first_events(org, traffic, hour), *later), key=_time))
+    return _first_events(org, traffic, hour)
+
+
+def _time(event: Event) -> int:
+    return event[0]
+
+
+def later_events(org: Organization, traffic: Traffic, hour: int) -> tuple[Event, ...]:
+    """The events of the keys the roster added (``org.later_keys``), in the hour from ``hour``.
+
+    Drawn from a random stream of their own, so the first keys' events (and every number
+    reported before ``LATER_START``) are exactly what they were before these keys existed.
+    """
+    mix = org.later_mix
+    if mix is None:
+        return ()
+    rng = random.Random(_stable_int(org.seed, traffic.endpoint, hour, "later"))  # noqa: S311
+    events: list[Event] = []
+    for _ in range(_poisson(rng, traffic.per_hour * rhythm(hour) * LATER_SHARE)):
+        ts = hour + rng.randrange(HOUR)
+        key: ApiKey = mix.draw(rng)
+        drawn = traffic.draw(rng, org, key, ts)
+        lag = rng.randrange(LAG_SCALE)
+        alive = key.active_from <= ts and (key.active_until is None or ts < key.active_until)
+        if drawn is not None and alive:
+            events.append((ts, drawn[0], drawn[1], lag))
+    events.sort(key=_time)
+    return tuple(events)
+
+
+def _first_events(org: Organization, traffic: Traffic, hour: int) -> tuple[Event, ...]:
     rng = random.Random(_stable_int(org.seed, traffic.endpoint, hour))  # noqa: S311
     keys = org.key_mix[traffic.endpoint]
     events: list[Event] = []
@@ -278,7 +366,7 @@ def _requests(rng: random.Random, mean: float) -> int:
     return 1 + int(rng.expovariate(1.0 / mean))
 
 
-def _who(key: ApiKey) -> tuple[str, str, str]:
+def _who(key: ApiKey) -> tuple[str, str | None, str]:
     return (key.project_id, key.user_id, key.id)
 
 

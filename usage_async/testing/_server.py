@@ -1,12 +1,14 @@
 """``FakeUsageServer``: the simulator as an aiohttp application on 127.0.0.1.
 
 The pieces stay apart: :class:`~._state.UsageState` holds the organization and the clock (no
-HTTP), :mod:`._api` turns a query into a reply (pure), :mod:`._faults` decides what goes
-wrong, and this module only wires them into routes and one middleware:
+HTTP), :mod:`._api` turns a query into a reply (pure), :mod:`._lists` does the same for the
+admin list endpoints, :mod:`._faults` decides what goes wrong, and this module only wires
+them into routes and one middleware:
 
-    record -> script -> latency -> 401 -> 429 -> random 5xx -> endpoint -> drop / truncate
+    record -> script -> latency -> 401 / 403 -> 429 -> random 5xx -> endpoint -> drop / truncate
 
-Every response, whatever produced it, carries an ``x-request-id`` (``req_`` + 32 hex digits).
+Every response, whatever produced it, carries an ``x-request-id`` (``req_`` + 32 hex digits)
+and a ``Date`` from the simulator's clock.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ import contextlib
 import datetime as _dt
 import email.utils
 import hashlib
+import hmac
 import random
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any
 
 import attrs
 from aiohttp import web
 
-from . import _api
+from . import _api, _lists
+from ._admin_spec import ListDef, load_admin_spec
 from ._faults import DROP, TRUNCATE, Decision, FaultInjector, Faults, Quirks, Scripted
 from ._org import Organization
 from ._spec import API_PREFIX, EndpointDef
@@ -83,6 +87,36 @@ def _status_reply(status: int, headers: Mapping[str, str] | None = None) -> _api
     return _api.error_reply(status, message, type=kind, code=code, headers=headers)
 
 
+USAGE = "usage"
+LIMITED_KEY_DENIES = frozenset({USAGE, "users"})
+# The scope each area needs, as named in the real API's 403 (API-NOTES #19: usage; a restricted
+# admin key reading the organization's projects needs "Organization Administration: Read",
+# which the API names api.management.read). Which scope each list needs is not published;
+# the simulator assumes that one for all of them.
+SCOPES: Mapping[str, str] = MappingProxyType(
+    {
+        USAGE: "api.usage.read",
+        **dict.fromkeys(
+            ("projects", "users", "api_keys", "service_accounts", "admin_api_keys"),
+            "api.management.read",
+        ),
+    }
+)
+
+
+def _restricted(keys: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    out = {}
+    for key, denied in keys.items():
+        areas = frozenset([denied] if isinstance(denied, str) else denied)
+        unknown = areas - SCOPES.keys()
+        if unknown:
+            raise ValueError(
+                f"restricted_keys: unknown areas {sorted(unknown)}; areas: {', '.join(SCOPES)}"
+            )
+        out[key] = areas
+    return out
+
+
 def _derive(seed: int, purpose: str) -> bytes:
     return hashlib.blake2b(f"{purpose}:{seed}".encode(), digest_size=16).digest()
 
@@ -95,6 +129,12 @@ class FakeUsageServer:
     seconds or an aware datetime) fixes the clock, which otherwise follows the real time;
     :meth:`advance` moves it. ``faults`` and ``quirks`` may be replaced while it runs;
     :attr:`requests` records what it received.
+
+    It also serves the organization's admin list endpoints (projects, users, each project's
+    API keys and service accounts, admin API keys: see ``_lists``), which name what usage
+    reports by id. :attr:`limited_key` is a restricted admin key for permission tests;
+    ``restricted_keys`` adds others, each mapped to what it may not read (``"usage"`` for every
+    usage endpoint and Costs, or a list's name such as ``"users"``): a 403 "Missing scopes".
 
     It binds ``host`` (default 127.0.0.1) on ``port`` (default 0: a free one); for a
     standalone process, ``await FakeUsageServer(port=8000).serve_forever()`` serves until
@@ -112,6 +152,7 @@ class FakeUsageServer:
         api_key: str | None = None,
         faults: Faults | None = None,
         quirks: Quirks | None = None,
+        restricted_keys: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self._quirks = quirks if quirks is not None else Quirks()
         self.state = UsageState(seed, now, late_data=self._quirks.late_data)
@@ -121,6 +162,10 @@ class FakeUsageServer:
         self._port: int | None = None
         default_key = "sk-admin-fake-" + _derive(seed, "key").hex()[:24]
         self._api_key = api_key if api_key is not None else default_key
+        self._limited_key = "sk-admin-fake-limited-" + _derive(seed, "limited-key").hex()[:24]
+        self._restricted = _restricted(
+            {self._limited_key: LIMITED_KEY_DENIES, **(restricted_keys or {})}
+        )
         self._secret = _derive(seed, "cursor")
         self._ids = random.Random(int.from_bytes(_derive(seed, "request-id"), "big"))  # noqa: S311
         self.requests: list[RecordedRequest] = []
@@ -150,6 +195,13 @@ class FakeUsageServer:
     def api_key(self) -> str:
         """The admin key the server accepts (``sk-admin-fake-...``, derived from the seed)."""
         return self._api_key
+
+    @property
+    def limited_key(self) -> str:
+        """A restricted admin key the server also accepts, which may not read usage (403
+        "Missing scopes: api.usage.read" on every usage endpoint and Costs) nor the users list;
+        every other list reads as with :attr:`api_key`."""
+        return self._limited_key
 
     @property
     def app(self) -> web.Application:
@@ -264,9 +316,30 @@ class FakeUsageServer:
 
     def _make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
+        # What each route reads, for restricted keys: "usage", or the list's name.
+        self._areas: dict[str, str] = {}
         for endpoint in self.state.spec.endpoints.values():
             app.router.add_get(API_PREFIX + endpoint.path, self._endpoint_handler(endpoint))
+            self._areas[API_PREFIX + endpoint.path] = USAGE
+        for listdef in load_admin_spec().lists.values():
+            app.router.add_get(API_PREFIX + listdef.path, self._list_handler(listdef))
+            self._areas[API_PREFIX + listdef.path] = listdef.name
         return app
+
+    def _list_handler(self, listdef: ListDef) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            roster = self.state.org.roster
+            assert roster is not None  # every Organization.from_seed has one
+            reply = _lists.respond_list(
+                listdef,
+                roster,
+                dict(request.match_info),
+                list(request.query.items()),
+                self.state.now(),
+            )
+            return _to_response(reply)
+
+        return handle
 
     def _endpoint_handler(self, endpoint: EndpointDef) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -315,7 +388,7 @@ class FakeUsageServer:
         if injector.faults.latency:
             await asyncio.sleep(injector.faults.latency)  # simulated network time, not a sync
         if reply is None:
-            reply = _api.authorise(request.headers.get("Authorization"), self._api_key)
+            reply = self._authorise(request)
         if reply is None:
             reply = self._rate_limit_reply(request)
         if reply is None:
@@ -326,15 +399,30 @@ class FakeUsageServer:
             reply = await _call(handler, request)
         drop = decision.drop or (scripted is not None and scripted.action == DROP)
         truncate = decision.truncate or (scripted is not None and scripted.action == TRUNCATE)
-        headers = {"Content-Type": "application/json", **reply.headers, "x-request-id": request_id}
-        # The simulator's own clock, as a real server's Date follows its clock (RFC 9110 6.6.1).
-        headers["Date"] = email.utils.formatdate(self.state.now(), usegmt=True)
+        headers = {
+            "Content-Type": "application/json",
+            **reply.headers,
+            "x-request-id": request_id,
+            # The simulator's clock, not the machine's: a client comparing clocks sees it.
+            "Date": email.utils.formatdate(self.state.now(), usegmt=True),
+        }
         if drop:
             return await _drop(request, reply, headers)
         body = reply.body
         if truncate and reply.status == 200:
             body = body[: len(body) // 2]
         return web.Response(status=reply.status, body=body, headers=headers)
+
+    def _authorise(self, request: web.Request) -> _api.Reply | None:
+        """None for the admin key; a restricted key's 403 for what it may not read; else 401."""
+        header = request.headers.get("Authorization")
+        given = (header or "").partition(" ")[2].strip()
+        for key, denied in self._restricted.items():
+            if hmac.compare_digest(given.encode(), key.encode()):
+                resource = request.match_info.route.resource
+                area = self._areas.get(resource.canonical if resource is not None else "")
+                return _api.missing_scope(SCOPES[area]) if area in denied else None
+        return _api.authorise(header, self._api_key)
 
     def _rate_limit_reply(self, request: web.Request) -> _api.Reply | None:
         wait = self._faults.rate_limited(request.headers.get("Authorization", ""))

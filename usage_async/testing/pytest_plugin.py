@@ -30,7 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the marker, so ``--strict-markers`` runs accept it."""
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(**options): FakeUsageServer options (seed, now, api_key, faults, quirks) "
+        f"{MARKER}(**options): FakeUsageServer options (seed, now, api_key, faults, quirks, "
+        "restricted_keys) "
         "for the fake_usage_server fixture",
     )
 
