@@ -3,7 +3,8 @@
 ``async with FakeUsageServer(seed=0, now=...) as srv:`` serves all eleven endpoints on
 127.0.0.1 with a deterministic synthetic organization, the admin lists that name its
 projects, users, keys and service accounts, and its spend limits and alerts; point a client
-at ``srv.base_url`` with ``srv.api_key``. pytest users get it running as the ``fake_usage_server`` fixture.
+at ``srv.base_url`` with ``srv.api_key``. pytest users get it running as the
+``fake_usage_server`` fixture.
 """
 
 from ._faults import Faults, Quirks, Scripted, ScriptedResponse
