@@ -163,7 +163,13 @@ class FakeUsageServer:
         spend: SpendSettings | None = None,
     ) -> None:
         self._quirks = quirks if quirks is not None else Quirks()
-        self.state = UsageState(seed, now, late_data=self._quirks.late_data)
+        self.state = UsageState(
+            seed,
+            now,
+            late_data=self._quirks.late_data,
+            mismatch_days=self._quirks.costs_mismatch_days,
+            quantity_since=self._quirks.costs_quantity_since,
+        )
         roster = self.state.org.roster
         assert roster is not None  # every Organization.from_seed has one
         self._spend = (
@@ -250,6 +256,7 @@ class FakeUsageServer:
     def quirks(self, quirks: Quirks) -> None:
         self._quirks = quirks
         self.state.late_data = quirks.late_data
+        self.state.set_costs_quirks(quirks.costs_mismatch_days, quirks.costs_quantity_since)
 
     def script(self, *entries: Scripted) -> None:
         """Queue answers for the next requests, e.g. ``srv.script(503, 429, 200)``."""
