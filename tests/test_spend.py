@@ -18,7 +18,7 @@ from usage_async import (
     InvalidParameterError,
 )
 from usage_async.directory import Directory, Name
-from usage_async.spend import DIMENSIONS, SpendRow, check_dimensions, group_spend
+from usage_async.spend import DIMENSIONS, SpendTableRow, check_dimensions, group_spend
 from usage_async.testing._state import Selection, UsageState
 
 DAY = 86400
@@ -71,7 +71,7 @@ def test_sums_are_exact_decimals_where_floats_would_drift() -> None:
     assert table.totals == {"usd": Decimal("0.303627500000000000000000000000000000")}
     assert 0.1 + 0.1 + 0.1 != 0.3  # what a float sum would have reported
     assert table.rows == (
-        SpendRow(("input",), "usd", Decimal("0.303627500000000000000000000000000000")),
+        SpendTableRow(("input",), "usd", Decimal("0.303627500000000000000000000000000000")),
     )
 
 

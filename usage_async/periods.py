@@ -34,7 +34,7 @@ import attrs
 
 from .errors import InvalidParameterError
 from .localtime import Zone, load_zone, local_day, zone_name
-from .spend import TIME_DIMENSIONS, SpendRow, SpendTable
+from .spend import TIME_DIMENSIONS, SpendTable, SpendTableRow
 
 __all__ = [
     "PERIOD_NAMES",
@@ -276,7 +276,7 @@ class Comparison:
     previous_period: tuple[int | None, int | None]
 
 
-def _amounts(rows: Iterable[SpendRow]) -> dict[tuple[tuple[str | None, ...], str], Decimal]:
+def _amounts(rows: Iterable[SpendTableRow]) -> dict[tuple[tuple[str | None, ...], str], Decimal]:
     out: dict[tuple[tuple[str | None, ...], str], Decimal] = {}
     for row in rows:
         key = (row.key, row.currency)

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DIMENSIONS",
     "TIME_DIMENSIONS",
-    "SpendRow",
     "SpendTable",
+    "SpendTableRow",
     "check_dimensions",
     "group_spend",
 ]
@@ -70,7 +70,7 @@ _UTC = _dt.timezone.utc
 
 
 @attrs.frozen
-class SpendRow:
+class SpendTableRow:
     """One key of a :class:`SpendTable`: its values in the order of ``by``, the currency,
     the exact sum, and, for ``project`` and ``api_key``, the directory's names (None for other
     dimensions, or without a directory)."""
@@ -91,7 +91,7 @@ class SpendTable:
     """
 
     by: tuple[str, ...]
-    rows: tuple[SpendRow, ...]
+    rows: tuple[SpendTableRow, ...]
     totals: Mapping[str, Decimal]
     start_time: int | None
     end_time: int | None
@@ -223,7 +223,7 @@ def group_spend(
                     param="by",
                 )
     rows = tuple(
-        SpendRow(key, currency, amount, _names(dims, key, directory))
+        SpendTableRow(key, currency, amount, _names(dims, key, directory))
         for (key, currency), amount in sorted(sums.items(), key=_row_order)
     )
     return SpendTable(
