@@ -173,10 +173,10 @@ class ReconcileReport:
     """Every model-day compared, the charges not compared, and the totals.
 
     ``costs_total`` is every Costs amount in the range, exact; ``estimated_total`` the sum of
-    the estimates (an estimate, never added to Costs). ``rows`` are sorted by day and model;
-    :attr:`flagged` are those beyond the thresholds. ``unmatched`` are charges of a model
-    without usage that day and line items that are not a known form; ``not_compared`` charges
-    that name no model.
+    the estimates of the lines that had a price (an estimate, never added to Costs). ``rows``
+    are sorted by day and model; :attr:`flagged` are those beyond the thresholds.
+    ``unmatched`` are charges of a model without usage that day and line items that are not a
+    known form; ``not_compared`` charges that name no model.
     """
 
     rows: tuple[ModelDay, ...]
