@@ -278,3 +278,108 @@ __all__ += [
     "check_key",
     "load_directory",
 ]
+
+# -- money a finance team can use: cost by model, grouping, local days, periods, budgets,
+# reconciliation; spend limits and alerts ---------------------------------------------------
+
+if TYPE_CHECKING:
+    from .budgets import (
+        BudgetLine,
+        BudgetReport,
+        BudgetSettings,
+        Projection,
+        budget_report,
+        load_budget_settings,
+    )
+    from .line_items import LineItem, parse_line_item
+    from .localtime import LocalDayBucket, load_zone, rebucket
+    from .models import (
+        OrganizationSpendAlert,
+        OrganizationSpendLimit,
+        ProjectSpendAlert,
+        ProjectSpendLimit,
+        SpendAlert,
+        SpendAlertNotificationChannel,
+        SpendLimit,
+        SpendLimitEnforcement,
+    )
+    from .periods import Change, Comparison, Period, compare, period, previous
+    from .prices import Price, PriceTable, load_prices
+    from .reconcile import Estimate, ReconcileReport, Thresholds, reconcile
+    from .spend import SpendTable, SpendTableRow, group_spend
+
+_MONEY_NAMES: dict[str, str] = {
+    "BudgetLine": ".budgets",
+    "BudgetReport": ".budgets",
+    "BudgetSettings": ".budgets",
+    "Projection": ".budgets",
+    "budget_report": ".budgets",
+    "load_budget_settings": ".budgets",
+    "LineItem": ".line_items",
+    "parse_line_item": ".line_items",
+    "LocalDayBucket": ".localtime",
+    "load_zone": ".localtime",
+    "rebucket": ".localtime",
+    "OrganizationSpendAlert": ".models",
+    "OrganizationSpendLimit": ".models",
+    "ProjectSpendAlert": ".models",
+    "ProjectSpendLimit": ".models",
+    "SpendAlert": ".models",
+    "SpendAlertNotificationChannel": ".models",
+    "SpendLimit": ".models",
+    "SpendLimitEnforcement": ".models",
+    "Change": ".periods",
+    "Comparison": ".periods",
+    "Period": ".periods",
+    "compare": ".periods",
+    "period": ".periods",
+    "previous": ".periods",
+    "Price": ".prices",
+    "PriceTable": ".prices",
+    "load_prices": ".prices",
+    "Estimate": ".reconcile",
+    "ReconcileReport": ".reconcile",
+    "Thresholds": ".reconcile",
+    "reconcile": ".reconcile",
+    "SpendTableRow": ".spend",
+    "SpendTable": ".spend",
+    "group_spend": ".spend",
+}
+_LAZY.update(_MONEY_NAMES)
+__all__ += [
+    "BudgetLine",
+    "BudgetReport",
+    "BudgetSettings",
+    "Change",
+    "Comparison",
+    "Estimate",
+    "LineItem",
+    "LocalDayBucket",
+    "OrganizationSpendAlert",
+    "OrganizationSpendLimit",
+    "Period",
+    "Price",
+    "PriceTable",
+    "ProjectSpendAlert",
+    "ProjectSpendLimit",
+    "Projection",
+    "ReconcileReport",
+    "SpendAlert",
+    "SpendAlertNotificationChannel",
+    "SpendLimit",
+    "SpendLimitEnforcement",
+    "SpendTable",
+    "SpendTableRow",
+    "Thresholds",
+    "budget_report",
+    "compare",
+    "group_spend",
+    "load_budget_settings",
+    "load_prices",
+    "load_zone",
+    "parse_line_item",
+    "period",
+    "previous",
+    "rebucket",
+    "reconcile",
+]
