@@ -305,7 +305,7 @@ if TYPE_CHECKING:
     )
     from .periods import Change, Comparison, Period, compare, period, previous
     from .prices import Price, PriceTable, load_prices
-    from .reconcile import Estimate, ReconcileReport, Thresholds, reconcile
+    from .reconcile import Estimate, ReconcileReport, Thresholds
     from .spend import SpendTable, SpendTableRow, group_spend
 
 _MONEY_NAMES: dict[str, str] = {
@@ -340,11 +340,12 @@ _MONEY_NAMES: dict[str, str] = {
     "Estimate": ".reconcile",
     "ReconcileReport": ".reconcile",
     "Thresholds": ".reconcile",
-    "reconcile": ".reconcile",
     "SpendTableRow": ".spend",
     "SpendTable": ".spend",
     "group_spend": ".spend",
 }
+# `reconcile()` stays in its module (`from usage_async.reconcile import reconcile`): a
+# package attribute of that name would be replaced by the submodule once it is imported.
 _LAZY.update(_MONEY_NAMES)
 __all__ += [
     "BudgetLine",
@@ -381,5 +382,4 @@ __all__ += [
     "period",
     "previous",
     "rebucket",
-    "reconcile",
 ]
