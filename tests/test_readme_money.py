@@ -42,6 +42,9 @@ async def test_the_money_example_runs_and_finds_the_planted_mismatch(
 
 def test_every_money_name_is_exported_from_its_module() -> None:
     money = ua._MONEY_NAMES  # type: ignore[attr-defined]
+    package = Path(ua.__file__).parent
     for name, module in money.items():
         assert name in ua.__all__
+        # A submodule of the same name would replace the attribute once imported.
+        assert not (package / f"{name}.py").exists(), name
         assert getattr(ua, name) is getattr(importlib.import_module(module, "usage_async"), name)
