@@ -23,6 +23,9 @@ CHARTS = """
   title: f.querySelector('svg > title')?.textContent || '',
   desc: f.querySelector('svg > desc')?.textContent || '',
   width: f.querySelector('svg')?.getBoundingClientRect().width || 0,
+  right: f.querySelector('svg')?.getBoundingClientRect().right || 0,
+  legend: [...f.querySelectorAll('text.legend')].map(t => ({
+    text: t.textContent, right: t.getBoundingClientRect().right})),
   text: f.innerText,
   bars: [...f.querySelectorAll('rect.bar')].map(r => ({
     series: r.dataset.series, key: r.dataset.key, value: r.dataset.value,
@@ -70,7 +73,7 @@ def test_the_harness_sees_console_errors_exceptions_and_blocked_loads(
 def test_the_report_renders_with_no_console_error_and_every_chart_drawn(
     browser: Browser, fake_report: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    path, _ = fake_report
+    path, summary = fake_report
     page = browser.page(1000, 900)
     page.open(path)
 
@@ -81,6 +84,9 @@ def test_the_report_renders_with_no_console_error_and_every_chart_drawn(
         assert chart["title"], chart["name"]
         assert len(chart["desc"]) > 20, chart["name"]
         assert all(label["width"] > 0 for label in chart["labels"]), chart["name"]
+        for legend in chart["legend"]:  # every series named, inside the chart's box
+            assert legend["right"] <= chart["right"] + 1, (chart["name"], legend["text"])
+    assert len(charts["daily"]["legend"]) == len(summary["costs"]["usd"]["by_project_id"])
     shot = tmp_path / "report.png"
     page.screenshot(shot)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -117,8 +117,9 @@ def stacked_columns(
     ticks = _ticks(top)
     scale_top = ticks[-1] or 1.0
     left, right, top_pad, plot_h = 64, 16, 16, 240
-    slot = max(14, min(40, 720 // max(1, len(categories))))
-    width = left + right + slot * len(categories)
+    n = max(1, len(categories))
+    slot = max(14.0, 640 / n)  # a week still fills the width: the legend needs it
+    width = int(left + right + slot * n)
     legend_rows = -(-len(series) // 3)
     height = top_pad + plot_h + 70 + 22 * legend_rows
     head, tail = _head(title, desc, width, height, "stacked-columns")
@@ -131,7 +132,7 @@ def stacked_columns(
             f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{_tick_text(tick)}</text>"
         )
-    bar_w = slot * 0.72
+    bar_w = min(slot * 0.72, 48.0)
     for i, category in enumerate(categories):
         x = left + slot * i + (slot - bar_w) / 2
         y = float(base)
