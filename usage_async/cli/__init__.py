@@ -39,7 +39,17 @@ if TYPE_CHECKING:
 
 __all__ = ["COMMAND_MODULES", "build_parser", "commands", "main"]
 
-COMMAND_MODULES = ("rows", "summary", "sync", "query", "serve", "completion")
+COMMAND_MODULES = (
+    "rows",
+    "summary",
+    "sync",
+    "query",
+    "report",
+    "exporter",
+    "export",
+    "serve",
+    "completion",
+)
 """The command groups, in ``--help`` order: modules of this package, each with ``COMMANDS``."""
 
 
