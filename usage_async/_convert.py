@@ -593,3 +593,49 @@ def decode_list_page(
 
 
 __all__ += ["LIST_ITEM_CLASSES", "decode_list_page", "structure_list_page"]
+
+
+# -- one object: the spend limits ---------------------------------------------------------
+# The same rules as the list items above, for an endpoint that answers with one object.
+
+
+def decode_object(item_type: type[T], status: int, headers: Mapping[str, str], body: bytes) -> T:
+    """The ``item_type`` object of a 2xx response, or the exception for any other: pure.
+
+    As :func:`decode_list_page`: a body that is not JSON raises
+    :class:`APIResponseValidationError` with ``json_error=True`` (retried); JSON that is not
+    an ``item_type`` raises it with ``json_error=False``, naming the field.
+    """
+    if not 200 <= status < 300:
+        raise error_from_response(status, headers, body)
+    request_id = headers.get("x-request-id")
+    try:
+        obj = _json_loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise APIResponseValidationError(
+            f"HTTP {status} with a body that is not JSON ({exc}): {body[:120]!r}",
+            status_code=status,
+            body=body,
+            request_id=request_id,
+            json_error=True,
+            headers=headers,
+        ) from None
+    try:
+        if not isinstance(obj, dict):
+            raise _DataError(f"expected an object, got {type(obj).__name__}")
+        item: T = converter.structure(obj, item_type)
+        return item
+    except KeyError as exc:
+        problem = f"it has no {exc.args[0]!r}, which the spec requires"
+    except (ValueError, TypeError, AttributeError) as exc:
+        problem = str(exc)
+    raise APIResponseValidationError(
+        f"HTTP {status} with JSON that is not a {item_type.__name__}: {problem}",
+        status_code=status,
+        body=body,
+        request_id=request_id,
+        headers=headers,
+    )
+
+
+__all__ += ["decode_object"]

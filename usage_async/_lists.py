@@ -100,3 +100,31 @@ LISTS: Mapping[str, ListSpec] = MappingProxyType(
     }
 )
 """Every list endpoint, by the name of its ``UsageClient`` handle."""
+
+
+SPEND_ALERT_LISTS: Mapping[str, ListSpec] = MappingProxyType(
+    {
+        row.name: row
+        for row in (
+            ListSpec(
+                name="spend_alerts",
+                path="/organization/spend_alerts",
+                item_type=models.OrganizationSpendAlert,
+                filters={"order": ENUM},
+                enums={"order": ("asc", "desc")},
+            ),
+            ListSpec(
+                name="project_spend_alerts",
+                path="/organization/projects/{project_id}/spend_alerts",
+                item_type=models.ProjectSpendAlert,
+                filters={"order": ENUM},
+                enums={"order": ("asc", "desc")},
+            ),
+        )
+    }
+)
+"""The spend alert lists (``usage_async/testing/spec/spend-openapi.json``), apart from
+:data:`LISTS` (the directory's lists): they page the same way (``after=<last_id>``). The
+spec's ``before`` (paging backwards) is left out: a stream pages forwards."""
+
+__all__ += ["SPEND_ALERT_LISTS"]

@@ -23,24 +23,34 @@ import aiohttp
 from yarl import URL
 
 from . import _pacing
-from ._convert import decode_list_page, decode_page
+from ._convert import decode_list_page, decode_object, decode_page
 from ._endpoints import ENDPOINTS, EndpointSpec
 from ._keys import key_kind
 from ._list_query import ListQuery, build_list_query
-from ._lists import LISTS, ListSpec
+from ._lists import LISTS, SPEND_ALERT_LISTS, ListSpec
 from ._pagination import iter_buckets, iter_list_items, iter_list_pages, iter_pages
 from ._query import Query, build_query
 from ._transport import Response, Transport, is_loopback
 from ._version import __version__
-from .errors import ClientClosedError, ConfigurationError, UsageError, error_from_response
+from .errors import (
+    ClientClosedError,
+    ConfigurationError,
+    InvalidParameterError,
+    UsageError,
+    error_from_response,
+)
 from .models import (
     AdminApiKey,
     Bucket,
     ListPage,
+    OrganizationSpendAlert,
+    OrganizationSpendLimit,
     Page,
     Project,
     ProjectApiKey,
     ProjectServiceAccount,
+    ProjectSpendAlert,
+    ProjectSpendLimit,
     User,
 )
 from .retry import RetryPolicy, build_retrying, should_retry
@@ -531,6 +541,38 @@ class UsageClient:
         from .keycheck import check_key  # built on this module
 
         return check_key(self)
+
+    # -- spend limits and alerts: the admin spend endpoints ---------------------------------
+
+    def organization_spend_limit(self) -> Awaitable[OrganizationSpendLimit]:
+        """The organization's hard monthly spend limit (``/organization/spend_limit``), in
+        cents (``threshold_amount``) and exact dollars (``threshold``)."""
+        decode = functools.partial(decode_object, OrganizationSpendLimit)
+        return self._request("/organization/spend_limit", "", decode)
+
+    def project_spend_limit(self, project_id: str) -> Awaitable[ProjectSpendLimit]:
+        """A project's hard monthly spend limit (``/organization/projects/{id}/spend_limit``).
+
+        The spec documents only the 200 answer; any other (a 404 for a project without a
+        limit, say) is raised as its :class:`~usage_async.APIStatusError`, never read as "no
+        limit"."""
+        if not isinstance(project_id, str) or not project_id:
+            raise InvalidParameterError(
+                f"project_id: expected a non-empty id string, got {project_id!r}",
+                param="project_id",
+            )
+        path = f"/organization/projects/{quote(project_id, safe='')}/spend_limit"
+        return self._request(path, "", functools.partial(decode_object, ProjectSpendLimit))
+
+    @property
+    def spend_alerts(self) -> ListEndpoint[OrganizationSpendAlert]:
+        """The organization's spend alerts (``/organization/spend_alerts``), paged by
+        ``after``; thresholds in cents and exact dollars."""
+        return ListEndpoint(self, SPEND_ALERT_LISTS["spend_alerts"])
+
+    def project_spend_alerts(self, project_id: str) -> ListEndpoint[ProjectSpendAlert]:
+        """The spend alerts of one project (``/organization/projects/{id}/spend_alerts``)."""
+        return ListEndpoint(self, SPEND_ALERT_LISTS["project_spend_alerts"], project_id=project_id)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -393,3 +393,107 @@ __all__ += [
     "ProjectServiceAccount",
     "User",
 ]
+
+
+# -- spend limits and alerts: what the admin spend endpoints return -------------------------
+# Named and shaped as in OpenAI's admin spec (usage_async/testing/spec/spend-openapi.json).
+# Amounts come in cents (an integer, ``threshold_amount``), monthly, in USD (API-NOTES #20);
+# ``threshold`` is the same amount in dollars, converted exactly.
+
+
+def cents_to_dollars(cents: int) -> Decimal:
+    """An integer number of cents as exact dollars: ``10000`` -> ``Decimal("100.00")``."""
+    return Decimal(cents).scaleb(-2)
+
+
+@attrs.frozen(kw_only=True)
+class SpendLimitEnforcement:
+    """Whether a hard spend limit is enforced now: ``status`` ``"enforcing"`` or
+    ``"inactive"`` (other values are kept as sent)."""
+
+    status: str
+
+
+@attrs.frozen(kw_only=True)
+class SpendLimit:
+    """A hard spend limit: ``threshold_amount`` cents a ``interval`` (``"month"``) in
+    ``currency`` (``"USD"``); ``threshold`` is that amount in dollars (exact)."""
+
+    threshold_amount: int
+    currency: str
+    interval: str
+    enforcement: SpendLimitEnforcement
+    threshold: Decimal = attrs.field(init=False)
+
+    @threshold.default
+    def _threshold(self) -> Decimal:
+        return cents_to_dollars(self.threshold_amount)
+
+
+@attrs.frozen(kw_only=True)
+class OrganizationSpendLimit(SpendLimit):
+    """The organization's hard spend limit (``/organization/spend_limit``)."""
+
+    object: ClassVar[str] = "organization.spend_limit"
+
+
+@attrs.frozen(kw_only=True)
+class ProjectSpendLimit(SpendLimit):
+    """A project's hard spend limit (``/organization/projects/{id}/spend_limit``)."""
+
+    object: ClassVar[str] = "project.spend_limit"
+
+
+@attrs.frozen(kw_only=True)
+class SpendAlertNotificationChannel:
+    """Where a spend alert is sent: ``type`` ``"email"``, its recipients, and an optional
+    subject prefix."""
+
+    type: str
+    recipients: list[str]
+    subject_prefix: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SpendAlert:
+    """A spend alert: notify ``notification_channel`` when spend reaches
+    ``threshold_amount`` cents a ``interval`` (``"month"``); ``threshold`` is that amount in
+    dollars (exact)."""
+
+    id: str
+    threshold_amount: int
+    currency: str
+    interval: str
+    notification_channel: SpendAlertNotificationChannel
+    threshold: Decimal = attrs.field(init=False)
+
+    @threshold.default
+    def _threshold(self) -> Decimal:
+        return cents_to_dollars(self.threshold_amount)
+
+
+@attrs.frozen(kw_only=True)
+class OrganizationSpendAlert(SpendAlert):
+    """A spend alert of the organization (``/organization/spend_alerts``)."""
+
+    object: ClassVar[str] = "organization.spend_alert"
+
+
+@attrs.frozen(kw_only=True)
+class ProjectSpendAlert(SpendAlert):
+    """A spend alert of one project (``/organization/projects/{id}/spend_alerts``)."""
+
+    object: ClassVar[str] = "project.spend_alert"
+
+
+__all__ += [
+    "OrganizationSpendAlert",
+    "OrganizationSpendLimit",
+    "ProjectSpendAlert",
+    "ProjectSpendLimit",
+    "SpendAlert",
+    "SpendAlertNotificationChannel",
+    "SpendLimit",
+    "SpendLimitEnforcement",
+    "cents_to_dollars",
+]

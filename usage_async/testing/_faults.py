@@ -7,6 +7,7 @@ values: to change them on a running server, assign a new one (``srv.faults = Fau
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import random
 import time
@@ -18,6 +19,7 @@ import attrs
 
 __all__ = ["Decision", "FaultInjector", "Faults", "Quirks", "Scripted", "ScriptedResponse"]
 
+_UTC = _dt.timezone.utc
 DROP = "drop"
 TRUNCATE = "truncate"
 ACTIONS = (DROP, TRUNCATE)
@@ -73,6 +75,31 @@ def _probability(_: object, attribute: attrs.Attribute[float], value: float) -> 
         raise ValueError(f"Faults.{attribute.name} must be between 0 and 1, got {value!r}")
 
 
+def _instant(value: object) -> int:
+    """Unix seconds of an int, an aware datetime, or a date (its UTC midnight)."""
+    if isinstance(value, _dt.datetime):
+        if value.utcoffset() is None:
+            raise ValueError(f"expected an aware datetime, got {value!r}")
+        return int(value.timestamp())
+    if isinstance(value, _dt.date):
+        return int(_dt.datetime(value.year, value.month, value.day, tzinfo=_UTC).timestamp())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a date or int Unix seconds, got {value!r}")
+    return value
+
+
+def _utc_days(values: Iterable[object]) -> frozenset[int]:
+    days = frozenset(_instant(v) for v in values)
+    for day in days:
+        if day % 86400:
+            raise ValueError(f"costs_mismatch_days: {day} is not a UTC midnight")
+    return days
+
+
+def _optional_instant(value: object) -> int | None:
+    return None if value is None else _instant(value)
+
+
 def _not_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise ValueError(f"Faults.{attribute.name} must be >= 0, got {value!r}")
@@ -124,12 +151,22 @@ class Quirks:
     - ``late_data``: seconds (0 = off); each event becomes visible only after its own delay,
       up to this long after it happened, so the last hours' buckets grow between two reads
       as the clock moves (``srv.advance(seconds)``) [#5]. Vector store sizes are not delayed.
+    - ``costs_mismatch_days``: UTC days (dates, or Unix seconds of their midnight) on which
+      Costs charge more than usage says [#8]: the ``"<model>, output"`` line item of one model,
+      the model of the day's first completions event, is billed 25 % more tokens and money
+      (each event's quantity and cost times 5/4, rounded down).
+      ``srv.state.planted_mismatch(day)`` names the model. Usage is unchanged.
+    - ``costs_quantity_since``: Costs results carry ``quantity``/``quantity_unit`` only in
+      buckets from this instant (a date, or Unix seconds) on; earlier ones have them null, as
+      data from before the API added the field [#11]. None: always (the default).
     """
 
     amount_as_string: bool = False
     costs_cursor_after_empty_tail: bool = False
     rate_limit_without_retry_after: bool = False
     late_data: int = attrs.field(default=0, validator=_not_negative)
+    costs_mismatch_days: frozenset[int] = attrs.field(default=(), converter=_utc_days)
+    costs_quantity_since: int | None = attrs.field(default=None, converter=_optional_instant)
 
 
 @attrs.frozen

@@ -33,6 +33,8 @@ from ._admin_spec import ListDef, load_admin_spec
 from ._faults import DROP, TRUNCATE, Decision, FaultInjector, Faults, Quirks, Scripted
 from ._org import Organization
 from ._spec import API_PREFIX, EndpointDef
+from ._spend import SpendSettings, draw_spend, respond_spend_alerts, respond_spend_limit
+from ._spend_spec import LimitDef, load_spend_spec
 from ._state import UsageState
 
 __all__ = ["FakeUsageServer", "RecordedRequest"]
@@ -100,6 +102,8 @@ SCOPES: Mapping[str, str] = MappingProxyType(
             ("projects", "users", "api_keys", "service_accounts", "admin_api_keys"),
             "api.management.read",
         ),
+        # The spend endpoints' scope is not published either; assumed the same.
+        **dict.fromkeys(("spend_limit", "spend_alerts"), "api.management.read"),
     }
 )
 
@@ -132,9 +136,12 @@ class FakeUsageServer:
 
     It also serves the organization's admin list endpoints (projects, users, each project's
     API keys and service accounts, admin API keys: see ``_lists``), which name what usage
-    reports by id. :attr:`limited_key` is a restricted admin key for permission tests;
-    ``restricted_keys`` adds others, each mapped to what it may not read (``"usage"`` for every
-    usage endpoint and Costs, or a list's name such as ``"users"``): a 403 "Missing scopes".
+    reports by id, and its spend limits and alerts (the organization's and each project's:
+    see ``_spend``; ``spend=`` replaces the ones drawn from the seed). :attr:`limited_key`
+    is a restricted admin key for permission tests; ``restricted_keys`` adds others, each
+    mapped to what it may not read (``"usage"`` for every usage endpoint and Costs, a list's
+    name such as ``"users"``, ``"spend_limit"`` or ``"spend_alerts"``): a 403 "Missing
+    scopes".
 
     It binds ``host`` (default 127.0.0.1) on ``port`` (default 0: a free one); for a
     standalone process, ``await FakeUsageServer(port=8000).serve_forever()`` serves until
@@ -153,9 +160,21 @@ class FakeUsageServer:
         faults: Faults | None = None,
         quirks: Quirks | None = None,
         restricted_keys: Mapping[str, Iterable[str]] | None = None,
+        spend: SpendSettings | None = None,
     ) -> None:
         self._quirks = quirks if quirks is not None else Quirks()
-        self.state = UsageState(seed, now, late_data=self._quirks.late_data)
+        self.state = UsageState(
+            seed,
+            now,
+            late_data=self._quirks.late_data,
+            mismatch_days=self._quirks.costs_mismatch_days,
+            quantity_since=self._quirks.costs_quantity_since,
+        )
+        roster = self.state.org.roster
+        assert roster is not None  # every Organization.from_seed has one
+        self._spend = (
+            spend if spend is not None else draw_spend(seed, roster, self.state.org.projects)
+        )
         self._faults = FaultInjector(faults if faults is not None else Faults())
         self._host = host
         self._requested_port = port
@@ -214,6 +233,12 @@ class FakeUsageServer:
         return self.state.org
 
     @property
+    def spend(self) -> SpendSettings:
+        """The spend limits and alerts the spend endpoints serve (drawn from the seed unless
+        given as ``spend=``)."""
+        return self._spend
+
+    @property
     def faults(self) -> Faults:
         """The faults in force; assign new ones at any time (this resets the script)."""
         return self._faults.faults
@@ -231,6 +256,7 @@ class FakeUsageServer:
     def quirks(self, quirks: Quirks) -> None:
         self._quirks = quirks
         self.state.late_data = quirks.late_data
+        self.state.set_costs_quirks(quirks.costs_mismatch_days, quirks.costs_quantity_since)
 
     def script(self, *entries: Scripted) -> None:
         """Queue answers for the next requests, e.g. ``srv.script(503, 429, 200)``."""
@@ -324,7 +350,42 @@ class FakeUsageServer:
         for listdef in load_admin_spec().lists.values():
             app.router.add_get(API_PREFIX + listdef.path, self._list_handler(listdef))
             self._areas[API_PREFIX + listdef.path] = listdef.name
+        spend = load_spend_spec()
+        for limitdef in spend.limits.values():
+            app.router.add_get(API_PREFIX + limitdef.path, self._limit_handler(limitdef))
+            self._areas[API_PREFIX + limitdef.path] = "spend_limit"
+        for alertdef in spend.alerts.values():
+            app.router.add_get(API_PREFIX + alertdef.path, self._alerts_handler(alertdef))
+            self._areas[API_PREFIX + alertdef.path] = "spend_alerts"
         return app
+
+    def _limit_handler(self, limitdef: LimitDef) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            roster = self.state.org.roster
+            assert roster is not None
+            project_id = request.match_info.get("project_id")
+            reply = respond_spend_limit(
+                self._spend, roster, limitdef.tag, project_id, self.state.now()
+            )
+            return _to_response(reply)
+
+        return handle
+
+    def _alerts_handler(self, alertdef: ListDef) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            roster = self.state.org.roster
+            assert roster is not None
+            reply = respond_spend_alerts(
+                alertdef,
+                self._spend,
+                roster,
+                request.match_info.get("project_id"),
+                list(request.query.items()),
+                self.state.now(),
+            )
+            return _to_response(reply)
+
+        return handle
 
     def _list_handler(self, listdef: ListDef) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:

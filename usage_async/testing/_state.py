@@ -98,6 +98,9 @@ class UsageState:
     ``now`` fixes the clock (int Unix seconds or an aware datetime); None follows the real
     time. :meth:`advance` moves either. ``late_data`` (seconds, 0 = off) makes each event
     visible only after its own delay, up to that many seconds after it happened.
+    ``mismatch_days`` and ``quantity_since`` are the Costs quirks of the same names
+    (:class:`~._faults.Quirks`: ``costs_mismatch_days``, ``costs_quantity_since``); both off
+    by default, so Costs are exactly the usage times the price table, with quantities.
     """
 
     def __init__(
@@ -108,6 +111,8 @@ class UsageState:
         late_data: int = 0,
         spec: ApiSpec | None = None,
         clock: Callable[[], float] = time.time,
+        mismatch_days: Iterable[int] = (),
+        quantity_since: int | None = None,
     ) -> None:
         self.spec = spec if spec is not None else load_spec()
         _check_against_spec(self.spec)
@@ -118,6 +123,29 @@ class UsageState:
         self._clock = clock
         self._events: dict[tuple[str, int], tuple[Event, ...]] = {}
         self._units: dict[str, tuple[str | None, int]] = {}
+        self.mismatch_days: frozenset[int] = frozenset(mismatch_days)
+        self.quantity_since = quantity_since
+
+    def set_costs_quirks(self, mismatch_days: Iterable[int], quantity_since: int | None) -> None:
+        """Switch the Costs quirks (see the class); billed hours are billed again."""
+        days = frozenset(mismatch_days)
+        if days != self.mismatch_days:
+            self._events = {k: v for k, v in self._events.items() if k[0] != COSTS}
+        self.mismatch_days = days
+        self.quantity_since = quantity_since
+
+    def planted_mismatch(self, day: int) -> str | None:
+        """The model whose output Costs over-bill on the UTC ``day`` (its midnight, Unix
+        seconds) under ``mismatch_days``: the model of the day's first completions event; None
+        on other days, or a day without completions."""
+        if day not in self.mismatch_days:
+            return None
+        for hour in range(day, day + 86400, HOUR):
+            events = self.events("completions", hour)
+            if events:
+                model: str = events[0][1][3]
+                return model
+        return None
 
     def now(self) -> int:
         """The simulator's current time, in Unix seconds."""
@@ -146,18 +174,16 @@ class UsageState:
 
     def _bill_hour(self, hour: int) -> tuple[Event, ...]:
         items: list[Event] = []
+        planted = self.planted_mismatch(hour - hour % 86400)
+        over_billed = f"{planted}, output" if planted is not None else None
         for traffic in TRAFFIC.values():
             for ts, dims, counts, lag in self.events(traffic.endpoint, hour):
                 for item in traffic.bill(dims, counts):
                     self._units[item.line_item] = (item.quantity_unit, item.quantity_scale)
-                    items.append(
-                        (
-                            ts,
-                            (dims[0], dims[2], item.line_item),
-                            (item.nanodollars, item.quantity),
-                            lag,
-                        )
-                    )
+                    cost, quantity = item.nanodollars, item.quantity
+                    if item.line_item == over_billed:  # Quirks.costs_mismatch_days
+                        cost, quantity = cost * 5 // 4, quantity * 5 // 4
+                    items.append((ts, (dims[0], dims[2], item.line_item), (cost, quantity), lag))
         for store in self.org.vector_stores:
             stored = storage_item(store, hour)
             if stored is not None:
@@ -219,7 +245,14 @@ class UsageState:
             row = self._cost_row(definition, selection)
         else:
             row = _usage_row(definition, TRAFFIC[endpoint], selection)
-        return [[row(key, total) for key, total in sorted(b.items(), key=_order)] for b in sums]
+        out = [[row(key, total) for key, total in sorted(b.items(), key=_order)] for b in sums]
+        since = self.quantity_since
+        if endpoint == COSTS and since is not None:
+            for i, results in enumerate(out):
+                if start + i * width < since:  # Quirks.costs_quantity_since
+                    for result in results:
+                        result["quantity"] = result["quantity_unit"] = None
+        return out
 
     def has_usage(self, endpoint: str, start: int, end: int, selection: Selection) -> bool:
         """Whether any visible, selected event lies in ``[start, end)``."""
