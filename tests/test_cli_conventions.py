@@ -404,6 +404,16 @@ def test_fields_chooses_the_columns_and_their_order_in_every_format(fmt: str) ->
         assert list(first) == ["amount_value", "project_id", "start_time"]
 
 
+def test_a_table_of_chosen_fields_with_no_rows_says_so() -> None:
+    result = usage_async(
+        "costs", *FAKE, "--since", "2020-01-01", "--until", "2020-01-03",
+        "--fields", "start_time,amount_value",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "(no rows: every bucket in the range is empty)\n"
+
+
 def test_group_columns_come_first_in_the_order_given() -> None:
     result = usage_async(
         "completions", *FAKE, *RANGE, "--group-by", "model,project_id", "--format", "csv"
