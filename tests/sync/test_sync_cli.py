@@ -161,3 +161,20 @@ def test_an_api_failure_exits_1_and_the_next_run_resumes(
     assert main(args) == 0
     assert "FAILED" not in capsys.readouterr().out
     assert len(asyncio.run(dump(url))["completions"]) > len(partial["completions"])
+
+
+LATE = ["--fake", "--fake-now", "2026-01-15T12:30:00Z", "--endpoints", "costs"]
+
+
+def test_sync_says_in_its_report_when_grouping_by_key_moved_the_start(tmp_path: Path) -> None:
+    done = run(
+        ["sync", *LATE, "--since", "2025-11-01", "--group-by", "costs=project_id,api_key_id",
+         "--db", f"sqlite:///{tmp_path}/k.db"],
+        tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        "costs: --since 2025-11-01T00:00:00Z moved to 2025-12-06T00:00:00Z: the API groups "
+        "costs by api_key_id only for windows from then on (as observed)"
+    ) in done.stdout.splitlines()

@@ -20,7 +20,12 @@ from typing import TextIO
 
 from .._endpoints import ENDPOINTS
 from .._rows import Row
-from ..errors import ConfigurationError, InvalidParameterError, UsageError
+from ..errors import (
+    API_KEY_GROUPING_SINCE,
+    ConfigurationError,
+    InvalidParameterError,
+    UsageError,
+)
 from ..sync._targets import plan_targets
 from ..sync.collector import DEFAULT_LOOKBACK, Collector, EndpointReport, SyncReport, source_of
 from ..sync.stores import (
@@ -249,6 +254,8 @@ def format_report(report: SyncReport) -> str:
     for r in report.endpoints:
         if r.backfilled_from is not None:
             lines.append(f"{r.endpoint}: backfilled from {iso(r.backfilled_from)}")
+        if r.since_moved_from is not None:
+            lines.append(f"{r.endpoint}: {since_moved(r)}")
     unknown = report.total("unknown")
     if unknown:
         lines.append(
@@ -270,6 +277,16 @@ def format_report(report: SyncReport) -> str:
         if r.error is not None:
             lines.append(f"{r.endpoint}: FAILED: {r.error}")
     return "\n".join(lines)
+
+
+def since_moved(r: EndpointReport) -> str:
+    """Why a target starts later than asked: the API groups Costs by api_key_id only for
+    windows from 2025-12-06 on."""
+    assert r.since_moved_from is not None
+    return (
+        f"--since {iso(r.since_moved_from)} moved to {iso(API_KEY_GROUPING_SINCE)}: the API "
+        "groups costs by api_key_id only for windows from then on (as observed)"
+    )
 
 
 REPORT_COLUMNS = (
@@ -303,16 +320,23 @@ async def _write_report(out: OutputSpec, report: SyncReport) -> None:
         rows = report_rows(report)
         if out.format == "json":  # one object: the rows, and what the rows cannot say
             names = project(REPORT_COLUMNS, out.fields)
-            payload = {
+            payload: dict[str, object] = {
                 "ok": report.ok,
                 "seconds": round(report.seconds, 3),
                 "warnings": list(report.warnings),
                 "endpoints": [{k: row[k] for k in names} for row in rows],
             }
+            notes = [f"{r.endpoint}: {since_moved(r)}" for r in report.endpoints
+                     if r.since_moved_from is not None]  # fmt: skip
+            if notes:
+                payload["notes"] = notes
             target.write(json.dumps(payload, indent=1) + "\n")
             return
         for warning in report.warnings:
             print(f"usage-async sync: warning: {warning}", file=sys.stderr)
+        for r in report.endpoints:
+            if r.since_moved_from is not None:
+                print(f"usage-async sync: note: {r.endpoint}: {since_moved(r)}", file=sys.stderr)
         await write_rows(target, REPORT_COLUMNS, _each(rows))
 
 

@@ -21,6 +21,8 @@ For each target (an endpoint at one ``bucket_width`` and one ``group_by`` set):
   look-back, and upserts make the overlap change nothing.
 * **Failures.** An API error stops its own target; a 401 or 403 (the key, not an endpoint)
   stops every target and is raised.
+* **Grouping Costs by api_key_id** works only for windows from 2025-12-06 on (API-NOTES #14):
+  such a target starts no earlier, and its report says so (``since_moved_from``).
 * **Memory** holds at most the queue's pages plus one page read ahead per target, whatever
   the range.
 """
@@ -41,7 +43,13 @@ import attrs
 from .._endpoints import ENDPOINTS, WIDTH_SECONDS, floor_to_width
 from .._query import to_unix
 from ..client import UsageClient
-from ..errors import AuthenticationError, InvalidParameterError, PermissionDeniedError, UsageError
+from ..errors import (
+    API_KEY_GROUPING_SINCE,
+    AuthenticationError,
+    InvalidParameterError,
+    PermissionDeniedError,
+    UsageError,
+)
 from ._rows import RowPlan
 from ._schema import SCHEMA
 from ._targets import DEFAULT_BUCKET_WIDTH, DEFAULT_GROUP_BY, Target, plan_targets
@@ -78,6 +86,8 @@ class EndpointReport:
     ``stale`` rows a newer read (an overlapping sync) had already written. ``unknown``
     counts results the client could not type, kept raw in ``usage_async_unknown``.
     ``backfilled_from`` is set when an earlier ``since`` than stored was read this run.
+    ``since_moved_from`` is the start asked for when it was moved later: Costs grouped by
+    ``api_key_id`` start at 2025-12-06 at the earliest (the API refuses earlier windows).
     ``committed_until`` is the watermark of the last committed page. ``error`` is the API
     error that stopped this target (the store stays consistent and the next run resumes from
     what was committed).
@@ -99,6 +109,7 @@ class EndpointReport:
     stale: int = 0
     unknown: int = 0
     backfilled_from: int | None = None
+    since_moved_from: int | None = None
     committed_until: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -222,6 +233,14 @@ class Collector:
             seconds = to_unix(since, "since")
         return floor_to_width(seconds, target.bucket_width)
 
+    @staticmethod
+    def _earliest(target: Target) -> int | None:
+        """The earliest start the API takes for ``target``: Costs grouped by ``api_key_id``
+        are refused for windows starting before 2025-12-06 (API-NOTES #14)."""
+        if target.endpoint == "costs" and "api_key_id" in target.group_by:
+            return API_KEY_GROUPING_SINCE
+        return None
+
     def _warn(self, message: str) -> None:
         log.warning("%s", message)
         self._warnings.append(message)
@@ -279,10 +298,17 @@ class Collector:
             )
         return SyncReport(tuple(self.reports), time.perf_counter() - started, tuple(self._warnings))
 
-    def _start(self, target: Target, state: State | None, now: int) -> tuple[int, int, int | None]:
-        """Where this run reads from: (since to record, start, backfill from or None)."""
+    def _start(
+        self, target: Target, state: State | None, now: int, report: EndpointReport
+    ) -> tuple[int, int, int | None]:
+        """Where this run reads from: (since to record, start, backfill from or None). A
+        ``since`` before the earliest start the API takes for the target is moved there, and
+        ``report.since_moved_from`` says from where."""
+        earliest = self._earliest(target)
         if state is None:
             since = self._since(target, now)
+            if earliest is not None and since < earliest:
+                report.since_moved_from, since = since, earliest
             return since, since, None
         watermark = state.watermark
         if watermark > now:
@@ -293,6 +319,10 @@ class Collector:
             watermark = now
         start = max(state.since, floor_to_width(watermark - self.lookback, target.bucket_width))
         asked = self._since(target, now) if self.since is not None else None
+        if asked is not None and earliest is not None and asked < earliest:
+            if asked < state.since:  # a backfill from before the date: from the date at most
+                report.since_moved_from = asked
+            asked = earliest
         if asked is not None and asked < state.since:
             return state.since, start, asked
         return state.since, start, None
@@ -308,7 +338,7 @@ class Collector:
     ) -> None:
         store = self.store
         state = await store.load_state(target.endpoint, target.bucket_width, target.group_key)
-        since, start, backfill = self._start(target, state, now)
+        since, start, backfill = self._start(target, state, now, report)
         report.start, report.end = start if backfill is None else backfill, now
         width = WIDTH_SECONDS[target.bucket_width]
         ranges = [(start, now)] if start < now else []
