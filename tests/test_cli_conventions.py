@@ -94,6 +94,7 @@ def test_a_run_cut_midway_keeps_its_rows_and_append_completes_the_file(
         *RANGE,
         "--group-by",
         "project_id",
+        "--no-names",  # the scripted 401 is for a page of costs, not for a list of names
         "--limit",
         "1",
         "-o",
@@ -109,6 +110,7 @@ def test_a_run_cut_midway_keeps_its_rows_and_append_completes_the_file(
         *RANGE,
         "--group-by",
         "project_id",
+        "--no-names",  # the scripted 401 is for a page of costs, not for a list of names
         "--limit",
         "1",
         "-o",
@@ -127,6 +129,7 @@ def test_a_run_cut_midway_keeps_its_rows_and_append_completes_the_file(
         "2025-03-04",
         "--group-by",
         "project_id",
+        "--no-names",  # the scripted 401 is for a page of costs, not for a list of names
         "--limit",
         "1",
     )
