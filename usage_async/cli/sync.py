@@ -27,7 +27,14 @@ from ..errors import (
     UsageError,
 )
 from ..sync._targets import plan_targets
-from ..sync.collector import DEFAULT_LOOKBACK, Collector, EndpointReport, SyncReport, source_of
+from ..sync.collector import (
+    DEFAULT_LOOKBACK,
+    Collector,
+    EndpointReport,
+    NamesReport,
+    SyncReport,
+    source_of,
+)
 from ..sync.stores import (
     DEFAULT_DB,
     FAKE_DB,
@@ -46,6 +53,7 @@ from ._common import (
     CommandError,
     TimeArg,
     add_client_arguments,
+    add_names_argument,
     iso,
     open_client,
     parse_time,
@@ -170,6 +178,12 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "--progress", choices=("auto", "lines", "none"), default="auto",
         help="auto: a live line on a terminal; lines: one line per committed page; none",
     )  # fmt: skip
+    add_names_argument(
+        parser,
+        "also keep the organization's directory (project, user, API key and service account "
+        "names) in the database's usage_async_* tables, for SQL joins and query's name "
+        "columns; --no-names skips it (3 + projects + active projects requests fewer)",
+    )
     add_output_arguments(parser, append=False)
     add_client_arguments(parser)
 
@@ -256,6 +270,8 @@ def format_report(report: SyncReport) -> str:
             lines.append(f"{r.endpoint}: backfilled from {iso(r.backfilled_from)}")
         if r.since_moved_from is not None:
             lines.append(f"{r.endpoint}: {since_moved(r)}")
+    if report.names is not None:
+        lines.append(format_names(report.names))
     unknown = report.total("unknown")
     if unknown:
         lines.append(
@@ -287,6 +303,41 @@ def since_moved(r: EndpointReport) -> str:
         f"--since {iso(r.since_moved_from)} moved to {iso(API_KEY_GROUPING_SINCE)}: the API "
         "groups costs by api_key_id only for windows from then on (as observed)"
     )
+
+
+def format_names(names: NamesReport) -> str:
+    """One line: what the directory walk stored, kind by kind, and what it cost."""
+    if not names.kinds:
+        return f"names: nothing stored ({names.requests} requests; see the warnings)"
+    parts = []
+    for k in names.kinds:
+        what = [f"{n} {label}" for n, label in (
+            (k.new, "new"), (k.changed, "changed"), (k.restored, "back"),
+            (k.deleted, "marked deleted"),
+        ) if n]  # fmt: skip
+        if not k.complete:
+            what.append("incomplete: nothing marked deleted")
+        parts.append(f"{k.kind} {k.listed:,}" + (f" ({', '.join(what)})" if what else ""))
+    return f"names: {'; '.join(parts)}; {names.requests} requests"
+
+
+def names_json(names: NamesReport) -> dict[str, object]:
+    """The directory walk's outcome as JSON values."""
+    return {
+        "requests": names.requests,
+        "complete": names.complete,
+        "kinds": {
+            k.kind: {
+                "listed": k.listed,
+                "new": k.new,
+                "changed": k.changed,
+                "restored": k.restored,
+                "deleted": k.deleted,
+                "complete": k.complete,
+            }
+            for k in names.kinds
+        },
+    }
 
 
 REPORT_COLUMNS = (
@@ -326,6 +377,8 @@ async def _write_report(out: OutputSpec, report: SyncReport) -> None:
                 "warnings": list(report.warnings),
                 "endpoints": [{k: row[k] for k in names} for row in rows],
             }
+            if report.names is not None:
+                payload["names"] = names_json(report.names)
             notes = [f"{r.endpoint}: {since_moved(r)}" for r in report.endpoints
                      if r.since_moved_from is not None]  # fmt: skip
             if notes:
@@ -385,6 +438,7 @@ async def run_sync(args: argparse.Namespace) -> int:
                 clock=api.now,
                 source=source,
                 progress=progress,
+                names=args.names,
             )
             try:
                 report = await collector.run()
@@ -419,6 +473,7 @@ COMMANDS = (
             "usage-async sync --since 90d --bucket-width 1h --endpoints costs completions",
             "usage-async sync --group-by completions=project_id,model,service_tier",
             "usage-async sync --db postgresql://me@db/usage --format json -o last-sync.json",
+            "usage-async sync --no-names   # usage only: no directory walk",
         ),
     ),
 )
