@@ -164,7 +164,7 @@ def test_an_endpoint_answers_to_its_name_with_dashes_too() -> None:
 def test_every_command_is_a_row_of_the_command_table() -> None:
     names = [command.name for command in commands()]
 
-    assert names == [*ENDPOINTS, "summary", "sync", "query", "serve", "completion"]
+    assert names == [*ENDPOINTS, "summary", "sync", "query", "check", "serve", "completion"]
     assert all(callable(c.add_arguments) and callable(c.run) for c in commands())
 
 

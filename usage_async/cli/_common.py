@@ -51,6 +51,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "FAKE_KEYS",
     "NAME_COLUMNS",
     "ORGANIZATION_ENV",
     "PROG",
@@ -286,6 +287,13 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --fake, fix the simulator's clock (default: the real time)",
     )
     group.add_argument(
+        "--fake-key",
+        choices=FAKE_KEYS,
+        help="with --fake, which of the simulator's keys to use: admin (every scope, the "
+        "default) or limited (a restricted admin key without api.usage.read and the users "
+        "list, to see what such a key gets)",
+    )
+    group.add_argument(
         "--api-key",
         metavar="KEY",
         help=f"organization admin key (sk-admin-...); default: ${API_KEY_ENV}",
@@ -318,6 +326,10 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+FAKE_KEYS = ("admin", "limited")
+"""``--fake-key`` values: the simulator's ``api_key`` and ``limited_key``."""
+
+
 @attrs.frozen
 class Api:
     """An open client, and the clock of the API it talks to (the simulator's with --fake)."""
@@ -344,10 +356,11 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
             if fake_now.relative:
                 raise CommandError("--fake-now takes a point in time, not a duration")
             now = fake_now.seconds
+        limited = getattr(args, "fake_key", None) == "limited"
         async with (
             FakeUsageServer(seed=args.seed, now=now) as server,
             UsageClient(
-                server.api_key,
+                server.limited_key if limited else server.api_key,
                 base_url=server.base_url,
                 retry=retry,
                 max_concurrency=args.max_concurrency,
@@ -357,6 +370,8 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
         return
     if args.fake_now is not None:
         raise CommandError("--fake-now needs --fake")
+    if getattr(args, "fake_key", None) is not None:
+        raise CommandError("--fake-key needs --fake")
     key = args.api_key or os.environ.get(API_KEY_ENV)
     if not key:
         raise CommandError(
