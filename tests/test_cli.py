@@ -108,7 +108,7 @@ def test_csv_has_the_row_columns_as_its_header_with_the_group_by_columns_first(
     assert result.returncode == 0, result.stderr
     header = next(csv.reader(io.StringIO(result.stdout)))
     rest = [c for c in columns(CostsResult) if c not in ("project_id", "line_item")]
-    assert header == [*rest[:2], "project_id", "line_item", *rest[2:]]
+    assert header == [*rest[:2], "project_id", "project_name", "line_item", *rest[2:]]
 
 
 async def test_csv_holds_every_result_with_the_exact_decimal_amounts_the_library_reads(
@@ -161,7 +161,7 @@ def test_jsonl_is_one_json_object_per_row_with_money_as_a_string_and_null_for_mi
     assert all(isinstance(o["amount_value"], str) for o in objects)
     assert objects[0]["api_key_id"] is None
     assert objects[0]["start_time"] == "2025-01-01T00:00:00Z"
-    assert set(objects[0]) == set(columns(CostsResult))
+    assert set(objects[0]) == {*columns(CostsResult), "project_name"}
 
 
 def test_table_has_a_header_and_leaves_out_columns_that_are_empty_everywhere(
@@ -172,7 +172,7 @@ def test_table_has_a_header_and_leaves_out_columns_that_are_empty_everywhere(
     lines = result.stdout.splitlines()
 
     assert lines[0].split() == [
-        "start_time", "end_time", "project_id", "amount_value", "amount_currency",
+        "start_time", "end_time", "project_id", "project_name", "amount_value", "amount_currency",
     ]  # fmt: skip
     assert set(lines[1]) == {"-", " "}
     assert lines[2].startswith("2025-01-01T00:00:00Z  2025-01-02T00:00:00Z")

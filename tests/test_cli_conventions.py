@@ -94,6 +94,7 @@ def test_a_run_cut_midway_keeps_its_rows_and_append_completes_the_file(
         *RANGE,
         "--group-by",
         "project_id",
+        "--no-names",  # the scripted 401 is for a page of costs, not for a list of names
         "--limit",
         "1",
         "-o",
@@ -109,6 +110,7 @@ def test_a_run_cut_midway_keeps_its_rows_and_append_completes_the_file(
         *RANGE,
         "--group-by",
         "project_id",
+        "--no-names",  # the scripted 401 is for a page of costs, not for a list of names
         "--limit",
         "1",
         "-o",
@@ -127,6 +129,7 @@ def test_a_run_cut_midway_keeps_its_rows_and_append_completes_the_file(
         "2025-03-04",
         "--group-by",
         "project_id",
+        "--no-names",  # the scripted 401 is for a page of costs, not for a list of names
         "--limit",
         "1",
     )
@@ -402,6 +405,16 @@ def test_fields_chooses_the_columns_and_their_order_in_every_format(fmt: str) ->
     else:
         first = json.loads(text)[0] if fmt == "json" else json.loads(text.splitlines()[0])
         assert list(first) == ["amount_value", "project_id", "start_time"]
+
+
+def test_a_table_of_chosen_fields_with_no_rows_says_so() -> None:
+    result = usage_async(
+        "costs", *FAKE, "--since", "2020-01-01", "--until", "2020-01-03",
+        "--fields", "start_time,amount_value",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "(no rows: every bucket in the range is empty)\n"
 
 
 def test_group_columns_come_first_in_the_order_given() -> None:

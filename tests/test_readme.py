@@ -169,26 +169,30 @@ async def test_the_collector_example_syncs_and_reads_back_spend(
     spend_rows = [line.split() for line in lines if line.startswith("proj_")]
     assert spend_rows
     assert all(re.fullmatch(r"\d+(\.\d+)?", parts[2]) for parts in spend_rows)
+    assert all(parts[4:] != ["None"] for parts in spend_rows)  # synced with names: named
 
 
-def _fake_commands() -> list[str]:
+def _fake_commands() -> list[tuple[str, int]]:
+    """Each ``--fake`` command line of the sh blocks, and the exit code it should give: 0,
+    or the N of a ``# exits N`` comment."""
     commands = []
     for block in _blocks("sh"):
-        for line in block.splitlines():
-            line = line.split("#", 1)[0].strip()
+        for full in block.splitlines():
+            line, _, comment = (part.strip() for part in full.partition("#"))
             if line.startswith("usage-async ") and "--fake" in line and "|" not in line:
-                commands.append(line)
+                exits = re.match(r"exits (\d+)", comment)
+                commands.append((line, int(exits[1]) if exits else 0))
     return commands
 
 
-@pytest.mark.parametrize("command", _fake_commands())
-def test_each_fake_command_line_runs(command: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "code"), _fake_commands())
+def test_each_fake_command_line_runs(command: str, code: int, tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "usage-async"
     argv = [str(script), *shlex.split(command)[1:]]
     done = subprocess.run(  # noqa: S603 - our own console script
         argv, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     args = shlex.split(command)
     if "-o" in args:
         assert (tmp_path / args[args.index("-o") + 1]).read_text().strip()
@@ -208,3 +212,37 @@ async def test_the_directory_example_names_every_key_but_the_deleted_one(
     assert re.fullmatch(r"\s*\d+\.\d{4}  .+ key_\w+ \(unknown\)", unknown[0])
     assert not [line for line in rows if " key_" in line and line not in unknown]
     assert any("Legacy chatbot" in line for line in rows)  # the archived project, by name
+
+
+def test_the_readme_shows_each_names_command_and_the_limited_key_check_exits_1() -> None:
+    commands = dict(_fake_commands())
+    assert commands["usage-async summary --fake"] == 0
+    assert commands["usage-async check --fake"] == 0
+    assert commands["usage-async check --fake --fake-key limited"] == 1
+    assert "usage-async costs --fake --since 7d --group-by project_id,api_key_id --format csv" in (
+        commands
+    )
+    assert "usage-async sync --fake" in commands
+
+
+def test_the_sql_join_of_names_runs_on_a_synced_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    (sql,) = _blocks("sql")
+    script = Path(sys.executable).parent / "usage-async"
+    synced = subprocess.run(  # noqa: S603 - our own console script
+        [str(script), "sync", "--fake", "--since", "3d", "--endpoints", "costs"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert synced.returncode == 0, synced.stderr
+    with sqlite3.connect(tmp_path / "usage-fake.db") as conn:
+        rows = conn.execute(sql).fetchall()
+    assert rows
+    assert all(project_id.startswith("proj_") for project_id, *_ in rows)
+    names = {name for _, name, *_ in rows}
+    assert {"Billing, EU", "Search"} <= names
+    assert all(deleted_at is None for _, _, deleted_at, *_ in rows)

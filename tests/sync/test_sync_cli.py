@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -42,12 +44,13 @@ def test_sync_fake_works_with_its_own_default_db_and_a_rerun_inserts_nothing(
         "endpoint", "width", "group_by", "pages", "buckets", "inserted", "changed", "deleted",
         "seconds",
     ]  # fmt: skip
-    assert len(lines) == 1 + 11 + 1
-    assert lines[-1].startswith("total")
-    assert int(lines[-1].split()[3].replace(",", "")) > 0  # rows inserted
+    assert len(lines) == 1 + 11 + 1 + 1  # the endpoints, their total, then the names stored
+    assert lines[-2].startswith("total")
+    assert int(lines[-2].split()[3].replace(",", "")) > 0  # rows inserted
+    assert lines[-1].startswith("names: projects ")
     again = run(["sync", *FAKE], tmp_path)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.splitlines()[-1].split()[3:6] == ["0", "0", "0"]
+    assert again.stdout.splitlines()[-2].split()[3:6] == ["0", "0", "0"]
     assert first.stderr == again.stderr == ""  # no progress when not on a terminal
 
 
@@ -57,7 +60,7 @@ def test_query_spend_prints_a_table_csv_or_json(tmp_path: Path, capsys: Any) -> 
     capsys.readouterr()
     assert main(["query", "--db", db, "spend", "--by", "project"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["project_id", "currency", "amount", "settled"]
+    assert table[0].split() == ["project_id", "project_name", "currency", "amount", "settled"]
     assert main(["query", "--db", db, "spend", "--by", "day", "--format", "csv"]) == 0
     csv_lines = capsys.readouterr().out.splitlines()
     assert csv_lines[0] == "day,currency,amount,settled"
@@ -148,7 +151,7 @@ def test_an_api_failure_exits_1_and_the_next_run_resumes(
     url = f"sqlite:///{tmp_path}/f.db"
     args = ["sync", "--db", url, "--base-url", fake_usage_server.base_url, "--since", "2d",
             "--endpoints", "completions", "--bucket-width", "1h", "--limit", "6",
-            "--retries", "0"]  # fmt: skip
+            "--retries", "0", "--no-names"]  # fmt: skip
     fake_usage_server.script(200, 200, 500)  # not retried (--retries 0): it stops at page 3
     assert main(args) == 1
     out = capsys.readouterr().out
@@ -161,3 +164,43 @@ def test_an_api_failure_exits_1_and_the_next_run_resumes(
     assert main(args) == 0
     assert "FAILED" not in capsys.readouterr().out
     assert len(asyncio.run(dump(url))["completions"]) > len(partial["completions"])
+
+
+LATE = ["--fake", "--fake-now", "2026-01-15T12:30:00Z", "--endpoints", "costs"]
+
+
+def test_sync_stores_the_directory_and_query_spend_by_project_shows_names(tmp_path: Path) -> None:
+    named, bare = f"sqlite:///{tmp_path}/n.db", f"sqlite:///{tmp_path}/b.db"
+    synced = run(["sync", *LATE, "--since", "3d", "--db", named, "--format", "json"], tmp_path)
+    assert synced.returncode == 0, synced.stderr
+    report = json.loads(synced.stdout)
+    assert report["names"]["complete"] is True
+    assert report["names"]["requests"] == 14
+    assert report["names"]["kinds"]["projects"]["listed"] == 6
+    query = run(["query", "spend", "--by", "project", "--db", named, "--format", "csv"], tmp_path)
+    assert query.returncode == 0, query.stderr
+    rows = list(csv.DictReader(io.StringIO(query.stdout)))
+    assert list(rows[0]) == ["project_id", "project_name", "currency", "amount", "settled"]
+    assert {"Billing, EU", "Search", "'=SUM(A1:A9)"} <= {r["project_name"] for r in rows}
+
+    without = run(["sync", *LATE, "--since", "3d", "--db", bare, "--no-names"], tmp_path)
+    assert without.returncode == 0, without.stderr
+    assert "names:" not in without.stdout
+    query = run(["query", "spend", "--by", "project", "--db", bare, "--format", "csv"], tmp_path)
+    rows = list(csv.DictReader(io.StringIO(query.stdout)))
+    assert rows
+    assert all(r["project_name"] == f"{r['project_id']} (unknown)" for r in rows)
+
+
+def test_sync_says_in_its_report_when_grouping_by_key_moved_the_start(tmp_path: Path) -> None:
+    done = run(
+        ["sync", *LATE, "--since", "2025-11-01", "--group-by", "costs=project_id,api_key_id",
+         "--no-names", "--db", f"sqlite:///{tmp_path}/k.db"],
+        tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert (
+        "costs: --since 2025-11-01T00:00:00Z moved to 2025-12-06T00:00:00Z: the API groups "
+        "costs by api_key_id only for windows from then on (as observed)"
+    ) in done.stdout.splitlines()

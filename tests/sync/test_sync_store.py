@@ -12,8 +12,17 @@ import pytest
 from sync_support import DAY, NOW
 
 from usage_async import ENDPOINTS
+from usage_async.directory import KINDS
 from usage_async.sync import SCHEMA, PageWrite, SchemaVersionError, StoreURLError, open_store
-from usage_async.sync._schema import Schema, Table, canonical_decimal, table_for
+from usage_async.sync._schema import (
+    DIRECTORY_TABLES,
+    POSTGRES,
+    SQLITE,
+    Schema,
+    Table,
+    canonical_decimal,
+    table_for,
+)
 from usage_async.sync._sqlite import DecimalSum
 
 COSTS = SCHEMA.tables["costs"]
@@ -94,10 +103,10 @@ def test_every_endpoint_has_a_table_with_every_result_field_and_group_column() -
     ]
 
 
-def test_the_schema_of_version_2_is_pinned() -> None:
-    # A new result field changes the tables: that needs SCHEMA_VERSION 3 and a migration.
+def test_the_schema_of_version_3_is_pinned() -> None:
+    # A new result field changes the tables: that needs SCHEMA_VERSION 4 and a migration.
     layout = {name: t.columns for name, t in SCHEMA.tables.items()}
-    assert SCHEMA.version == 2
+    assert SCHEMA.version == 3
     assert layout == {name: table_for(name).columns for name in ENDPOINTS}
     assert len(layout["completions"]) == 4 + 6 + 15 + 4
     assert layout["vector_stores"] == (
@@ -165,13 +174,14 @@ async def test_an_older_database_is_migrated_in_place_keeping_its_rows(store_url
 
     note = attrs.evolve(COSTS.fields[-1], name="note", attr="note")
     tables = {**SCHEMA.tables, "costs": Table("costs", COSTS.groups, (*COSTS.fields, note))}
-    v3 = Schema(version=3, tables=tables, migrations={**SCHEMA.migrations, 2: add_note})
-    async with open_store(store_url, schema=v3) as store:
-        assert await store.schema_version() == 3
+    newer = SCHEMA.version + 1
+    v_next = Schema(version=newer, tables=tables, migrations={**SCHEMA.migrations, 3: add_note})
+    async with open_store(store_url, schema=v_next) as store:
+        assert await store.schema_version() == newer
         (row,) = await store.table_rows("costs")
     assert row["note"] is None
     assert row["amount_value"] == Decimal("1.5")
-    with pytest.raises(SchemaVersionError):  # and version 2 no longer opens it
+    with pytest.raises(SchemaVersionError):  # and the current version no longer opens it
         async with open_store(store_url):
             pass
 
@@ -263,10 +273,10 @@ def test_a_password_in_a_url_never_shows() -> None:
 V1_SQL = Path(__file__).parent / "data"
 
 
-def build_v1_database(store_kind: str, url: str) -> None:
-    """A version-1 database as the previous release created it (its DDL, saved in
-    tests/sync/data), holding one costs row and its watermark."""
-    text = (V1_SQL / f"schema_v1_{store_kind}.sql").read_text()
+def build_v1_database(store_kind: str, url: str, version: int = 1) -> None:
+    """A database of an older ``version`` as the release before it created it (its DDL,
+    saved in tests/sync/data), holding one costs row and its watermark."""
+    text = (V1_SQL / f"schema_v{version}_{store_kind}.sql").read_text()
     body = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
     statements_v1 = [s.strip() for s in body.split(";\n\n") if s.strip().rstrip(";")]
     statements_v1 = [s.rstrip(";") for s in statements_v1]
@@ -294,7 +304,7 @@ async def test_a_version_1_database_from_the_previous_release_migrates_keeping_i
 ) -> None:
     build_v1_database(store_kind, store_url)
     async with open_store(store_url) as store:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == SCHEMA.version  # 1 -> 2 -> 3
         (row,) = await store.table_rows("costs")
         assert await store.fetch("SELECT * FROM usage_async_unknown") == []
         assert await store.states() == [("costs", "1d", "line_item,project_id", NOW - DAY, NOW)]
@@ -306,4 +316,62 @@ async def test_a_version_1_database_from_the_previous_release_migrates_keeping_i
     )
     assert (row["read_at"], row["missing_since"]) == (0, None)
     async with open_store(store_url) as store:  # a second open migrates nothing
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == SCHEMA.version
+
+
+async def test_a_version_2_database_from_the_previous_release_migrates_keeping_its_rows(
+    store_kind: str, store_url: str
+) -> None:
+    build_v1_database(store_kind, store_url, version=2)
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == 3
+        (row,) = await store.table_rows("costs")
+        assert await store.states() == [("costs", "1d", "line_item,project_id", NOW - DAY, NOW)]
+        for kind in DIRECTORY_TABLES:  # the directory's tables, new and empty
+            assert await store.directory_rows(kind) == []
+    assert (row["project_id"], row["amount_value"], row["read_at"]) == (
+        "proj_a",
+        Decimal("1.25"),
+        0,
+    )
+    async with open_store(store_url) as store:  # a second open migrates nothing
+        assert await store.schema_version() == 3
+
+
+def test_the_migration_to_version_3_only_creates_the_directory_tables() -> None:
+    for dialect in (SQLITE, POSTGRES):
+        step = SCHEMA.migrations[2](dialect)
+        assert [s.split("(")[0].strip() for s in step] == [
+            f"CREATE TABLE {t.name}" for t in DIRECTORY_TABLES.values()
+        ]
+
+
+def test_the_directory_tables_are_pinned() -> None:
+    layout = {kind: (t.name, t.columns) for kind, t in DIRECTORY_TABLES.items()}
+    tail = ("first_seen", "last_seen", "deleted_at")
+    assert layout == {
+        "projects": (
+            "usage_async_projects",
+            ("id", "name", "status", "archived", "archived_at", "created_at", *tail),
+        ),
+        "users": ("usage_async_users", ("id", "email", "name", "role", "added_at", *tail)),
+        "api_keys": (
+            "usage_async_api_keys",
+            (
+                "id",
+                "name",
+                "redacted_value",
+                "project_id",
+                "owner_type",
+                "owner_id",
+                "owner_name",
+                "created_at",
+                *tail,
+            ),
+        ),
+        "service_accounts": (
+            "usage_async_service_accounts",
+            ("id", "name", "project_id", "role", "created_at", *tail),
+        ),
+    }
+    assert tuple(DIRECTORY_TABLES) == KINDS

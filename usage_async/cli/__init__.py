@@ -4,11 +4,13 @@
     usage-async summary [--since 30d]        totals of all endpoints, fetched concurrently
     usage-async sync [--db URL] --since 90d  every endpoint into a database (usage_async.sync)
     usage-async query [--db URL] spend       what sync collected
+    usage-async check                        what the key is, and what it can read
     usage-async serve [--port 8000]          the simulator, standalone
 
-One module per command group (``rows``, ``summary``, ``sync``, ``query``, ``serve``), each
-with a ``COMMANDS`` tuple of :class:`Command` rows: ``add_arguments(parser)`` adds the
-options to its argparse sub-parser; ``run(args)`` is a coroutine that returns the exit code.
+One module per command group (``rows``, ``summary``, ``sync``, ``query``, ``check``,
+``serve``), each with a ``COMMANDS`` tuple of :class:`Command` rows: ``add_arguments(parser)``
+adds the options to its argparse sub-parser; ``run(args)`` is a coroutine that returns the
+exit code.
 :data:`COMMAND_MODULES` is the registry. What every command shares (exit codes, times, the
 API options, :func:`open_client`) is in ``_common``; writers and progress in ``_output``.
 
@@ -44,6 +46,7 @@ COMMAND_MODULES = (
     "summary",
     "sync",
     "query",
+    "check",
     "report",
     "exporter",
     "export",

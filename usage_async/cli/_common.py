@@ -1,16 +1,20 @@
-"""What every command shares: exit codes, the command row, the time grammar, the API options
-and the one :func:`open_client` (``sync`` included).
+"""What every command shares: exit codes, the command row, the time grammar, the API options,
+the one :func:`open_client` (``sync`` included), and names for ids (``--no-names``, the name
+columns, the directory walk run beside a command's requests).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as _dt
+import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -24,6 +28,9 @@ from .. import (
     UsageClient,
 )
 from .._endpoints import WIDTH_SECONDS, floor_to_width
+from .._rows import Row
+from ..directory import Directory, Owner, build_directory
+from ..models import ProjectApiKey
 from ._names import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -44,16 +51,24 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "FAKE_KEYS",
+    "NAME_COLUMNS",
     "ORGANIZATION_ENV",
     "PROG",
     "TIME_HELP",
     "Api",
     "Command",
     "CommandError",
+    "DirectoryWalk",
     "TimeArg",
     "add_client_arguments",
+    "add_names",
+    "add_names_argument",
     "cli_words",
+    "directory_walk",
     "iso",
+    "name_values",
+    "named_columns",
     "non_negative_int",
     "open_client",
     "option_message",
@@ -272,6 +287,13 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --fake, fix the simulator's clock (default: the real time)",
     )
     group.add_argument(
+        "--fake-key",
+        choices=FAKE_KEYS,
+        help="with --fake, which of the simulator's keys to use: admin (every scope, the "
+        "default) or limited (a restricted admin key without api.usage.read and the users "
+        "list, to see what such a key gets)",
+    )
+    group.add_argument(
         "--api-key",
         metavar="KEY",
         help=f"organization admin key (sk-admin-...); default: ${API_KEY_ENV}",
@@ -304,6 +326,10 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+FAKE_KEYS = ("admin", "limited")
+"""``--fake-key`` values: the simulator's ``api_key`` and ``limited_key``."""
+
+
 @attrs.frozen
 class Api:
     """An open client, and the clock of the API it talks to (the simulator's with --fake)."""
@@ -330,10 +356,11 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
             if fake_now.relative:
                 raise CommandError("--fake-now takes a point in time, not a duration")
             now = fake_now.seconds
+        limited = getattr(args, "fake_key", None) == "limited"
         async with (
             FakeUsageServer(seed=args.seed, now=now) as server,
             UsageClient(
-                server.api_key,
+                server.limited_key if limited else server.api_key,
                 base_url=server.base_url,
                 retry=retry,
                 max_concurrency=args.max_concurrency,
@@ -343,6 +370,8 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
         return
     if args.fake_now is not None:
         raise CommandError("--fake-now needs --fake")
+    if getattr(args, "fake_key", None) is not None:
+        raise CommandError("--fake-key needs --fake")
     key = args.api_key or os.environ.get(API_KEY_ENV)
     if not key:
         raise CommandError(
@@ -379,3 +408,146 @@ def cli_words(message: str) -> str:
     for setting, option in _SETTINGS:
         message = message.replace(setting, option)
     return message
+
+
+# -- names for ids: the organization's directory ------------------------------------------
+
+NAME_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "project_id": ("project_name",),
+        "user_id": ("user_email",),
+        "api_key_id": ("api_key_name", "api_key_owner"),
+    }
+)
+"""The name columns written right after each id column, unless ``--no-names``.
+
+``project_name``: the project's name. ``user_email``: the user's email (their name when the
+list gives no email; a service account's name, marked ``(service account)``, should usage
+name one there). ``api_key_name``: the key's name (names repeat: "prod" in every project);
+``api_key_owner``: who owns it, the user's email or the service account's name. An id the
+directory cannot name (a deleted key; every id of a kind whose list could not be read, with
+a warning saying so) is the id followed by ``(unknown)`` in the name column, and nothing in
+``api_key_owner``: never a guess. A row without the id (not grouped by it, or spend the API
+attributed to no project) has no name either."""
+
+NAMES_HELP = (
+    "ids only: no name columns, and none of the requests that read the organization's "
+    "directory (3 + projects + active projects)"
+)
+
+
+def add_names_argument(parser: argparse.ArgumentParser, help: str = NAMES_HELP) -> None:
+    """``--no-names`` (``args.names``, True unless given)."""
+    parser.add_argument("--no-names", dest="names", action="store_false", help=help)
+
+
+def named_columns(header: Sequence[str], ids: Collection[str]) -> list[str]:
+    """``header`` with the name columns of each of ``ids`` right after its id column."""
+    out: list[str] = []
+    for name in header:
+        out.append(name)
+        if name in ids:
+            out.extend(NAME_COLUMNS[name])
+    return out
+
+
+def name_values(directory: Directory, field: str, id: str | None) -> dict[str, str | None]:
+    """The name columns of one id found in ``field`` (see :data:`NAME_COLUMNS`)."""
+    columns = NAME_COLUMNS[field]
+    if not id:
+        return dict.fromkeys(columns)
+    if field == "project_id":
+        return {"project_name": directory.project(id).label}
+    if field == "user_id":
+        user = directory.user(id)
+        if not user.known:
+            account = directory.service_account(id)
+            if account.known:  # a user_id that is a service account's, if usage says so
+                return {"user_email": f"{account.label} (service account)"}
+        email = getattr(user.item, "email", None)
+        return {"user_email": email or user.label}
+    key = directory.api_key(id)
+    return {"api_key_name": key.label, "api_key_owner": _owner(directory, key.item, key.owner)}
+
+
+def _owner(directory: Directory, item: object, owner: Owner | None) -> str | None:
+    """Who owns a key: the user's email (the key's own listing, else the user list), else
+    the owner's name as the listing gives it (a service account's)."""
+    if owner is None or owner.id is None:
+        return None
+    if isinstance(item, ProjectApiKey) and item.owner.user is not None:
+        return item.owner.user.email or owner.name
+    if owner.type == "user":
+        email = getattr(directory.user(owner.id).item, "email", None)
+        return str(email) if email else owner.name
+    return owner.name
+
+
+def add_names(row: Row, directory: Directory, ids: Collection[str]) -> Row:
+    """``row`` with the name columns of each of ``ids`` right after its id, in order."""
+    out: Row = {}
+    for key, value in row.items():
+        out[key] = value
+        if key in ids:
+            out.update(name_values(directory, key, value))
+    return out
+
+
+class DirectoryWalk:
+    """The organization's directory, read beside a command's own requests and awaited where
+    names are first needed. Its warnings (a list the key may not read) are printed then,
+    once each, by ``warn``; not before, so that a command failing for its own reason (a
+    refused key) says only that."""
+
+    def __init__(self, client: UsageClient, warn: Callable[[str], None]) -> None:
+        self._task = asyncio.ensure_future(build_directory(client))
+        self._warn = warn
+        self._told = False
+
+    async def get(self) -> Directory:
+        """The snapshot, once the walk is done."""
+        directory = await self._task
+        if not self._told:
+            self._told = True
+            for warning in directory.warnings:
+                self._warn(f"directory: {warning}")
+        return directory
+
+    async def aclose(self) -> None:
+        """Stop the walk if it is still running."""
+        if not self._task.done():
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+
+
+class _DirectoryLog(logging.Filter):
+    """Drops the directory's own warning records: :class:`DirectoryWalk` prints them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.module != "directory"
+
+
+@contextlib.asynccontextmanager
+async def directory_walk(
+    client: UsageClient,
+    wanted: bool,
+    warn: Callable[[str], None],
+    handler: logging.Handler | None = None,
+) -> AsyncIterator[DirectoryWalk | None]:
+    """A :class:`DirectoryWalk` started now when ``wanted`` (else None), stopped on the way
+    out. ``handler`` (a command's progress line, which prints the library's warnings) is
+    kept from printing the directory's warnings a second time."""
+    if not wanted:
+        yield None
+        return
+    quiet = _DirectoryLog()
+    if handler is not None:
+        handler.addFilter(quiet)
+    walk = DirectoryWalk(client, warn)
+    try:
+        yield walk
+    finally:
+        await walk.aclose()
+        if handler is not None:
+            handler.removeFilter(quiet)

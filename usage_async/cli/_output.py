@@ -510,7 +510,7 @@ def text_rows(names: Sequence[str], found: Sequence[Row], *, keep_empty: bool = 
         )
         for name in names
     ]
-    widths = [max(len(name), *(len(line[i]) for line in table)) for i, name in enumerate(names)]
+    widths = [max([len(name), *(len(line[i]) for line in table)]) for i, name in enumerate(names)]
 
     def line(cells: Sequence[str]) -> str:
         padded = [

@@ -14,8 +14,9 @@ import time
 from collections.abc import AsyncIterator
 
 from .._rows import Row
+from ..directory import UNKNOWN_MARKER
 from ..errors import InvalidParameterError
-from ..sync.query import SPEND_BY, SpendAnswer, SpendRangeError, spend
+from ..sync.query import SPEND_BY, SpendAnswer, SpendRangeError, SpendRow, spend
 from ..sync.stores import (
     DEFAULT_DB,
     NoSuchDatabaseError,
@@ -29,6 +30,7 @@ from ._common import (
     EXIT_USAGE,
     Command,
     CommandError,
+    add_names_argument,
     parse_time,
     resolve_range,
     resolve_time,
@@ -40,6 +42,7 @@ __all__ = ["COMMANDS"]
 
 _EXAMPLE_LINES = (
     "usage-async query spend --by project",
+    "usage-async query spend --by project --no-names --fields project_id,amount",
     "usage-async query spend --by day --since 30d --format csv -o spend.csv",
     "usage-async query --db postgresql://me@db/usage spend --by line_item --since 2025-01-01",
 )
@@ -71,16 +74,37 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     spend_parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
     )
+    add_names_argument(
+        spend_parser,
+        "--by project without the project_name column (no join with the names sync stored)",
+    )
     add_output_arguments(spend_parser, append=False)
 
 
-def _spend_rows(answer: SpendAnswer, by: str) -> tuple[list[str], list[Row]]:
+def _spend_columns(by: str, names: bool) -> list[str]:
     group = SPEND_BY[by] or "day"
-    header = [group, "currency", "amount", "settled"]
-    rows = [
-        {group: r.group, "currency": r.currency, "amount": r.amount, "settled": r.settled}
-        for r in answer
-    ]
+    named = ["project_name"] if names and by == "project" else []
+    return [group, *named, "currency", "amount", "settled"]
+
+
+def _project_name(row: SpendRow) -> str | None:
+    """The stored name; for an id with no stored name, the id and "(unknown)", as every
+    name column shows one (see ``usage-async costs --help``); no project, no name."""
+    if row.name is not None:
+        return row.name
+    return f"{row.group} {UNKNOWN_MARKER}" if row.group else None
+
+
+def _spend_rows(answer: SpendAnswer, by: str, names: bool) -> tuple[list[str], list[Row]]:
+    header = _spend_columns(by, names)
+    group = header[0]
+    rows = []
+    for r in answer:
+        row: Row = {group: r.group}
+        if "project_name" in header:
+            row["project_name"] = _project_name(r)
+        row.update(currency=r.currency, amount=r.amount, settled=r.settled)
+        rows.append(row)
     return header, rows
 
 
@@ -92,6 +116,7 @@ async def _each(rows: list[Row]) -> AsyncIterator[Row]:
 async def run_query(args: argparse.Namespace) -> int:
     """Run ``usage-async query``; return the exit code."""
     out = output_spec(args)
+    project(_spend_columns(args.by, args.names), out.fields)  # before opening the database
     try:
         now = int(time.time())
         since = until = None
@@ -100,7 +125,7 @@ async def run_query(args: argparse.Namespace) -> int:
         elif args.until is not None:
             until = resolve_time(args.until, "1d", now)
         db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
-        answer = await spend(db, by=args.by, since=since, until=until)
+        answer = await spend(db, by=args.by, since=since, until=until, names=args.names)
     except (
         InvalidParameterError,
         StoreURLError,
@@ -115,8 +140,7 @@ async def run_query(args: argparse.Namespace) -> int:
         print("no costs collected yet: run usage-async sync first", file=sys.stderr)
         return EXIT_OK
     print(f"usage-async query: {answer.describe()}", file=sys.stderr)  # what was summed
-    header, rows = _spend_rows(answer, args.by)
-    project(header, out.fields)
+    header, rows = _spend_rows(answer, args.by, args.names)
     with Target(out) as target:
         await write_rows(target, header, _each(rows))
     return EXIT_OK

@@ -12,12 +12,18 @@ from .._rows import Row, arows, columns
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
+    NAME_COLUMNS,
     PROG,
     TIME_HELP,
     Command,
     CommandError,
+    DirectoryWalk,
     add_client_arguments,
+    add_names,
+    add_names_argument,
+    directory_walk,
     iso,
+    named_columns,
     open_client,
     option_message,
     option_name,
@@ -36,7 +42,7 @@ from ._output import (
 )
 
 if TYPE_CHECKING:
-    from .. import Page
+    from .. import Page, UsageClient
 
 __all__ = ["COMMANDS", "endpoint_params"]
 
@@ -50,6 +56,13 @@ Empty buckets give no rows. csv, json and jsonl are written as pages arrive, so 
 stays flat; table waits for the last page and leaves out columns that are empty in every
 row. Money and other decimals are exact (never floats: strings in json); a missing value is
 empty in csv and null in json.
+
+Names: each id column of --group-by (project_id, user_id, api_key_id) is followed by its
+name columns: project_name; user_email; api_key_name and api_key_owner (the owner's email,
+or the service account's name). They come from the organization's directory, read beside
+the rows (3 + projects + active projects requests, only when a name column is written). An
+id it cannot name shows as the id and "(unknown)"; a list the key may not read is one
+warning, and its ids show so. --no-names writes ids only and skips those requests.
 
 {FORMAT_HELP}"""
 
@@ -110,6 +123,7 @@ def _endpoint_arguments(spec: EndpointSpec) -> Callable[[argparse.ArgumentParser
             + ", ".join(f"{w} {m}" for w, (_, m) in spec.limits.items())
             + ")",
         )
+        add_names_argument(parser)
         add_output_arguments(parser)
         add_client_arguments(parser)
 
@@ -140,11 +154,27 @@ def row_columns(spec: EndpointSpec, group_by: Sequence[str] | None) -> list[str]
     return [*rest[:2], *groups, *rest[2:]]
 
 
+def named_ids(
+    group_by: Sequence[str] | None, fields: Sequence[str] | None, names: bool
+) -> list[str]:
+    """The id columns whose names are written: those of ``group_by`` (an id column not
+    grouped by is empty), unless ``--no-names``, and of those only the ones ``--fields``
+    keeps a name column of. None: no directory walk at all."""
+    if not names:
+        return []
+    ids = [g for g in dict.fromkeys(group_by or ()) if g in NAME_COLUMNS]
+    if fields is not None:
+        ids = [i for i in ids if set(NAME_COLUMNS[i]) & set(fields)]
+    return ids
+
+
 def _endpoint_run(spec: EndpointSpec) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
     async def run(args: argparse.Namespace) -> int:
         out = output_spec(args)
-        header = row_columns(spec, args.group_by)
+        ids = named_ids(args.group_by, None, args.names)
+        header = named_columns(row_columns(spec, args.group_by), ids)
         project(header, out.fields)  # a bad --fields is refused before any request
+        ids = named_ids(args.group_by, out.fields, args.names)
         async with open_client(args) as api:
             params = endpoint_params(spec, args, api.now())
             try:
@@ -153,7 +183,7 @@ def _endpoint_run(spec: EndpointSpec) -> Callable[[argparse.Namespace], Coroutin
                 raise CommandError(option_message(spec, exc)) from None
             with Target(out) as target:
                 try:
-                    await _write_rows(spec, header, target, pages)
+                    await _write_rows(spec, header, target, pages, api.client, ids)
                 except UsageError as exc:
                     resume = exc.resume_time
                     if not target.rows or resume is None or resume <= params["start_time"]:
@@ -186,24 +216,50 @@ async def _write_rows(
     header: Sequence[str],
     target: Target,
     pages: AsyncGenerator[Page[Any], None],
+    client: UsageClient,
+    ids: Sequence[str],
 ) -> None:
     async with contextlib.aclosing(pages):
         with Progress(spec.name) as progress:
-            rows = arows(progress.count(pages))
-            if target.spec.format == "table":
-                found = [row async for row in rows]
-                progress.clear()  # the table may go to the same terminal
-                rows = _replay(found)
-            await write_rows(
-                target,
-                header,
-                rows,
-                warn=progress.warn,
-                empty="(no rows: every bucket in the range is empty)",
-            )
-            if target.path is not None and progress.active:
-                progress.clear()
-                progress.stream.write(f"{progress.text()}; wrote {target.path}\n")
+            async with directory_walk(client, bool(ids), progress.warn, progress) as walk:
+                await _write_named(header, target, pages, progress, walk, ids)
+
+
+async def _write_named(
+    header: Sequence[str],
+    target: Target,
+    pages: AsyncGenerator[Page[Any], None],
+    progress: Progress,
+    walk: DirectoryWalk | None,
+    ids: Sequence[str],
+) -> None:
+    rows = arows(progress.count(pages))
+    if walk is not None:
+        rows = _named(rows, walk, ids)
+    if target.spec.format == "table":
+        found = [row async for row in rows]
+        progress.clear()  # the table may go to the same terminal
+        rows = _replay(found)
+    await write_rows(
+        target,
+        header,
+        rows,
+        warn=progress.warn,
+        empty="(no rows: every bucket in the range is empty)",
+    )
+    if target.path is not None and progress.active:
+        progress.clear()
+        progress.stream.write(f"{progress.text()}; wrote {target.path}\n")
+
+
+async def _named(
+    rows: AsyncGenerator[Row, None], walk: DirectoryWalk, ids: Sequence[str]
+) -> AsyncGenerator[Row, None]:
+    """``rows`` with their name columns; the directory is awaited at the first row (a range
+    with no rows never waits for it)."""
+    async with contextlib.aclosing(rows):
+        async for row in rows:
+            yield add_names(row, await walk.get(), ids)
 
 
 async def _replay(found: list[Row]) -> AsyncGenerator[Row, None]:
@@ -231,6 +287,7 @@ def _examples(spec: EndpointSpec) -> tuple[str, ...]:
     group = ",".join(g for g in ("project_id", "line_item", "model") if g in groups)
     lines = [
         f"{PROG} {name} --fake --since 7d",
+        f"{PROG} {name} --fake --since 7d --group-by {groups[0]} --no-names",
         f"{PROG} {name} --since 30d --group-by {group} -o {name}.csv",
         f"{PROG} {name} --since 2025-01-01 --until 2025-02-01 --format jsonl "
         f"--fields start_time,{groups[0]}",

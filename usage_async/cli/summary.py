@@ -23,7 +23,10 @@ from ._common import (
     Command,
     CommandError,
     add_client_arguments,
+    add_names_argument,
+    directory_walk,
     iso,
+    name_values,
     non_negative_int,
     open_client,
     option_message,
@@ -46,6 +49,7 @@ from ._output import (
 
 if TYPE_CHECKING:
     from .. import Bucket
+    from ..directory import Directory
 
 __all__ = ["COMMANDS", "Summary"]
 
@@ -57,6 +61,7 @@ _REQUEST_COUNTERS = ("num_requests", "num_model_requests", "num_sessions")
 _TOKEN_COUNTERS = ("input_tokens", "output_tokens", "num_model_requests")
 _GAUGES = {"usage_bytes"}  # a level, not a count: the summary reports the latest bucket
 _GAUGE_ENDPOINTS = {"vector_stores": "usage_bytes"}
+_NONE = "(none)"  # the key of costs the API attributed to no project (or line item)
 
 
 @attrs.define
@@ -74,6 +79,21 @@ class Summary:
     # the buckets the API returned: the first one's start, the last one's end
     first_start: int | None = None
     last_end: int | None = None
+    # project id -> its name (see NAME_COLUMNS), when names were read; None: --no-names
+    project_names: dict[str, str | None] | None = None
+
+    def name_projects(self, directory: Directory) -> None:
+        """Name every project the costs name (an id it cannot name: the id, "(unknown)")."""
+        ids = {key for per in self.costs.values() for key in per.get("project_id", {})}
+        names = {}
+        for key in sorted(ids):
+            project_id = None if key == _NONE else key
+            names[key] = name_values(directory, "project_id", project_id)["project_name"]
+        self.project_names = names
+
+    def project_name(self, key: str) -> str | None:
+        """The name of the project ``key`` (None: no name, or names were not read)."""
+        return None if self.project_names is None else self.project_names.get(key)
 
     def cover(self, start: int, end: int) -> None:
         """Note one bucket the API returned, so the header states the range summed."""
@@ -88,7 +108,7 @@ class Summary:
         per = self.costs.setdefault(str(row.get("amount_currency") or "unknown"), {})
         for key in ("project_id", "line_item"):
             sums = per.setdefault(key, {})
-            name = str(row.get(key) or "(none)")
+            name = str(row.get(key) or _NONE)
             sums[name] = sums.get(name, Decimal(0)) + value
 
     def add_usage(self, endpoint: str, row: Row, latest: dict[str, int]) -> None:
@@ -126,8 +146,9 @@ class Summary:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        """The summary as JSON values: money as exact decimal strings."""
-        return {
+        """The summary as JSON values: money as exact decimal strings; ``project_names``
+        (project id -> name) when names were read."""
+        out = {
             "since": iso(self.since),
             "until": None if self.until is None else iso(self.until),
             "buckets": {
@@ -152,23 +173,37 @@ class Summary:
             },
             "storage": {name: {gauge: value} for name, gauge, value in self.storage()},
         }
+        if self.project_names is not None:
+            out["project_names"] = self.project_names
+        return out
+
+    def columns(self) -> tuple[str, ...]:
+        """The columns of :meth:`rows`: ``ROW_COLUMNS``, and ``project_name`` after ``name``
+        when names were read."""
+        return ROW_COLUMNS if self.project_names is None else NAMED_ROW_COLUMNS
 
     def rows(self) -> list[Row]:
-        """The summary as flat rows (``ROW_COLUMNS``), for csv and jsonl: one figure a row."""
+        """The summary as flat rows (:meth:`columns`), for csv and jsonl: one figure a row.
+        ``name`` is the project id, line item, model or endpoint the figure is of; a cost by
+        project row also has the project's name in ``project_name`` (when names were read)."""
         start = None if self.first_start is None else iso(self.first_start)
         end = None if self.last_end is None else iso(self.last_end)
         out: list[Row] = []
+        named = self.project_names is not None
 
         def add(section: str, currency: str, name: str, metric: str, value: object) -> None:
-            out.append(
-                dict(
-                    zip(
-                        ROW_COLUMNS,
-                        (start, end, section, currency, name, metric, value),
-                        strict=True,
-                    )
-                )
-            )
+            row: Row = {
+                "start": start,
+                "end": end,
+                "section": section,
+                "currency": currency,
+                "name": name,
+            }
+            if named:
+                by_project = section == "cost_by_project"
+                row["project_name"] = self.project_name(name) if by_project else None
+            row.update(metric=metric, value=value)
+            out.append(row)
 
         for currency, per in sorted(self.costs.items()):
             cost = sum(per.get("project_id", {}).values(), Decimal(0))
@@ -187,7 +222,10 @@ class Summary:
 
 
 ROW_COLUMNS = ("start", "end", "section", "currency", "name", "metric", "value")
-"""The columns of the summary's csv and jsonl rows."""
+"""The columns of the summary's csv and jsonl rows (with ``--no-names``)."""
+NAMED_ROW_COLUMNS = ("start", "end", "section", "currency", "name", "project_name", "metric",
+                     "value")  # fmt: skip
+"""The columns of the summary's csv and jsonl rows, with project names."""
 
 
 def _ranked(sums: dict[str, Decimal]) -> list[tuple[str, Decimal]]:
@@ -270,6 +308,11 @@ def _summary_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="rows per ranked table in text, the rest summed in one line (0: all; default 10)",
     )
+    add_names_argument(
+        parser,
+        "project ids only in cost by project: none of the requests that read the "
+        "organization's directory (3 + projects + active projects)",
+    )
     add_output_arguments(parser, fields=False, append=False)
     add_client_arguments(parser)
 
@@ -309,19 +352,23 @@ async def _run_summary(args: argparse.Namespace) -> int:
             sys.stderr.write(f"{PROG} summary: note: {note}\n")
         summary = Summary(since, until)
         with Progress("summary", endpoints=len(ENDPOINTS)) as progress:
-            try:
-                await _gather(
-                    *(_tally(summary, client, spec, progress) for spec in ENDPOINTS.values())
-                )
-            except InvalidParameterError as exc:
-                raise CommandError(option_message(ENDPOINTS["costs"], exc)) from None
+            # The directory is read beside the endpoints, and named at the end.
+            async with directory_walk(client, args.names, progress.warn, progress) as walk:
+                try:
+                    await _gather(
+                        *(_tally(summary, client, spec, progress) for spec in ENDPOINTS.values())
+                    )
+                except InvalidParameterError as exc:
+                    raise CommandError(option_message(ENDPOINTS["costs"], exc)) from None
+                if walk is not None:
+                    summary.name_projects(await walk.get())
     with Target(out) as target:
         if out.format == "json":
             target.write(json.dumps(summary.to_json(), indent=2) + "\n")
         elif out.format == "table":
             target.write(_summary_text(summary, args.top, now))
         else:
-            await write_rows(target, ROW_COLUMNS, _each(summary.rows()))
+            await write_rows(target, summary.columns(), _each(summary.rows()))
     return EXIT_OK
 
 
@@ -353,11 +400,19 @@ def _summary_text(summary: Summary, top: int, now: int) -> str:
         total = sum(per.get("project_id", {}).values(), Decimal(0))
         for key, title in (("project_id", "Cost by project"), ("line_item", "Cost by line item")):
             shown, rest = top_items(_ranked(per.get(key, {})), top)
-            lines = [[name, money(value)] for name, value in shown]
+            named = key == "project_id" and summary.project_names is not None
+            head = [key, "project_name", "amount"] if named else [key, "amount"]
+            lines = [
+                [name, summary.project_name(name) or "", money(value)]
+                if named
+                else [name, money(value)]
+                for name, value in shown
+            ]
+            blank = [""] if named else []
             if rest:
-                lines.append([f"({len(rest)} more)", money(sum(rest, Decimal(0)))])
-            lines.append(["total", money(total)])
-            text += text_table(f"{title} ({currency}, UTC days)", [key, "amount"], lines)
+                lines.append([f"({len(rest)} more)", *blank, money(sum(rest, Decimal(0)))])
+            lines.append(["total", *blank, money(total)])
+            text += text_table(f"{title} ({currency}, UTC days)", head, lines)
     models, rest_models = top_items(_ranked_models(summary.tokens), top)
     lines = [[name, *(grouped(c[key]) for key in _TOKEN_COUNTERS)] for name, c in models]
     if rest_models:
@@ -395,6 +450,7 @@ COMMANDS = (
         run=_run_summary,
         examples=(
             f"{PROG} summary --fake",
+            f"{PROG} summary --fake --no-names",
             f"{PROG} summary --since 2025-01-01 --until 2025-02-01",
             f"{PROG} summary --since 7d --format json -o week.json",
             f"{PROG} summary --since 30d --top 0 --format csv",

@@ -20,9 +20,21 @@ from typing import TextIO
 
 from .._endpoints import ENDPOINTS
 from .._rows import Row
-from ..errors import ConfigurationError, InvalidParameterError, UsageError
+from ..errors import (
+    API_KEY_GROUPING_SINCE,
+    ConfigurationError,
+    InvalidParameterError,
+    UsageError,
+)
 from ..sync._targets import plan_targets
-from ..sync.collector import DEFAULT_LOOKBACK, Collector, EndpointReport, SyncReport, source_of
+from ..sync.collector import (
+    DEFAULT_LOOKBACK,
+    Collector,
+    EndpointReport,
+    NamesReport,
+    SyncReport,
+    source_of,
+)
 from ..sync.stores import (
     DEFAULT_DB,
     FAKE_DB,
@@ -41,6 +53,7 @@ from ._common import (
     CommandError,
     TimeArg,
     add_client_arguments,
+    add_names_argument,
     iso,
     open_client,
     parse_time,
@@ -165,6 +178,12 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
         "--progress", choices=("auto", "lines", "none"), default="auto",
         help="auto: a live line on a terminal; lines: one line per committed page; none",
     )  # fmt: skip
+    add_names_argument(
+        parser,
+        "also keep the organization's directory (project, user, API key and service account "
+        "names) in the database's usage_async_* tables, for SQL joins and query's name "
+        "columns; --no-names skips it (3 + projects + active projects requests fewer)",
+    )
     add_output_arguments(parser, append=False)
     add_client_arguments(parser)
 
@@ -249,6 +268,10 @@ def format_report(report: SyncReport) -> str:
     for r in report.endpoints:
         if r.backfilled_from is not None:
             lines.append(f"{r.endpoint}: backfilled from {iso(r.backfilled_from)}")
+        if r.since_moved_from is not None:
+            lines.append(f"{r.endpoint}: {since_moved(r)}")
+    if report.names is not None:
+        lines.append(format_names(report.names))
     unknown = report.total("unknown")
     if unknown:
         lines.append(
@@ -270,6 +293,51 @@ def format_report(report: SyncReport) -> str:
         if r.error is not None:
             lines.append(f"{r.endpoint}: FAILED: {r.error}")
     return "\n".join(lines)
+
+
+def since_moved(r: EndpointReport) -> str:
+    """Why a target starts later than asked: the API groups Costs by api_key_id only for
+    windows from 2025-12-06 on."""
+    assert r.since_moved_from is not None
+    return (
+        f"--since {iso(r.since_moved_from)} moved to {iso(API_KEY_GROUPING_SINCE)}: the API "
+        "groups costs by api_key_id only for windows from then on (as observed)"
+    )
+
+
+def format_names(names: NamesReport) -> str:
+    """One line: what the directory walk stored, kind by kind, and what it cost."""
+    if not names.kinds:
+        return f"names: nothing stored ({names.requests} requests; see the warnings)"
+    parts = []
+    for k in names.kinds:
+        what = [f"{n} {label}" for n, label in (
+            (k.new, "new"), (k.changed, "changed"), (k.restored, "back"),
+            (k.deleted, "marked deleted"),
+        ) if n]  # fmt: skip
+        if not k.complete:
+            what.append("incomplete: nothing marked deleted")
+        parts.append(f"{k.kind} {k.listed:,}" + (f" ({', '.join(what)})" if what else ""))
+    return f"names: {'; '.join(parts)}; {names.requests} requests"
+
+
+def names_json(names: NamesReport) -> dict[str, object]:
+    """The directory walk's outcome as JSON values."""
+    return {
+        "requests": names.requests,
+        "complete": names.complete,
+        "kinds": {
+            k.kind: {
+                "listed": k.listed,
+                "new": k.new,
+                "changed": k.changed,
+                "restored": k.restored,
+                "deleted": k.deleted,
+                "complete": k.complete,
+            }
+            for k in names.kinds
+        },
+    }
 
 
 REPORT_COLUMNS = (
@@ -303,16 +371,25 @@ async def _write_report(out: OutputSpec, report: SyncReport) -> None:
         rows = report_rows(report)
         if out.format == "json":  # one object: the rows, and what the rows cannot say
             names = project(REPORT_COLUMNS, out.fields)
-            payload = {
+            payload: dict[str, object] = {
                 "ok": report.ok,
                 "seconds": round(report.seconds, 3),
                 "warnings": list(report.warnings),
                 "endpoints": [{k: row[k] for k in names} for row in rows],
             }
+            if report.names is not None:
+                payload["names"] = names_json(report.names)
+            notes = [f"{r.endpoint}: {since_moved(r)}" for r in report.endpoints
+                     if r.since_moved_from is not None]  # fmt: skip
+            if notes:
+                payload["notes"] = notes
             target.write(json.dumps(payload, indent=1) + "\n")
             return
         for warning in report.warnings:
             print(f"usage-async sync: warning: {warning}", file=sys.stderr)
+        for r in report.endpoints:
+            if r.since_moved_from is not None:
+                print(f"usage-async sync: note: {r.endpoint}: {since_moved(r)}", file=sys.stderr)
         await write_rows(target, REPORT_COLUMNS, _each(rows))
 
 
@@ -361,6 +438,7 @@ async def run_sync(args: argparse.Namespace) -> int:
                 clock=api.now,
                 source=source,
                 progress=progress,
+                names=args.names,
             )
             try:
                 report = await collector.run()
@@ -395,6 +473,7 @@ COMMANDS = (
             "usage-async sync --since 90d --bucket-width 1h --endpoints costs completions",
             "usage-async sync --group-by completions=project_id,model,service_tier",
             "usage-async sync --db postgresql://me@db/usage --format json -o last-sync.json",
+            "usage-async sync --no-names   # usage only: no directory walk",
         ),
     ),
 )

@@ -3,7 +3,9 @@
 ``await sync(client, "sqlite:///usage.db", since=timedelta(days=90))`` syncs every endpoint
 into SQLite (or ``postgresql://...`` with the ``postgres`` extra); later runs re-read from
 the stored watermark minus a 48 h look-back and upsert, so late data and revisions are
-picked up and a repeated run changes nothing. ``await spend(db, by="project")`` reads the
+picked up and a repeated run changes nothing; with ``names=True`` it also keeps the
+organization's directory (project, user, key and service account names) in tables SQL can
+join. ``await spend(db, by="project")`` reads the
 spend back, from one collection that holds the range asked, and says which. The schema,
 and what is never deleted, are documented in ``usage_async/sync/_schema.py``.
 """
@@ -16,6 +18,7 @@ from .collector import (
     DEFAULT_SINCE,
     Collector,
     EndpointReport,
+    NamesReport,
     SyncReport,
     Target,
     source_of,
@@ -51,6 +54,7 @@ __all__ = [
     "Collector",
     "DuplicateResultError",
     "EndpointReport",
+    "NamesReport",
     "NoSuchDatabaseError",
     "PageResult",
     "PageWrite",

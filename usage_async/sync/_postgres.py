@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._schema import (
+    DIRECTORY_TABLES,
     META_TABLE,
     POSTGRES,
     STATE_TABLE,
@@ -28,6 +29,8 @@ from ._schema import (
     unknown_statements,
 )
 from ._store_base import (
+    DirectoryWrite,
+    KindResult,
     NoSuchDatabaseError,
     PageResult,
     PageWrite,
@@ -36,6 +39,8 @@ from ._store_base import (
     Store,
     StoreError,
     StoreURLError,
+    directory_sql,
+    plan_directory,
     plan_write,
     redact_url,
 )
@@ -75,6 +80,7 @@ class PostgresStore(Store):
         }
         _, self._state_upsert, self._state_select = state_statements(POSTGRES)
         self._unknown_upsert = unknown_statements(POSTGRES)[1]
+        self._directory_sql = directory_sql(POSTGRES)
 
     def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None:
@@ -215,6 +221,36 @@ class PostgresStore(Store):
                 ),
             )
         return plan.result
+
+    async def write_directory(self, write: DirectoryWrite) -> tuple[KindResult, ...]:
+        """One transaction: every kind's listed rows upserted, and what a complete kind
+        lacks marked deleted (the rules: ``plan_directory``)."""
+        try:
+            return await self._write_directory(write)
+        except self._psycopg.Error as exc:
+            raise StoreError(
+                self._message(f"writing names to {redact_url(self.url)}", exc)
+            ) from None
+
+    async def _write_directory(self, write: DirectoryWrite) -> tuple[KindResult, ...]:
+        conn = self._connection()
+        results = []
+        async with conn.transaction(), conn.cursor() as cur:
+            # Overlapping syncs write the directory one at a time, as SQLite's BEGIN
+            # IMMEDIATE makes them: what is read below stays so until this one commits.
+            await cur.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_WRITE_LOCK, "directory")
+            )
+            for part in write.kinds:
+                sql = self._directory_sql[part.kind]
+                await cur.execute(sql.select)
+                stored = await cur.fetchall()
+                plan = plan_directory(DIRECTORY_TABLES[part.kind], part, stored, write.now)
+                for statement, rows in ((sql.upsert, plan.upserts), (sql.mark, plan.marks)):
+                    if rows:
+                        await cur.executemany(statement, rows)
+                results.append(plan.result)
+        return tuple(results)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query."""

@@ -39,6 +39,30 @@ deletes nothing; such results are kept raw in ``usage_async_unknown``::
 
 Nothing deletes from ``usage_async_unknown``.
 
+**Names** (version 3). ``sync`` also keeps the organization's directory, one table per
+kind, so that SQL can join names to ids (``usage-async query spend --by project`` does)::
+
+    usage_async_projects          id, name, status, archived, archived_at, created_at
+    usage_async_users             id, email, name, role, added_at
+    usage_async_api_keys          id, name, redacted_value (never the key), project_id (NULL
+                                  for an admin key), owner_type ('user' | 'service_account'),
+                                  owner_id, owner_name, created_at
+    usage_async_service_accounts  id, name, project_id, role, created_at
+
+    and in each: first_seen, last_seen  int Unix seconds of the syncs that listed it first
+                                        and last
+                 deleted_at             NULL, or int Unix seconds of the first sync whose
+                                        complete walk of that kind lacked it
+
+Each sync upserts what its walk listed (``last_seen`` moves, ``deleted_at`` is cleared). A
+row is never removed: one that a *complete* walk of its kind lacks (a deleted key, a user
+who left) gets ``deleted_at`` and keeps its name, because usage still reports its id. A kind
+whose walk was not complete (a list the key may not read, a list that kept failing) marks
+nothing. Join on the id, keeping ids that have no row::
+
+    SELECT c.project_id, p.name AS project_name, c.amount_value
+    FROM costs c LEFT JOIN usage_async_projects p ON p.id = c.project_id
+
 ``usage_async_state`` holds one ``since`` and watermark per (endpoint, bucket_width,
 group_by): buckets from ``since`` up to the watermark were read (``since`` only moves back,
 by a backfill; the watermark only forward). ``usage_async_meta`` holds the schema version
@@ -59,24 +83,28 @@ from typing import Any
 import attrs
 
 from .._endpoints import ENDPOINTS
+from ..directory import API_KEYS, PROJECTS, SERVICE_ACCOUNTS, USERS
 from ..models import Amount
 
 __all__ = [
+    "DIRECTORY_TABLES",
     "POSTGRES",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SQLITE",
     "Column",
     "Dialect",
+    "DirectoryTable",
     "Schema",
     "Table",
     "canonical_decimal",
+    "directory_statements",
     "migration_plan",
     "statements",
     "unknown_statements",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Column kinds.
 INT = "int"
@@ -372,6 +400,107 @@ def meta_create() -> str:
     return f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
+# -- the organization's directory (version 3) ---------------------------------------------
+
+
+@attrs.frozen
+class DirectoryTable:
+    """The table of one kind of the directory (``"projects"``, ``"users"``, ``"api_keys"``,
+    ``"service_accounts"``, as ``usage_async.directory`` names them): ``id``, the values the
+    admin lists give (``fields``: column name and kind), then when it was seen."""
+
+    kind: str
+    name: str
+    fields: tuple[tuple[str, str], ...]
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The columns a walk writes, after ``id``: a row whose values differ is "changed"."""
+        return tuple(name for name, _ in self.fields)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column, in the order rows are written."""
+        return ("id", *self.values, "first_seen", "last_seen", "deleted_at")
+
+
+DIRECTORY_TABLES: Mapping[str, DirectoryTable] = MappingProxyType(
+    {
+        PROJECTS: DirectoryTable(
+            PROJECTS,
+            "usage_async_projects",
+            (
+                ("name", TEXT),
+                ("status", TEXT),
+                ("archived", BOOL),
+                ("archived_at", "time"),
+                ("created_at", "time"),
+            ),
+        ),
+        USERS: DirectoryTable(
+            USERS,
+            "usage_async_users",
+            (("email", TEXT), ("name", TEXT), ("role", TEXT), ("added_at", "time")),
+        ),
+        API_KEYS: DirectoryTable(
+            API_KEYS,
+            "usage_async_api_keys",
+            (
+                ("name", TEXT),
+                ("redacted_value", TEXT),
+                ("project_id", TEXT),
+                ("owner_type", TEXT),
+                ("owner_id", TEXT),
+                ("owner_name", TEXT),
+                ("created_at", "time"),
+            ),
+        ),
+        SERVICE_ACCOUNTS: DirectoryTable(
+            SERVICE_ACCOUNTS,
+            "usage_async_service_accounts",
+            (("name", TEXT), ("project_id", TEXT), ("role", TEXT), ("created_at", "time")),
+        ),
+    }
+)
+"""The directory's tables, by kind (see the module's docstring)."""
+
+
+@attrs.frozen
+class DirectoryStatements:
+    """The prepared SQL of one directory table: ``upsert`` keeps ``first_seen``, moves
+    ``last_seen`` (never back: an older walk written late changes nothing) and clears
+    ``deleted_at``; ``mark`` sets ``deleted_at`` on a row not seen since before this walk;
+    ``select`` reads ``id``, the values, ``last_seen`` and ``deleted_at`` of every row."""
+
+    create: str
+    upsert: str
+    mark: str
+    select: str
+
+
+def directory_statements(table: DirectoryTable, dialect: Dialect) -> DirectoryStatements:
+    """The SQL that creates, writes and reads one directory table."""
+    t, p, types = table.name, dialect.param, dialect.types
+    time = types["time"]
+    defs = ["id TEXT PRIMARY KEY"]
+    defs += [f"{_q(name)} {types[kind]}" for name, kind in table.fields]
+    defs += [f"first_seen {time} NOT NULL", f"last_seen {time} NOT NULL", f"deleted_at {time}"]
+    create = f"CREATE TABLE {t} (\n    " + ",\n    ".join(defs) + f"\n){dialect.table_suffix}"
+    columns = ", ".join(_q(c) for c in table.columns)
+    sets = ", ".join(f"{_q(v)} = excluded.{_q(v)}" for v in (*table.values, "last_seen"))
+    upsert = (
+        f"INSERT INTO {t} ({columns}) VALUES ({dialect.params(len(table.columns))})"
+        f" ON CONFLICT (id) DO UPDATE SET {sets}, deleted_at = NULL"
+        f" WHERE {t}.last_seen <= excluded.last_seen"
+    )
+    mark = (
+        f"UPDATE {t} SET deleted_at = {p} WHERE id = {p} AND deleted_at IS NULL AND last_seen < {p}"
+    )
+    shown = ", ".join(_q(c) for c in ("id", *table.values, "last_seen", "deleted_at"))
+    select = f"SELECT {shown} FROM {t}"
+    return DirectoryStatements(create, upsert, mark, select)
+
+
 Migration = Callable[[Dialect], Sequence[str]]
 """The statements that take a database from one schema version to the next."""
 
@@ -392,6 +521,7 @@ class Schema:
         """Every CREATE of a new database at this version."""
         out = [meta_create(), state_statements(dialect)[0], unknown_statements(dialect)[0]]
         out += [statements(t, dialect).create for t in self.tables.values()]
+        out += [directory_statements(t, dialect).create for t in DIRECTORY_TABLES.values()]
         return out
 
 
@@ -405,10 +535,16 @@ def _to_v2(dialect: Dialect) -> list[str]:
     return out
 
 
+def _to_v3(dialect: Dialect) -> list[str]:
+    """Version 2 to 3: the directory's tables (projects, users, API keys, service accounts).
+    Self-contained: it creates four new tables and touches nothing else."""
+    return [directory_statements(t, dialect).create for t in DIRECTORY_TABLES.values()]
+
+
 SCHEMA = Schema(
     version=SCHEMA_VERSION,
     tables=MappingProxyType({name: table_for(name) for name in ENDPOINTS}),
-    migrations=MappingProxyType({1: _to_v2}),
+    migrations=MappingProxyType({1: _to_v2, 2: _to_v3}),
 )
 """The schema this version of usage-async writes."""
 

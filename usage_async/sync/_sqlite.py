@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, unquote
 
 from ._schema import (
+    DIRECTORY_TABLES,
     META_TABLE,
     SQLITE,
     STATE_TABLE,
@@ -34,6 +35,8 @@ from ._schema import (
     unknown_statements,
 )
 from ._store_base import (
+    DirectoryWrite,
+    KindResult,
     NoSuchDatabaseError,
     PageResult,
     PageWrite,
@@ -42,6 +45,8 @@ from ._store_base import (
     Store,
     StoreError,
     StoreURLError,
+    directory_sql,
+    plan_directory,
     plan_write,
     redact_url,
 )
@@ -117,6 +122,7 @@ class SQLiteStore(Store):
         }
         _, self._state_upsert, self._state_select = state_statements(SQLITE)
         self._unknown_upsert = unknown_statements(SQLITE)[1]
+        self._directory_sql = directory_sql(SQLITE)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
@@ -295,6 +301,33 @@ class SQLiteStore(Store):
                 conn.execute("ROLLBACK")
             raise
         return plan.result
+
+    async def write_directory(self, write: DirectoryWrite) -> tuple[KindResult, ...]:
+        """One transaction: every kind's listed rows upserted, and what a complete kind
+        lacks marked deleted (the rules: ``plan_directory``)."""
+        try:
+            return await self._run(self._write_directory, write)
+        except sqlite3.Error as exc:
+            raise StoreError(self._message(f"writing names to {self.path}", exc)) from None
+
+    def _write_directory(self, write: DirectoryWrite) -> tuple[KindResult, ...]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            results = []
+            for part in write.kinds:
+                sql = self._directory_sql[part.kind]
+                stored = conn.execute(sql.select).fetchall()
+                plan = plan_directory(DIRECTORY_TABLES[part.kind], part, stored, write.now)
+                conn.executemany(sql.upsert, plan.upserts)
+                conn.executemany(sql.mark, plan.marks)
+                results.append(plan.result)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return tuple(results)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query."""

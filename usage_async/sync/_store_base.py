@@ -8,16 +8,31 @@ from __future__ import annotations
 import abc
 import decimal
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 import attrs
 
 from ..errors import UsageError
-from ._schema import DECIMAL, META_TABLE, Dialect, Schema, Table, statements
+from ._schema import (
+    DECIMAL,
+    DIRECTORY_TABLES,
+    META_TABLE,
+    Dialect,
+    DirectoryStatements,
+    DirectoryTable,
+    Schema,
+    Table,
+    directory_statements,
+    statements,
+)
 
 __all__ = [
+    "DirectoryKind",
+    "DirectoryPlan",
+    "DirectoryWrite",
+    "KindResult",
     "NoSuchDatabaseError",
     "PageResult",
     "PageWrite",
@@ -30,6 +45,7 @@ __all__ = [
     "StoreURLError",
     "UnknownRow",
     "WritePlan",
+    "plan_directory",
     "plan_write",
     "redact",
     "redact_url",
@@ -209,6 +225,89 @@ def plan_write(page: PageWrite, table: Table, stored: Sequence[Sequence[Any]]) -
     return WritePlan(upserts, confirms, marks, deletes, result)
 
 
+@attrs.frozen
+class DirectoryKind:
+    """What one walk listed of one kind of the directory: ``rows`` by id, each the values of
+    :attr:`DirectoryTable.values` in the store's form; ``complete`` when every list of the
+    kind was read to its end (only then are rows it lacks marked deleted)."""
+
+    kind: str
+    rows: Mapping[str, tuple[Any, ...]]
+    complete: bool
+
+
+@attrs.frozen
+class DirectoryWrite:
+    """One walk of the directory, ready to commit in one transaction; ``now`` (Unix seconds)
+    is the sync's time: ``first_seen``/``last_seen`` of what it lists, ``deleted_at`` of what
+    a complete kind lacks."""
+
+    kinds: tuple[DirectoryKind, ...]
+    now: int
+
+
+@attrs.frozen
+class KindResult:
+    """What writing one kind did: ``listed`` by this walk, of which ``new`` and ``changed``
+    (a name, owner or state differs) and ``restored`` (was marked deleted); ``deleted``
+    rows newly marked deleted (kept, with their names); ``complete`` as walked."""
+
+    kind: str
+    listed: int
+    new: int
+    changed: int
+    deleted: int
+    restored: int
+    complete: bool
+
+
+@attrs.frozen
+class DirectoryPlan:
+    """The statements' parameters of one kind's write, decided from what is stored."""
+
+    upserts: list[tuple[Any, ...]]
+    marks: list[tuple[Any, ...]]
+    result: KindResult
+
+
+def plan_directory(
+    table: DirectoryTable, part: DirectoryKind, stored: Sequence[Sequence[Any]], now: int
+) -> DirectoryPlan:
+    """What to write for one kind, given its ``stored`` rows (``directory_statements``'
+    ``select``). Pure: the stores call it inside the write's transaction.
+
+    Every listed row is upserted (``last_seen`` = ``now``). Only a complete walk marks the
+    stored rows it lacks (``deleted_at`` = ``now``; never removed: usage still names their
+    ids); an incomplete one changes no row it did not list.
+    """
+    n = len(table.values)
+    known = {row[0]: (tuple(row[1 : 1 + n]), row[-1]) for row in stored}
+    upserts, marks = [], []
+    new = changed = restored = 0
+    for id_, values in sorted(part.rows.items()):
+        upserts.append((id_, *values, now, now, None))
+        old = known.get(id_)
+        if old is None:
+            new += 1
+        else:
+            changed += tuple(old[0]) != tuple(values)
+            restored += old[1] is not None
+    if part.complete:
+        for id_ in sorted(known.keys() - part.rows.keys()):
+            if known[id_][1] is None:
+                marks.append((now, id_, now))
+    result = KindResult(
+        kind=part.kind,
+        listed=len(part.rows),
+        new=new,
+        changed=changed,
+        deleted=len(marks),
+        restored=restored,
+        complete=part.complete,
+    )
+    return DirectoryPlan(upserts, marks, result)
+
+
 class Store(abc.ABC):
     """A database the collector writes to; open it with ``async with open_store(url)``."""
 
@@ -274,6 +373,12 @@ class Store(abc.ABC):
     async def write_page(self, page: PageWrite) -> PageResult:
         """Commit one page's rows, the removal of vanished rows, and the watermark, at once."""
 
+    async def write_directory(self, write: DirectoryWrite) -> tuple[KindResult, ...]:
+        """Commit one walk of the directory, every kind in one transaction (the rules:
+        ``plan_directory``). Both stores do; a store of your own that does not is used
+        without names (``names=False``, the collector's default)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store names")
+
     @abc.abstractmethod
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query in this store's dialect."""
@@ -334,6 +439,25 @@ class Store(abc.ABC):
             values["settled"] = bool(values["settled"])
             out.append(values)
         return out
+
+    async def directory_rows(self, kind: str) -> list[dict[str, Any]]:
+        """Every row of one directory table (``"projects"``, ...), by id, as dicts: the
+        same values from either store (``archived`` as bool)."""
+        table = DIRECTORY_TABLES[kind]
+        columns = ", ".join(f'"{c}"' for c in table.columns)
+        rows = await self.fetch(f"SELECT {columns} FROM {table.name} ORDER BY id")
+        out = []
+        for row in rows:
+            values = dict(zip(table.columns, row, strict=True))
+            if "archived" in values:
+                values["archived"] = bool(values["archived"])
+            out.append(values)
+        return out
+
+
+def directory_sql(dialect: Dialect) -> dict[str, DirectoryStatements]:
+    """The prepared statements of every directory table in ``dialect``, by kind."""
+    return {kind: directory_statements(t, dialect) for kind, t in DIRECTORY_TABLES.items()}
 
 
 def first_line(exc: BaseException) -> str:

@@ -21,6 +21,15 @@ For each target (an endpoint at one ``bucket_width`` and one ``group_by`` set):
   look-back, and upserts make the overlap change nothing.
 * **Failures.** An API error stops its own target; a 401 or 403 (the key, not an endpoint)
   stops every target and is raised.
+* **Names.** With ``names=True``, one walk of the organization's directory (projects, users,
+  API keys, service accounts: ``usage_async.directory``) runs beside the targets, through
+  the same client, once the API has answered a target (so a refused key stops everything
+  at its first 401, before any request for names), and the one writer upserts it into the
+  directory tables (see ``_schema``). A list the key may not read, or that keeps failing,
+  is a warning; that kind is left as stored. It costs ``3 + projects + active projects``
+  requests.
+* **Grouping Costs by api_key_id** works only for windows from 2025-12-06 on (API-NOTES #14):
+  such a target starts no earlier, and its report says so (``since_moved_from``).
 * **Memory** holds at most the queue's pages plus one page read ahead per target, whatever
   the range.
 """
@@ -41,9 +50,18 @@ import attrs
 from .._endpoints import ENDPOINTS, WIDTH_SECONDS, floor_to_width
 from .._query import to_unix
 from ..client import UsageClient
-from ..errors import AuthenticationError, InvalidParameterError, PermissionDeniedError, UsageError
+from ..directory import KINDS, build_directory
+from ..errors import (
+    API_KEY_GROUPING_SINCE,
+    AuthenticationError,
+    InvalidParameterError,
+    PermissionDeniedError,
+    UsageError,
+)
+from ._directory import directory_write
 from ._rows import RowPlan
 from ._schema import SCHEMA
+from ._store_base import DirectoryWrite, KindResult
 from ._targets import DEFAULT_BUCKET_WIDTH, DEFAULT_GROUP_BY, Target, plan_targets
 from .stores import DEFAULT_DB, PageWrite, Source, State, Store, open_store
 
@@ -53,6 +71,7 @@ __all__ = [
     "DEFAULT_SINCE",
     "Collector",
     "EndpointReport",
+    "NamesReport",
     "SyncReport",
     "Target",
     "source_of",
@@ -78,6 +97,8 @@ class EndpointReport:
     ``stale`` rows a newer read (an overlapping sync) had already written. ``unknown``
     counts results the client could not type, kept raw in ``usage_async_unknown``.
     ``backfilled_from`` is set when an earlier ``since`` than stored was read this run.
+    ``since_moved_from`` is the start asked for when it was moved later: Costs grouped by
+    ``api_key_id`` start at 2025-12-06 at the earliest (the API refuses earlier windows).
     ``committed_until`` is the watermark of the last committed page. ``error`` is the API
     error that stopped this target (the store stays consistent and the next run resumes from
     what was committed).
@@ -99,6 +120,7 @@ class EndpointReport:
     stale: int = 0
     unknown: int = 0
     backfilled_from: int | None = None
+    since_moved_from: int | None = None
     committed_until: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -115,14 +137,32 @@ class EndpointReport:
         return self.unknown
 
 
+@attrs.define
+class NamesReport:
+    """What a sync did with the organization's directory: the page ``requests`` its walk took
+    (retries not counted) and, once written, one :class:`KindResult` per kind (listed, new,
+    changed, deleted, restored, complete). ``kinds`` stays empty when nothing was written
+    (the sync stopped first, or the walk itself failed: then a warning says why)."""
+
+    requests: int = 0
+    kinds: tuple[KindResult, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every kind was walked in full and written."""
+        return len(self.kinds) == len(KINDS) and all(k.complete for k in self.kinds)
+
+
 @attrs.frozen
 class SyncReport:
     """The outcome of one sync: a report per target, the wall time, and warnings (a clock
-    ahead of the API's, a database adopted by its first source)."""
+    ahead of the API's, a database adopted by its first source, a directory list that could
+    not be read). ``names`` is what was done with the directory (None: not asked for)."""
 
     endpoints: tuple[EndpointReport, ...]
     seconds: float
     warnings: tuple[str, ...] = ()
+    names: NamesReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -165,7 +205,9 @@ class Collector:
     the endpoint's maximum). ``clock`` gives "now" in Unix seconds (read once per run, and
     per page to stamp when it was read). ``source`` overrides the source the database is
     bound to (default :func:`source_of` the client). ``progress`` is called with a target's
-    report when it starts, after each page it commits, and when it is done.
+    report when it starts, after each page it commits, and when it is done. ``names``: also
+    walk the organization's directory and keep it in the directory tables (``3 + projects +
+    active projects`` requests more; a list the key may not read is a warning).
 
     :attr:`reports` holds the targets' reports as they are filled in, also when
     :meth:`run` is interrupted: what they say was committed is.
@@ -185,8 +227,10 @@ class Collector:
         clock: Callable[[], float] = time.time,
         source: Source | None = None,
         progress: Callable[[EndpointReport], None] | None = None,
+        names: bool = False,
     ) -> None:
         self.client = client
+        self.names = names
         self.store = store
         self.targets = plan_targets(endpoints, bucket_width, group_by, limit)
         if isinstance(since, bool) or (
@@ -209,6 +253,8 @@ class Collector:
         self.source = source if source is not None else source_of(client)
         self.progress = progress
         self.reports: list[EndpointReport] = []
+        self.names_report: NamesReport | None = None
+        self._answered = asyncio.Event()  # set by run(): the API answered, names may be read
         self._warnings: list[str] = []
         self._unknown = [t.endpoint for t in self.targets if t.endpoint not in store.schema.tables]
         if self._unknown:
@@ -221,6 +267,14 @@ class Collector:
         else:
             seconds = to_unix(since, "since")
         return floor_to_width(seconds, target.bucket_width)
+
+    @staticmethod
+    def _earliest(target: Target) -> int | None:
+        """The earliest start the API takes for ``target``: Costs grouped by ``api_key_id``
+        are refused for windows starting before 2025-12-06 (API-NOTES #14)."""
+        if target.endpoint == "costs" and "api_key_id" in target.group_by:
+            return API_KEY_GROUPING_SINCE
+        return None
 
     def _warn(self, message: str) -> None:
         log.warning("%s", message)
@@ -240,6 +294,8 @@ class Collector:
         self.reports = [
             EndpointReport(t.endpoint, t.bucket_width, t.group_key) for t in self.targets
         ]
+        self.names_report = NamesReport() if self.names else None
+        self._answered = asyncio.Event()  # a target got a page, or finished: the key works
         if await self.store.bind_source(self.source) and await self.store.states():
             self._warn(
                 f"the database had no recorded source (made by an older usage-async): "
@@ -251,6 +307,8 @@ class Collector:
             asyncio.ensure_future(self._fetch(t, r, queue, now, run_stamp, started))
             for t, r in zip(self.targets, self.reports, strict=True)
         ]
+        if self.names_report is not None:
+            tasks.append(asyncio.ensure_future(self._walk(self.names_report, queue, now)))
         fetchers: asyncio.Future[list[None]] = asyncio.gather(*tasks)
         try:
             both: set[asyncio.Future[Any]] = {writer, fetchers}
@@ -277,12 +335,40 @@ class Collector:
                 f"the local clock is {now - server} s ahead of the API's; watermarks were "
                 "capped by the API's time"
             )
-        return SyncReport(tuple(self.reports), time.perf_counter() - started, tuple(self._warnings))
+        return SyncReport(
+            tuple(self.reports),
+            time.perf_counter() - started,
+            tuple(self._warnings),
+            self.names_report,
+        )
 
-    def _start(self, target: Target, state: State | None, now: int) -> tuple[int, int, int | None]:
-        """Where this run reads from: (since to record, start, backfill from or None)."""
+    async def _walk(self, report: NamesReport, queue: asyncio.Queue[Any], now: int) -> None:
+        """Walk the directory and queue its write. A list that fails is a warning (its kind
+        is left as stored); a walk that fails as a whole is one too: names never fail the
+        collection of usage."""
+        await self._answered.wait()
+        try:
+            directory = await build_directory(self.client)
+        except UsageError as exc:
+            self._warn(f"names: the directory was not read ({exc}); the names stored are kept")
+            return
+        report.requests = directory.requests
+        for warning in directory.warnings:
+            self._warn(f"names: {warning}; the names stored for them are kept")
+        write = directory_write(directory, self.store.dialect, now)
+        await queue.put((write, report, 0))
+
+    def _start(
+        self, target: Target, state: State | None, now: int, report: EndpointReport
+    ) -> tuple[int, int, int | None]:
+        """Where this run reads from: (since to record, start, backfill from or None). A
+        ``since`` before the earliest start the API takes for the target is moved there, and
+        ``report.since_moved_from`` says from where."""
+        earliest = self._earliest(target)
         if state is None:
             since = self._since(target, now)
+            if earliest is not None and since < earliest:
+                report.since_moved_from, since = since, earliest
             return since, since, None
         watermark = state.watermark
         if watermark > now:
@@ -293,6 +379,10 @@ class Collector:
             watermark = now
         start = max(state.since, floor_to_width(watermark - self.lookback, target.bucket_width))
         asked = self._since(target, now) if self.since is not None else None
+        if asked is not None and earliest is not None and asked < earliest:
+            if asked < state.since:  # a backfill from before the date: from the date at most
+                report.since_moved_from = asked
+            asked = earliest
         if asked is not None and asked < state.since:
             return state.since, start, asked
         return state.since, start, None
@@ -306,9 +396,21 @@ class Collector:
         run_stamp: int,
         started: float,
     ) -> None:
+        await self._fetch_target(target, report, queue, now, run_stamp, started)
+        self._answered.set()  # done (a refused key raised instead): names may be read now
+
+    async def _fetch_target(
+        self,
+        target: Target,
+        report: EndpointReport,
+        queue: asyncio.Queue[Any],
+        now: int,
+        run_stamp: int,
+        started: float,
+    ) -> None:
         store = self.store
         state = await store.load_state(target.endpoint, target.bucket_width, target.group_key)
-        since, start, backfill = self._start(target, state, now)
+        since, start, backfill = self._start(target, state, now, report)
         report.start, report.end = start if backfill is None else backfill, now
         width = WIDTH_SECONDS[target.bucket_width]
         ranges = [(start, now)] if start < now else []
@@ -392,6 +494,7 @@ class Collector:
         pages = client.endpoint(target.endpoint).pages(**params)
         async with contextlib.aclosing(pages):
             async for page in pages:
+                self._answered.set()
                 if not page.data:
                     continue
                 read_at = int(self.clock() * 1000)
@@ -431,6 +534,9 @@ class Collector:
             if item is _DONE:
                 return
             write, report, buckets = item
+            if isinstance(write, DirectoryWrite):
+                report.kinds = await store.write_directory(write)
+                continue
             if write is None:
                 report.done = True
             else:
@@ -466,6 +572,7 @@ async def sync(
     clock: Callable[[], float] = time.time,
     source: Source | None = None,
     progress: Callable[[EndpointReport], None] | None = None,
+    names: bool = False,
 ) -> SyncReport:
     """Sync into the database at ``db`` (a URL, or an open :class:`Store`) and return the report.
 
@@ -483,6 +590,7 @@ async def sync(
         "clock": clock,
         "source": source,
         "progress": progress,
+        "names": names,
     }
     if isinstance(db, Store):
         return await Collector(client, db, **options).run()

@@ -3,6 +3,10 @@
 Sums are exact: PostgreSQL sums NUMERIC; SQLite sums the TEXT amounts with the
 ``decimal_sum`` aggregate the store registers (Python's Decimal, never a float).
 
+Spend by project carries each project's name from the directory ``sync`` keeps
+(``usage_async_projects``, a LEFT JOIN: an id the directory has no row for keeps its spend,
+with no name).
+
 The costs table may hold several ``(bucket_width, group_by)`` collections of the same spend
 (say by project and line item until ``--group-by`` changed, by project alone since); adding
 them would count money twice, so a query reads exactly one, and says which
@@ -24,7 +28,7 @@ import attrs
 
 from .._query import to_unix
 from ..errors import InvalidParameterError, UsageError
-from ._schema import canonical_decimal
+from ._schema import DIRECTORY_TABLES, canonical_decimal
 from ._targets import DEFAULT_GROUP_BY
 from .stores import DEFAULT_DB, Store, open_store
 
@@ -34,8 +38,8 @@ SPEND_BY = {"project": "project_id", "line_item": "line_item", "day": None}
 """``by`` values of :func:`spend`, and the costs column each groups on (None: the UTC day)."""
 
 _SQL = {  # per dialect: exact sum of amount_value; "every row settled"
-    "sqlite": ("decimal_sum(amount_value)", "MIN(settled)"),
-    "postgresql": ("SUM(amount_value)", "bool_and(settled)"),
+    "sqlite": ("decimal_sum(c.amount_value)", "MIN(c.settled)"),
+    "postgresql": ("SUM(c.amount_value)", "bool_and(c.settled)"),
 }
 
 
@@ -45,12 +49,15 @@ class SpendRow:
 
     ``group`` is '' for spend the API attributed to no project. ``settled`` is False while
     any bucket behind the sum may still be revised (it ended within the look-back).
+    ``name`` is the project's name as the directory stored it (by project only; None when
+    the database has no name for it: never synced with names, or an id no list showed).
     """
 
     group: str
     currency: str
     amount: decimal.Decimal
     settled: bool
+    name: str | None = None
 
 
 def _iso(when: int) -> str:
@@ -157,6 +164,7 @@ async def spend(
     by: str = "project",
     since: int | _dt.date | None = None,
     until: int | _dt.date | None = None,
+    names: bool = True,
 ) -> SpendAnswer:
     """Collected spend summed by ``"project"``, ``"line_item"`` or ``"day"``.
 
@@ -166,7 +174,8 @@ async def spend(
     buckets that start in ``[since, until)``; an open end is the newest data held. Rows come
     largest amount first, or by day for ``by="day"``; empty when no costs were collected.
     The answer says which collection and range it summed (:class:`SpendAnswer`); a range no
-    one collection holds raises :class:`SpendRangeError`.
+    one collection holds raises :class:`SpendRangeError`. By project, each row has the
+    project's ``name`` from the directory ``sync`` stored (``names=False``: no join).
     """
     if by not in SPEND_BY:
         raise InvalidParameterError(
@@ -175,12 +184,14 @@ async def spend(
     low = to_unix(since, "since") if since is not None else None
     high = to_unix(until, "until") if until is not None else None
     if isinstance(db, Store):
-        return await _spend(db, by, low, high)
+        return await _spend(db, by, low, high, names)
     async with open_store(db, create=False) as store:
-        return await _spend(store, by, low, high)
+        return await _spend(store, by, low, high, names)
 
 
-async def _spend(store: Store, by: str, since: int | None, until: int | None) -> SpendAnswer:
+async def _spend(
+    store: Store, by: str, since: int | None, until: int | None, names: bool
+) -> SpendAnswer:
     column = SPEND_BY[by]
     able, held = _answering(await store.states(), column)
     if not able:
@@ -200,34 +211,38 @@ async def _spend(store: Store, by: str, since: int | None, until: int | None) ->
         )
     low = chosen.since if since is None else max(since, chosen.since)
     high = chosen.watermark if until is None else min(until, chosen.watermark)
-    rows = await _sum(store, column, chosen, low, high)
+    rows = await _sum(store, column, chosen, low, high, names and column == "project_id")
     return SpendAnswer(rows, collection=chosen, since=low, until=high, held=held)
 
 
 async def _sum(
-    store: Store, column: str | None, chosen: Collection, low: int, high: int
+    store: Store, column: str | None, chosen: Collection, low: int, high: int, named: bool
 ) -> list[SpendRow]:
     p = store.dialect.param
     total, settled = _SQL[store.dialect.name]
-    group = f'"{column}"' if column is not None else "(start_time / 86400) * 86400"
+    group = f'c."{column}"' if column is not None else "(c.start_time / 86400) * 86400"
     where = [
-        f"bucket_width = {p}",
-        f"group_by = {p}",
-        "amount_value IS NOT NULL",
-        f"start_time >= {p}",
-        f"start_time < {p}",
+        f"c.bucket_width = {p}",
+        f"c.group_by = {p}",
+        "c.amount_value IS NOT NULL",
+        f"c.start_time >= {p}",
+        f"c.start_time < {p}",
     ]
     params: list[Any] = [chosen.bucket_width, chosen.group_by, low, high]
+    name, join, by = "NULL", "", "1, 2"
+    if named:  # a LEFT JOIN: spend of a project the directory has no row for is kept
+        projects = DIRECTORY_TABLES["projects"].name
+        name, join, by = "p.name", f" LEFT JOIN {projects} p ON p.id = {group}", "1, 2, 5"
     sql = (
-        f"SELECT {group}, COALESCE(amount_currency, ''), {total}, {settled} FROM costs"
-        f" WHERE {' AND '.join(where)} GROUP BY 1, 2"
+        f"SELECT {group}, COALESCE(c.amount_currency, ''), {total}, {settled}, {name}"
+        f" FROM costs c{join} WHERE {' AND '.join(where)} GROUP BY {by}"
     )
     rows = []
-    for key, currency, amount, all_settled in await store.fetch(sql, params):
+    for key, currency, amount, all_settled, label in await store.fetch(sql, params):
         if column is None:
             key = _dt.datetime.fromtimestamp(int(key), _dt.timezone.utc).date().isoformat()
         exact = decimal.Decimal(canonical_decimal(decimal.Decimal(amount)))
-        rows.append(SpendRow(str(key), currency, exact, bool(all_settled)))
+        rows.append(SpendRow(str(key), currency, exact, bool(all_settled), label))
     if column is None:
         rows.sort(key=lambda r: (r.group, r.currency))
     else:
