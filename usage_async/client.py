@@ -17,6 +17,7 @@ import os
 import platform
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -173,14 +174,15 @@ class PaceStats:
     retries: int
     """Retries made, for any cause (a wait before one counts it)."""
     retries_by_cause: Mapping[str, int] = attrs.field(hash=False)
-    """``retries`` by :attr:`RetryEvent.cause` (``"429"``, ``"5xx"``, ``"timeout"``, ...)."""
+    """``retries`` by :attr:`RetryEvent.cause` (``"429"``, ``"5xx"``, ``"timeout"``, ...), a
+    read-only copy."""
     wait_seconds: float
     """Seconds requests spent waiting for their turn, summed over requests (two requests
     waiting for one second count two); waits still under way are not in it yet."""
     pause_seconds: float
     """Seconds the client was paused by servers' waits (a 429's ``Retry-After``), as wall
     time: overlapping pauses count once."""
-    paused_until: float | None = attrs.field(eq=False)
+    paused_until: float | None
     """When the server's pause under way ends, as Unix time; None when none is."""
 
     @property
@@ -424,7 +426,7 @@ class UsageClient:
             now = time.monotonic()
         rate, window, until = self._pacer.snapshot(now)
         meter = self._meter
-        retries = dict(meter.retries)
+        retries = MappingProxyType(dict(meter.retries))
         return PaceStats(
             rate=rate,
             window=None if window is None else int(window),
