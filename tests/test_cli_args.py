@@ -17,10 +17,11 @@ from helpers import KEY, ScriptedServer, page
 
 from usage_async import ENDPOINTS, CostsResult, Row, columns
 from usage_async.cli import build_parser, commands, main
-from usage_async.cli._common import TimeArg, parse_time, resolve_time
+from usage_async.cli._common import TimeArg, Watch, parse_time, resolve_time
 from usage_async.cli._output import OutputSpec, Progress, Target, cell, decimal_text, write_rows
 from usage_async.cli.rows import endpoint_params
 from usage_async.cli.summary import Summary
+from usage_async.retry import RetryEvent
 from usage_async.testing import FakeUsageServer
 
 UTC = dt.timezone.utc
@@ -304,10 +305,14 @@ class Terminal(io.StringIO):
 
 def test_progress_on_a_terminal_counts_retries_instead_of_printing_them() -> None:
     terminal = Terminal()
+    event = RetryEvent("/x", 1, "5xx", 500, "InternalServerError", 0.5, False, None)
 
-    with Progress("costs", terminal) as progress:
+    with Watch() as watch, Progress("costs", terminal) as progress:
+        watch.on_retry(event)  # what the client's on_retry hook does
         logging.getLogger("usage_async").warning(
-            "retrying %s after %.2fs (attempt %d failed: %s)", "/x", 0.5, 1, "status 500"
+            "retrying %s after %.2fs (attempt %d failed: %s)",
+            *("/x", 0.5, 1, "status 500"),
+            extra={"retry_event": event},
         )
         assert progress.retries == 1
 

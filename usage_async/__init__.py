@@ -62,7 +62,7 @@ if TYPE_CHECKING:
         budget_report,
         load_budget_settings,
     )
-    from .client import DEFAULT_BASE_URL, Endpoint, ListEndpoint, UsageClient
+    from .client import DEFAULT_BASE_URL, Endpoint, ListEndpoint, PaceStats, UsageClient
     from .directory import Directory, Name, Owner, load_directory
     from .keycheck import Check, KeyCheck, check_key
     from .line_items import LineItem, parse_line_item
@@ -106,7 +106,7 @@ if TYPE_CHECKING:
     from .periods import Change, Comparison, Period, compare, period, previous
     from .prices import Price, PriceTable, load_prices
     from .reconcile import Estimate, ReconcileReport, Thresholds
-    from .retry import RetryPolicy
+    from .retry import RetryEvent, RetryPolicy
     from .spend import SpendTable, SpendTableRow, group_spend
 
 # Name -> the module it comes from, imported on first use.
@@ -134,6 +134,7 @@ _LAZY: dict[str, str] = {
     "DEFAULT_BASE_URL": ".client",
     "Endpoint": ".client",
     "ListEndpoint": ".client",
+    "PaceStats": ".client",
     "UsageClient": ".client",
     "Directory": ".directory",
     "Name": ".directory",
@@ -176,6 +177,7 @@ _LAZY: dict[str, str] = {
     "SpendAlertNotificationChannel": ".models",
     "SpendLimit": ".models",
     "SpendLimitEnforcement": ".models",
+    "RetryEvent": ".retry",
     "RetryPolicy": ".retry",
     # Money: cost by model, grouping, local days, periods, budgets, reconciliation.
     # `reconcile()` stays in its module (`from usage_async.reconcile import reconcile`): a
@@ -285,6 +287,7 @@ __all__ = [
     "OrganizationSpendAlert",
     "OrganizationSpendLimit",
     "Owner",
+    "PaceStats",
     "Page",
     "PaginationError",
     "Period",
@@ -303,6 +306,7 @@ __all__ = [
     "RateLimitError",
     "ReconcileReport",
     "Result",
+    "RetryEvent",
     "RetryPolicy",
     "Row",
     "SpendAlert",

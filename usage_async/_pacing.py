@@ -481,6 +481,14 @@ class Pacer:
         if self._waiters:
             self._schedule()
 
+    def snapshot(self, now: float) -> tuple[float | None, float | None, float]:
+        """What the gate does at ``now``, for ``UsageClient.pace_stats()``: the rate in
+        requests per second (None: unpaced), the in-flight cap (None: none), and the loop
+        time a server's wait pauses the client until (in the past: not paused)."""
+        if not self._enabled:
+            return None, None, 0.0
+        return self._rate(now), self._window(), self.paused_until
+
 
 def make_pacer(rate_limit: float | str | None, *, max_pause: float) -> Pacer:
     """The pacer for a client's ``rate_limit`` setting; a server wait pauses it for at most

@@ -11,15 +11,18 @@ import datetime
 import email.utils
 import functools
 import hashlib
+import inspect
 import logging
 import os
 import platform
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+import attrs
 from yarl import URL
 
 from . import _pacing
@@ -53,7 +56,7 @@ from .models import (
     ProjectSpendLimit,
     User,
 )
-from .retry import RetryPolicy, build_retrying, should_retry
+from .retry import RetryEvent, RetryPolicy, build_retrying, should_retry
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -74,7 +77,7 @@ if TYPE_CHECKING:
     from .directory import Directory
     from .keycheck import KeyCheck
 
-__all__ = ["DEFAULT_BASE_URL", "Endpoint", "ListEndpoint", "UsageClient"]
+__all__ = ["DEFAULT_BASE_URL", "Endpoint", "ListEndpoint", "PaceStats", "UsageClient"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 API_KEY_ENV = "OPENAI_ADMIN_KEY"
@@ -147,6 +150,81 @@ def _bad_header_char(text: str) -> str | None:
     return None
 
 
+@attrs.frozen
+class PaceStats:
+    """What a client's pace is doing, and what it has met so far: :meth:`UsageClient.pace_stats`.
+
+    Counts run from the client's creation; the rest is as of the call.
+    """
+
+    rate: float | None
+    """Requests per second the pace allows now; None while unpaced (``rate_limit=None``, or
+    ``"adaptive"`` before its first 429)."""
+    window: int | None
+    """The most requests in flight that adaptive pacing allows before its first 429 (slow
+    start), or None for no such cap (``max_concurrency`` still applies)."""
+    in_flight: int
+    """Requests sent and not yet answered."""
+    waiting: int
+    """Requests waiting for their turn: the pace, the window, or a server's pause."""
+    requests: int
+    """Requests sent, every attempt counted."""
+    rate_limited: int
+    """Responses with status 429."""
+    retries: int
+    """Retries made, for any cause (a wait before one counts it)."""
+    retries_by_cause: Mapping[str, int] = attrs.field(hash=False)
+    """``retries`` by :attr:`RetryEvent.cause` (``"429"``, ``"5xx"``, ``"timeout"``, ...), a
+    read-only copy."""
+    wait_seconds: float
+    """Seconds requests spent waiting for their turn, summed over requests (two requests
+    waiting for one second count two); waits still under way are not in it yet."""
+    pause_seconds: float
+    """Seconds the client was paused by servers' waits (a 429's ``Retry-After``), as wall
+    time: overlapping pauses count once."""
+    paused_until: float | None
+    """When the server's pause under way ends, as Unix time; None when none is."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether a server's wait pauses the client now."""
+        return self.paused_until is not None
+
+
+class _PaceMeter:
+    """The counters behind :meth:`UsageClient.pace_stats`, kept by each request: loop time."""
+
+    __slots__ = (
+        "_paused",
+        "pause_end",
+        "pause_start",
+        "rate_limited",
+        "retries",
+        "waited",
+        "waiting",
+    )
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.waited = 0.0
+        self.rate_limited = 0
+        self.retries: dict[str, int] = {}
+        self._paused = 0.0  # seconds of the server pauses that are over
+        self.pause_start = self.pause_end = 0.0  # the latest server pause
+
+    def pause_until(self, now: float, until: float) -> None:
+        """The pace is paused until ``until`` (later than :attr:`pause_end`): a new pause,
+        or the one under way made longer."""
+        if self.pause_end < now:  # the last pause is over: this is a new one
+            self._paused += self.pause_end - self.pause_start
+            self.pause_start = now
+        self.pause_end = until
+
+    def paused(self, now: float) -> float:
+        """Seconds spent paused by servers up to ``now``."""
+        return self._paused + max(0.0, min(now, self.pause_end) - self.pause_start)
+
+
 class Endpoint(Generic[R]):
     """One endpoint of a client: await it for one page, or stream its pages or buckets.
 
@@ -216,6 +294,12 @@ class UsageClient:
     refused unless the host is loopback or ``allow_http=True``. ``rate_limit`` is
     ``"adaptive"`` (default: no pacing until the first 429, then one shared, adaptive rate),
     a number of requests per second, or None for no pacing.
+
+    ``on_retry`` is called with a :class:`~usage_async.RetryEvent` before each retry's
+    wait: a plain function, called synchronously in the request's task, so it must not block
+    (to do async work, start a task from it). An exception it raises is logged once (at
+    WARNING; later ones at DEBUG) and does not affect the request. :meth:`pace_stats` counts
+    retries with or without it.
     """
 
     completions: CompletionsEndpoint
@@ -242,6 +326,7 @@ class UsageClient:
         session: aiohttp.ClientSession | None = None,
         allow_http: bool = False,
         rate_limit: float | str | None = "adaptive",
+        on_retry: Callable[[RetryEvent], object] | None = None,
     ) -> None:
         key = _check_key(api_key if api_key is not None else os.environ.get(API_KEY_ENV))
         if not isinstance(retry, RetryPolicy):
@@ -252,6 +337,7 @@ class UsageClient:
             raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigurationError(f"timeout must be a positive number, got {timeout!r}")
+        _check_hook(on_retry)
         self._base_url = _check_base_url(base_url, allow_http)
         self._base = str(self._base_url)
         headers = {
@@ -281,8 +367,11 @@ class UsageClient:
         self._entries = 0  # `async with` entries not yet exited
         self._pacer = _pacing.make_pacer(rate_limit, max_pause=retry.max_retry_after)
         self._sleepers: set[asyncio.Future[None]] = set()  # retries waiting to be made
+        self._meter = _PaceMeter()
+        self._on_retry = on_retry
+        self._hook_failed = False
         self._retrying = build_retrying(
-            retry, paced_429=rate_limit == "adaptive", sleep=self._sleep
+            retry, paced_429=rate_limit == "adaptive", sleep=self._sleep, on_retry=self._retried
         )
         for name, spec in ENDPOINTS.items():
             setattr(self, name, Endpoint(self, spec))
@@ -322,6 +411,57 @@ class UsageClient:
     def retry(self) -> RetryPolicy:
         """The retry policy of every request of this client."""
         return self._retry
+
+    def pace_stats(self) -> PaceStats:
+        """The client's pace now, and its requests, 429s, retries and waits so far.
+
+        Cheap (no lock, no I/O: a metrics scrape may call it often) and safe to call from
+        any thread; each value is consistent on its own, read in the client's event loop
+        they are consistent together. Outside a running loop the pace is read at
+        ``time.monotonic()``, the clock of asyncio's own loops.
+        """
+        try:
+            now = asyncio.get_running_loop().time()
+        except RuntimeError:
+            now = time.monotonic()
+        rate, window, until = self._pacer.snapshot(now)
+        meter = self._meter
+        retries = MappingProxyType(dict(meter.retries))
+        return PaceStats(
+            rate=rate,
+            window=None if window is None else int(window),
+            in_flight=self._transport.in_flight,
+            waiting=meter.waiting,
+            requests=self._pacer.requests,
+            rate_limited=meter.rate_limited,
+            retries=sum(retries.values()),
+            retries_by_cause=retries,
+            wait_seconds=meter.waited,
+            pause_seconds=meter.paused(now),
+            paused_until=time.time() + (until - now) if until > now else None,
+        )
+
+    def _retried(self, event: RetryEvent) -> None:
+        """Count a retry, and tell the ``on_retry`` hook; its failure is not the request's."""
+        retries = self._meter.retries
+        retries[event.cause] = retries.get(event.cause, 0) + 1
+        hook = self._on_retry
+        if hook is None:
+            return
+        try:
+            result = hook(event)
+            if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # never run: no "never awaited" warning either
+                raise TypeError("on_retry returned an awaitable; it must be a plain function")
+        except Exception:
+            if not self._hook_failed:
+                self._hook_failed = True
+                log.warning(
+                    "on_retry hook failed (later failures are logged at DEBUG)", exc_info=True
+                )
+            else:
+                log.debug("on_retry hook failed", exc_info=True)
 
     def endpoint(self, name: str) -> Endpoint[Any]:
         """The endpoint handle called ``name`` (``"costs"``, ``"completions"``, ...)."""
@@ -395,7 +535,14 @@ class UsageClient:
         """One paced GET: the raw response, or the transport's error; logged at DEBUG."""
         if self._transport.closed:
             raise ClientClosedError("this UsageClient is closed")
-        ticket = await self._pacer.acquire()
+        meter, clock = self._meter, asyncio.get_running_loop().time
+        queued = clock()
+        meter.waiting += 1
+        try:
+            ticket = await self._pacer.acquire()
+        finally:
+            meter.waiting -= 1
+        meter.waited += clock() - queued
         started = time.perf_counter()
         try:
             response = await self._transport.get(url)
@@ -411,6 +558,10 @@ class UsageClient:
                 )
             raise
         self._pacer.release(ticket, response[0], response[1])
+        if response[0] == 429:
+            meter.rate_limited += 1
+        if self._pacer.paused_until > meter.pause_end:  # a server's wait pauses the client
+            meter.pause_until(clock(), self._pacer.paused_until)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "GET %s -> %d in %.0f ms (x-request-id %s, attempt %d)",
@@ -573,6 +724,21 @@ class UsageClient:
     def project_spend_alerts(self, project_id: str) -> ListEndpoint[ProjectSpendAlert]:
         """The spend alerts of one project (``/organization/projects/{id}/spend_alerts``)."""
         return ListEndpoint(self, SPEND_ALERT_LISTS["project_spend_alerts"], project_id=project_id)
+
+
+def _check_hook(on_retry: object) -> None:
+    if on_retry is None:
+        return
+    if not callable(on_retry):
+        raise ConfigurationError(
+            f"on_retry must be a function taking a RetryEvent, got {type(on_retry).__name__}"
+        )
+    call = getattr(on_retry, "__call__", None)  # noqa: B004 - a callable object's method
+    if inspect.iscoroutinefunction(on_retry) or inspect.iscoroutinefunction(call):
+        raise ConfigurationError(
+            "on_retry must be a plain function (it is called before each retry's wait, "
+            "in the request's task), not an async one; start a task from it for async work"
+        )
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -20,14 +20,18 @@ from .errors import (
     APIError,
     APIResponseValidationError,
     APIStatusError,
+    APITimeoutError,
     parse_retry_after,
 )
 
 __all__ = [
     "RETRY_STATUSES",
+    "RetryEvent",
     "RetryPolicy",
     "build_retrying",
     "parse_retry_after",
+    "retry_cause",
+    "retry_event",
     "server_wait",
     "should_retry",
 ]
@@ -132,6 +136,65 @@ class retry_unless_wait_too_long(tenacity.retry_base):  # noqa: N801
         return wait is None or wait <= self.max_retry_after
 
 
+@attrs.frozen
+class RetryEvent:
+    """One retry about to be made: what failed, and how long the client waits before retrying.
+
+    Given to a client's ``on_retry`` hook once per retry. It carries no header and no part
+    of the key: only what is safe to log or export as a metric.
+    """
+
+    path: str
+    """The request's path below the base URL (``/organization/costs``), without its query."""
+    attempt: int
+    """The attempt that failed (1 for the first request); the retry is ``attempt + 1``."""
+    cause: str
+    """Why: ``"429"``, ``"5xx"``, ``"4xx"`` (408, 409), ``"timeout"``, ``"connection"``, or
+    ``"bad_body"`` (a 2xx whose body is not JSON or not a page)."""
+    status: int | None
+    """The failed attempt's HTTP status, or None when no response came."""
+    error: str
+    """The class name of the failure (``"RateLimitError"``, ``"APITimeoutError"``)."""
+    wait: float
+    """Seconds before the retry is sent (the client's pace may hold it longer)."""
+    server_wait: bool
+    """Whether ``wait`` is the server's (``retry-after-ms``/``Retry-After``)."""
+    request_id: str | None
+    """The failed attempt's ``x-request-id``, when it had one."""
+
+
+def retry_cause(exc: BaseException | None) -> str:
+    """The :attr:`RetryEvent.cause` of a failure: a status class, or the kind of failure."""
+    if isinstance(exc, APIResponseValidationError):
+        return "bad_body"
+    if isinstance(exc, APIStatusError):
+        return "429" if exc.status_code == 429 else f"{exc.status_code // 100}xx"
+    if isinstance(exc, APITimeoutError):
+        return "timeout"
+    if isinstance(exc, APIConnectionError):
+        return "connection"
+    return type(exc).__name__ if exc is not None else "unknown"
+
+
+def retry_event(retry_state: tenacity.RetryCallState) -> RetryEvent:
+    """The :class:`RetryEvent` of a tenacity retry state, in its ``before_sleep``."""
+    outcome = retry_state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    status = (
+        exc.status_code if isinstance(exc, (APIStatusError, APIResponseValidationError)) else None
+    )
+    return RetryEvent(
+        path=str(retry_state.args[0]) if retry_state.args else "request",
+        attempt=retry_state.attempt_number,
+        cause=retry_cause(exc),
+        status=status,
+        error=type(exc).__name__ if exc is not None else "None",
+        wait=float(retry_state.upcoming_sleep),
+        server_wait=server_wait(exc) is not None,
+        request_id=exc.request_id if isinstance(exc, APIError) else None,
+    )
+
+
 def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, APIStatusError):
         return f"status {exc.status_code}"
@@ -141,20 +204,19 @@ def _describe(exc: BaseException | None) -> str:
     return type(exc).__name__ if exc is not None else "no outcome"
 
 
-def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+def _log_retry(retry_state: tenacity.RetryCallState, event: RetryEvent) -> None:
     outcome = retry_state.outcome
     exc = outcome.exception() if outcome is not None else None
-    wait = retry_state.upcoming_sleep
-    what = retry_state.args[0] if retry_state.args else "request"
-    request_id = exc.request_id if isinstance(exc, APIError) else None
-    # The CLI counts retries by this message's "retrying " prefix: keep it.
+    # The event rides along on the record (`record.retry_event`), so a handler can tell a
+    # retry from other warnings without reading the message.
     log.warning(
         "retrying %s after %.2fs (attempt %d failed: %s%s)",
-        what,
-        wait,
-        retry_state.attempt_number,
+        event.path,
+        event.wait,
+        event.attempt,
         _describe(exc),
-        f", x-request-id {request_id}" if request_id else "",
+        f", x-request-id {event.request_id}" if event.request_id else "",
+        extra={"retry_event": event},
     )
 
 
@@ -164,20 +226,25 @@ def build_retrying(
     sleep: Callable[[float], Awaitable[None]] | None = None,
     before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
     paced_429: bool = False,
+    on_retry: Callable[[RetryEvent], None] | None = None,
 ) -> tenacity.AsyncRetrying:
     """A tenacity ``AsyncRetrying`` for ``policy``; ``.copy()`` it for each request.
 
     It re-raises the last error itself (never tenacity's ``RetryError``) and logs each retry
-    at WARNING through the ``usage_async`` logger, with the failed attempt's request id.
-    ``sleep`` defaults to ``asyncio.sleep``. ``paced_429``: see
-    :class:`wait_server_or_backoff`.
+    at WARNING through the ``usage_async`` logger, with the failed attempt's request id;
+    then calls ``on_retry`` with the retry's :class:`RetryEvent` (its exceptions are the
+    caller's to handle) and ``before_sleep`` with tenacity's state. ``sleep`` defaults to
+    ``asyncio.sleep``. ``paced_429``: see :class:`wait_server_or_backoff`.
     """
     backoff = wait_random_exponential(
         multiplier=policy.initial_delay, max=policy.max_delay, min=policy.initial_delay / 2
     )
 
     def log_and_notify(retry_state: tenacity.RetryCallState) -> None:
-        _log_retry(retry_state)
+        event = retry_event(retry_state)
+        _log_retry(retry_state, event)
+        if on_retry is not None:
+            on_retry(event)
         if before_sleep is not None:
             before_sleep(retry_state)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import datetime as _dt
 import logging
 import os
@@ -24,6 +25,7 @@ from .. import (
     ConfigurationError,
     EndpointSpec,
     InvalidParameterError,
+    RetryEvent,
     RetryPolicy,
     UsageClient,
 )
@@ -61,6 +63,7 @@ __all__ = [
     "CommandError",
     "DirectoryWalk",
     "TimeArg",
+    "Watch",
     "add_client_arguments",
     "add_names",
     "add_names_argument",
@@ -77,6 +80,7 @@ __all__ = [
     "resolve_range",
     "resolve_time",
     "split_commas",
+    "watched",
 ]
 
 _UNIT_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
@@ -338,6 +342,38 @@ class Api:
     now: Callable[[], int]
 
 
+class Watch:
+    """The client :func:`open_client` opened, for the command's progress lines to show: its
+    pace (``client.pace_stats()``) and each retry (its ``on_retry`` hook, passed on to the
+    ``listeners``). Inside ``with watch:``, :func:`watched` returns it."""
+
+    def __init__(self) -> None:
+        self.client: UsageClient | None = None
+        self.listeners: list[Callable[[RetryEvent], None]] = []
+        self._token: contextvars.Token[Watch | None] | None = None
+
+    def on_retry(self, event: RetryEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def __enter__(self) -> Watch:
+        self._token = _WATCH.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _WATCH.reset(self._token)
+            self._token = None
+
+
+_WATCH: contextvars.ContextVar[Watch | None] = contextvars.ContextVar("watch", default=None)
+
+
+def watched() -> Watch | None:
+    """The :class:`Watch` of the client the running command opened, if it opened one."""
+    return _WATCH.get()
+
+
 @contextlib.asynccontextmanager
 async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
     """A :class:`UsageClient` for the options of :func:`add_client_arguments`, with its clock.
@@ -347,6 +383,7 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
     ``$OPENAI_ADMIN_KEY``; with neither, :class:`CommandError` says so.
     """
     retry = RetryPolicy(max_attempts=args.retries + 1)
+    watch = Watch()
     if args.fake:
         from ..testing import FakeUsageServer  # only --fake pays for the simulator's import
 
@@ -364,9 +401,12 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
                 base_url=server.base_url,
                 retry=retry,
                 max_concurrency=args.max_concurrency,
+                on_retry=watch.on_retry,
             ) as client,
         ):
-            yield Api(client, server.now)
+            watch.client = client
+            with watch:
+                yield Api(client, server.now)
         return
     if args.fake_now is not None:
         raise CommandError("--fake-now needs --fake")
@@ -386,11 +426,14 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
             retry=retry,
             allow_http=args.allow_http,
             max_concurrency=args.max_concurrency,
+            on_retry=watch.on_retry,
         )
     except ConfigurationError as exc:
         raise CommandError(cli_words(str(exc))) from None
+    watch.client = client
     async with client:
-        yield Api(client, lambda: int(time.time()))
+        with watch:
+            yield Api(client, lambda: int(time.time()))
 
 
 # The library's words for its settings -> the options that set them here.

@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import types
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
 from decimal import Decimal
@@ -22,10 +23,10 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 import attrs
 
 from .._rows import Row
-from ._common import EXIT_FAILURE, PROG, CommandError, iso
+from ._common import EXIT_FAILURE, PROG, CommandError, Watch, iso, watched
 
 if TYPE_CHECKING:
-    from .. import Bucket, Page
+    from .. import Bucket, PaceStats, Page, RetryEvent
 
 __all__ = [
     "FORMATS",
@@ -100,12 +101,16 @@ def json_line(row: Row) -> str:
 
 
 class Progress(logging.Handler):
-    """A status line on stderr (pages, buckets, retries so far) and the library's warnings.
+    """A status line on stderr (pages, buckets, retries so far, 429s, the pace, time paused)
+    and the library's warnings.
 
     The line is drawn only when stderr is a terminal; piped, nothing is drawn and each
-    ``usage_async`` WARNING is one plain line (``usage-async: warning: retrying ...``). On a
-    terminal, retries are counted on the line instead of printed. Use as a context manager:
-    it listens to the ``usage_async`` logger inside, and clears its line on the way out.
+    ``usage_async`` WARNING is one plain line (``usage-async: warning: retrying ...``).
+    Retries are counted through the ``on_retry`` hook of the client the command opened
+    (:func:`~._common.open_client`), never from log text; on a terminal they are shown on
+    the line instead of printed. The 429s, the pace and the time paused are the client's
+    ``pace_stats()``. Use as a context manager: it listens to the ``usage_async`` logger
+    and to the client's retries inside, and clears its line on the way out.
     """
 
     def __init__(self, label: str, stream: TextIO | None = None, *, endpoints: int = 0) -> None:
@@ -116,14 +121,21 @@ class Progress(logging.Handler):
         self.pages = self.buckets = self.retries = self.done = 0
         self.endpoints = endpoints
         self._shown = False
+        self._watch: Watch | None = None
 
     def __enter__(self) -> Progress:
         log.addHandler(self)
+        self._watch = watched()
+        if self._watch is not None:
+            self._watch.listeners.append(self.retried)
         self.draw()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         log.removeHandler(self)
+        if self._watch is not None:
+            self._watch.listeners.remove(self.retried)
+            self._watch = None
         self.clear()
 
     def text(self) -> str:
@@ -135,6 +147,9 @@ class Progress(logging.Handler):
         ]
         if self.endpoints:
             parts.insert(0, f"{self.done}/{self.endpoints} endpoints")
+        client = self._watch.client if self._watch is not None else None
+        if client is not None:
+            parts.extend(_pace_parts(client.pace_stats()))
         return f"{self.label}: {', '.join(parts)}"
 
     def draw(self) -> None:
@@ -156,6 +171,11 @@ class Progress(logging.Handler):
         self.pages += 1
         self.buckets += len(page.data)
 
+    def retried(self, event: RetryEvent) -> None:
+        """Count one retry (the client's ``on_retry`` hook calls this)."""
+        self.retries += 1
+        self.draw()
+
     def warn(self, message: str) -> None:
         """One warning line on stderr, above the status line."""
         self.clear()
@@ -163,14 +183,10 @@ class Progress(logging.Handler):
         self.draw()
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Count a retry on the line, or print the record as one warning line."""
+        """Print the record as one warning line, unless it is a retry the line shows."""
         try:
-            # The library logs every retry as "retrying <path> after <wait>s (...)".
-            if isinstance(record.msg, str) and record.msg.startswith("retrying "):
-                self.retries += 1
-                if self.active:
-                    self.draw()
-                    return
+            if self.active and self._watch is not None and hasattr(record, "retry_event"):
+                return  # counted on the line, through the client's on_retry hook
             self.warn(record.getMessage())
         except Exception:  # noqa: BLE001 - logging's own rule: a handler never raises
             self.handleError(record)
@@ -183,6 +199,23 @@ class Progress(logging.Handler):
             for bucket in page.data:
                 yield bucket
             self.draw()
+
+
+def _pace_parts(stats: PaceStats) -> list[str]:
+    """The client's 429s, pace and time paused, as parts of the status line: only what
+    happened (nothing before the first 429 or the first pause)."""
+    parts = []
+    if stats.rate_limited:
+        parts.append(_count(stats.rate_limited, "429"))
+    if stats.rate is not None:
+        rate = stats.rate
+        parts.append(f"pace {rate:.3g}/s" if rate >= 1 else f"pace {rate * 60:.3g}/min")
+    if stats.pause_seconds or stats.paused_until is not None:
+        paused = f"paused {stats.pause_seconds:.1f}s"
+        if stats.paused_until is not None:
+            paused += f" ({max(0.0, stats.paused_until - time.time()):.0f}s more)"
+        parts.append(paused)
+    return parts
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
