@@ -5,8 +5,8 @@ into SQLite (or ``postgresql://...`` with the ``postgres`` extra); later runs re
 the stored watermark minus a 48 h look-back and upsert, so late data and revisions are
 picked up and a repeated run changes nothing; with ``names=True`` it also keeps the
 organization's directory (project, user, key and service account names) in tables SQL can
-join. ``await spend(db, by="project")`` reads the
-spend back, from one collection that holds the range asked, and says which. The schema,
+join. ``await spend(db, by="project,day,model")`` reads the spend back, by any combination of
+dimensions, from one collection that holds the range asked, and says which. The schema,
 and what is never deleted, are documented in ``usage_async/sync/_schema.py``.
 """
 
@@ -24,7 +24,15 @@ from .collector import (
     source_of,
     sync,
 )
-from .query import SPEND_BY, Collection, SpendAnswer, SpendRangeError, SpendRow, spend
+from .query import (
+    SPEND_BY,
+    Collection,
+    SpendAnswer,
+    SpendDimensionError,
+    SpendRangeError,
+    SpendRow,
+    spend,
+)
 from .stores import (
     DEFAULT_DB,
     FAKE_DB,
@@ -63,6 +71,7 @@ __all__ = [
     "Source",
     "SourceMismatchError",
     "SpendAnswer",
+    "SpendDimensionError",
     "SpendRangeError",
     "SpendRow",
     "State",
