@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 from .._rows import Row
 from ..errors import InvalidParameterError
+from ..localtime import load_zone
 from ..spend import DIMENSIONS, check_dimensions
 from ..sync.query import SpendRangeError, spend, spend_columns
 from ..sync.stores import (
@@ -24,6 +25,7 @@ from ..sync.stores import (
     StoreError,
     StoreURLError,
 )
+from ..sync.usage_query import USAGE_ENDPOINTS, UsageQueryError, usage
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -48,14 +50,20 @@ _EXAMPLE_LINES = (
     "usage-async query spend --by day --since 30d --format csv -o spend.csv",
     "usage-async query --db postgresql://me@db/usage spend --by line_item --since 2025-01-01",
 )
+_USAGE_EXAMPLE_LINES = (
+    "usage-async query usage --since 7d",
+    "usage-async query usage --tz Europe/Berlin --since 30d",
+    "usage-async query usage --endpoint embeddings --format csv -o embeddings.csv",
+)
 _EXAMPLES = "Examples:\n" + "\n".join(f"  {line}" for line in _EXAMPLE_LINES)
+_USAGE_EXAMPLES = "Examples:\n" + "\n".join(f"  {line}" for line in _USAGE_EXAMPLE_LINES)
 
 
 _DB_HELP = f"the database (default ${DB_ENV}, else {DEFAULT_DB})"
 
 
 def add_query_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``query`` command's options and its questions (``spend``)."""
+    """The ``query`` command's options and its questions (``spend``, ``usage``)."""
     parser.description = "Read back what usage-async sync collected."
     parser.add_argument("--db", default=None, metavar="URL", help=_DB_HELP)
     questions = parser.add_subparsers(dest="question", metavar="QUESTION", required=True)
@@ -89,6 +97,37 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         "without the project_name and api_key_name columns (no join with the names sync stored)",
     )
     add_output_arguments(spend_parser, append=False)
+    usage_parser = questions.add_parser(
+        "usage",
+        help="tokens and requests per day, per project and model, in UTC or local days",
+        description=(
+            "Collected usage per day, per project and model (where the collection is grouped "
+            "by them): UTC days, or with --tz the local days of a zone, summed from 1h "
+            "buckets (23 or 25 hours on the days clocks change)."
+        ),
+        epilog=_USAGE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    usage_parser.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help=_DB_HELP)
+    usage_parser.add_argument(
+        "--endpoint",
+        choices=USAGE_ENDPOINTS,
+        default="completions",
+        help="the usage endpoint to read (default completions)",
+    )
+    usage_parser.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="local days of this IANA zone (Europe/Berlin); needs sync --bucket-width ENDPOINT=1h",
+    )
+    usage_parser.add_argument(
+        "--since", type=parse_time, metavar="TIME", help="buckets from (90d, 2025-01-01, ...)"
+    )
+    usage_parser.add_argument(
+        "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
+    )
+    add_names_argument(usage_parser, "without the project_name column")
+    add_output_arguments(usage_parser, append=False)
 
 
 async def _each(rows: list[Row]) -> AsyncIterator[Row]:
@@ -96,8 +135,20 @@ async def _each(rows: list[Row]) -> AsyncIterator[Row]:
         yield row
 
 
+def _range(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    now = int(time.time())
+    since = until = None
+    if args.since is not None:
+        since, until = resolve_range(args.since, args.until, "1d", now)
+    elif args.until is not None:
+        until = resolve_time(args.until, "1d", now)
+    return since, until
+
+
 async def run_query(args: argparse.Namespace) -> int:
     """Run ``usage-async query``; return the exit code."""
+    if args.question == "usage":
+        return await _run_usage(args)
     out = output_spec(args)
     try:  # before opening the database
         by = check_dimensions(args.by)
@@ -105,12 +156,7 @@ async def run_query(args: argparse.Namespace) -> int:
         raise CommandError(f"--{exc}", EXIT_USAGE) from None
     project(spend_columns(by, names=args.names), out.fields)
     try:
-        now = int(time.time())
-        since = until = None
-        if args.since is not None:
-            since, until = resolve_range(args.since, args.until, "1d", now)
-        elif args.until is not None:
-            until = resolve_time(args.until, "1d", now)
+        since, until = _range(args)
         db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
         answer = await spend(db, by=by, since=since, until=until, names=args.names)
     except (
@@ -133,13 +179,52 @@ async def run_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _run_usage(args: argparse.Namespace) -> int:
+    out = output_spec(args)
+    try:  # before opening the database
+        if args.tz is not None:
+            load_zone(args.tz)
+    except InvalidParameterError as exc:
+        raise CommandError(f"--{exc}", EXIT_USAGE) from None
+    try:
+        since, until = _range(args)
+        db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
+        answer = await usage(
+            db, endpoint=args.endpoint, tz=args.tz, since=since, until=until, names=args.names
+        )
+    except (
+        InvalidParameterError,
+        StoreURLError,
+        SchemaVersionError,
+        NoSuchDatabaseError,
+        UsageQueryError,
+    ) as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    except StoreError as exc:
+        raise CommandError(str(exc), EXIT_FAILURE) from None
+    if answer.collection is None:
+        print(
+            f"no {args.endpoint} usage collected yet: run usage-async sync first", file=sys.stderr
+        )
+        return EXIT_OK
+    print(f"usage-async query: {answer.describe()}", file=sys.stderr)  # what was summed
+    # The main counts by default; --fields picks any of every count.
+    header = project(answer.columns(names=args.names), out.fields)
+    if out.fields is None:
+        header = answer.columns(names=args.names, every=False)
+    rows: list[Row] = [{k: r[k] for k in header} for r in answer.records(names=args.names)]
+    with Target(out) as target:
+        await write_rows(target, header, _each(rows))
+    return EXIT_OK
+
+
 COMMANDS = (
     Command(
         name="query",
-        help="read back what sync collected (spend by project, model, day, ...)",
+        help="read back what sync collected (spend by project, model, day, ...; usage by day)",
         description="Read back what usage-async sync collected, without writing SQL.",
         add_arguments=add_query_arguments,
         run=run_query,
-        examples=_EXAMPLE_LINES,
+        examples=(*_EXAMPLE_LINES, *_USAGE_EXAMPLE_LINES),
     ),
 )

@@ -6,7 +6,8 @@ the stored watermark minus a 48 h look-back and upsert, so late data and revisio
 picked up and a repeated run changes nothing; with ``names=True`` it also keeps the
 organization's directory (project, user, key and service account names) in tables SQL can
 join. ``await spend(db, by="project,day,model")`` reads the spend back, by any combination of
-dimensions, from one collection that holds the range asked, and says which. The schema,
+dimensions, from one collection that holds the range asked, and says which; ``await
+usage(db, tz="Europe/Berlin")`` reads tokens and requests per local day. The schema,
 and what is never deleted, are documented in ``usage_async/sync/_schema.py``.
 """
 
@@ -48,6 +49,7 @@ from .stores import (
     StoreURLError,
     open_store,
 )
+from .usage_query import USAGE_ENDPOINTS, UsageAnswer, UsageDay, UsageQueryError, usage
 
 __all__ = [
     "DEFAULT_DB",
@@ -58,6 +60,7 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "SPEND_BY",
+    "USAGE_ENDPOINTS",
     "Collection",
     "Collector",
     "DuplicateResultError",
@@ -80,8 +83,12 @@ __all__ = [
     "StoreURLError",
     "SyncReport",
     "Target",
+    "UsageAnswer",
+    "UsageDay",
+    "UsageQueryError",
     "open_store",
     "source_of",
     "spend",
     "sync",
+    "usage",
 ]
