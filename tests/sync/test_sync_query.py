@@ -97,8 +97,8 @@ async def test_reading_a_database_that_does_not_exist_raises_and_creates_nothing
 
 
 async def test_an_unknown_by_is_refused(store_url: str) -> None:
-    with pytest.raises(InvalidParameterError, match="by: expected one of project"):
-        await spend(store_url, by="model")
+    with pytest.raises(InvalidParameterError, match="by: unknown dimension 'colour'; dim"):
+        await spend(store_url, by="colour")
 
 
 async def true_spend(client: UsageClient, since: int, until: int) -> Decimal:

@@ -19,7 +19,6 @@ from usage_async.sync._schema import (
     POSTGRES,
     SQLITE,
     Schema,
-    Table,
     canonical_decimal,
     table_for,
 )
@@ -45,6 +44,10 @@ def costs_row(start: int, project: str, value: str, *, settled: bool = False) ->
         "fetched_at": NOW,
         "read_at": 0,
         "missing_since": None,
+        "model": "gpt-4o",
+        "kind": "input",
+        "line_item_prefix": None,
+        "line_item_detail": None,
     }
 
 
@@ -103,10 +106,17 @@ def test_every_endpoint_has_a_table_with_every_result_field_and_group_column() -
     ]
 
 
-def test_the_schema_of_version_3_is_pinned() -> None:
-    # A new result field changes the tables: that needs SCHEMA_VERSION 4 and a migration.
+def test_the_schema_of_version_4_is_pinned() -> None:
+    # A new result field changes the tables: that needs SCHEMA_VERSION 5 and a migration.
     layout = {name: t.columns for name, t in SCHEMA.tables.items()}
-    assert SCHEMA.version == 3
+    assert SCHEMA.version == 4
+    assert layout["costs"][-5:] == (
+        "missing_since",
+        "model",
+        "kind",
+        "line_item_prefix",
+        "line_item_detail",
+    )
     assert layout == {name: table_for(name).columns for name in ENDPOINTS}
     assert len(layout["completions"]) == 4 + 6 + 15 + 4
     assert layout["vector_stores"] == (
@@ -173,9 +183,10 @@ async def test_an_older_database_is_migrated_in_place_keeping_its_rows(store_url
         return ['ALTER TABLE "costs" ADD COLUMN "note" TEXT']
 
     note = attrs.evolve(COSTS.fields[-1], name="note", attr="note")
-    tables = {**SCHEMA.tables, "costs": Table("costs", COSTS.groups, (*COSTS.fields, note))}
+    tables = {**SCHEMA.tables, "costs": attrs.evolve(COSTS, fields=(*COSTS.fields, note))}
     newer = SCHEMA.version + 1
-    v_next = Schema(version=newer, tables=tables, migrations={**SCHEMA.migrations, 3: add_note})
+    migrations = {**SCHEMA.migrations, SCHEMA.version: add_note}
+    v_next = Schema(version=newer, tables=tables, migrations=migrations)
     async with open_store(store_url, schema=v_next) as store:
         assert await store.schema_version() == newer
         (row,) = await store.table_rows("costs")
@@ -304,7 +315,7 @@ async def test_a_version_1_database_from_the_previous_release_migrates_keeping_i
 ) -> None:
     build_v1_database(store_kind, store_url)
     async with open_store(store_url) as store:
-        assert await store.schema_version() == SCHEMA.version  # 1 -> 2 -> 3
+        assert await store.schema_version() == SCHEMA.version  # 1 -> 2 -> 3 -> 4
         (row,) = await store.table_rows("costs")
         assert await store.fetch("SELECT * FROM usage_async_unknown") == []
         assert await store.states() == [("costs", "1d", "line_item,project_id", NOW - DAY, NOW)]
@@ -324,7 +335,7 @@ async def test_a_version_2_database_from_the_previous_release_migrates_keeping_i
 ) -> None:
     build_v1_database(store_kind, store_url, version=2)
     async with open_store(store_url) as store:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == SCHEMA.version
         (row,) = await store.table_rows("costs")
         assert await store.states() == [("costs", "1d", "line_item,project_id", NOW - DAY, NOW)]
         for kind in DIRECTORY_TABLES:  # the directory's tables, new and empty
@@ -335,7 +346,7 @@ async def test_a_version_2_database_from_the_previous_release_migrates_keeping_i
         0,
     )
     async with open_store(store_url) as store:  # a second open migrates nothing
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == SCHEMA.version
 
 
 def test_the_migration_to_version_3_only_creates_the_directory_tables() -> None:

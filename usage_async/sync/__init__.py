@@ -5,8 +5,9 @@ into SQLite (or ``postgresql://...`` with the ``postgres`` extra); later runs re
 the stored watermark minus a 48 h look-back and upsert, so late data and revisions are
 picked up and a repeated run changes nothing; with ``names=True`` it also keeps the
 organization's directory (project, user, key and service account names) in tables SQL can
-join. ``await spend(db, by="project")`` reads the
-spend back, from one collection that holds the range asked, and says which. The schema,
+join. ``await spend(db, by="project,day,model")`` reads the spend back, by any combination of
+dimensions, from one collection that holds the range asked, and says which; ``await
+usage(db, tz="Europe/Berlin")`` reads tokens and requests per local day. The schema,
 and what is never deleted, are documented in ``usage_async/sync/_schema.py``.
 """
 
@@ -24,7 +25,15 @@ from .collector import (
     source_of,
     sync,
 )
-from .query import SPEND_BY, Collection, SpendAnswer, SpendRangeError, SpendRow, spend
+from .query import (
+    SPEND_BY,
+    Collection,
+    SpendAnswer,
+    SpendDimensionError,
+    SpendRangeError,
+    SpendRow,
+    spend,
+)
 from .stores import (
     DEFAULT_DB,
     FAKE_DB,
@@ -40,6 +49,7 @@ from .stores import (
     StoreURLError,
     open_store,
 )
+from .usage_query import USAGE_ENDPOINTS, UsageAnswer, UsageDay, UsageQueryError, usage
 
 __all__ = [
     "DEFAULT_DB",
@@ -50,6 +60,7 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "SPEND_BY",
+    "USAGE_ENDPOINTS",
     "Collection",
     "Collector",
     "DuplicateResultError",
@@ -63,6 +74,7 @@ __all__ = [
     "Source",
     "SourceMismatchError",
     "SpendAnswer",
+    "SpendDimensionError",
     "SpendRangeError",
     "SpendRow",
     "State",
@@ -71,8 +83,12 @@ __all__ = [
     "StoreURLError",
     "SyncReport",
     "Target",
+    "UsageAnswer",
+    "UsageDay",
+    "UsageQueryError",
     "open_store",
     "source_of",
     "spend",
     "sync",
+    "usage",
 ]

@@ -21,6 +21,7 @@ from ._schema import (
     META_TABLE,
     POSTGRES,
     STATE_TABLE,
+    Backfill,
     Schema,
     Statements,
     migration_plan,
@@ -137,7 +138,14 @@ class PostgresStore(Store):
                 if found < self.schema.version:
                     for step in migration_plan(self.schema, found, POSTGRES):
                         for sql in step:  # PostgreSQL's DDL is transactional too
-                            await conn.execute(sql)
+                            if isinstance(sql, Backfill):
+                                cur = await conn.execute(sql.select)
+                                rows = [sql.compute(row) for row in await cur.fetchall()]
+                                if rows:
+                                    async with conn.cursor() as many:
+                                        await many.executemany(sql.update, rows)
+                            else:
+                                await conn.execute(sql)
         except self._psycopg.Error as exc:
             raise StoreError(
                 self._message(f"cannot set up the schema in {redact_url(self.url)}", exc)

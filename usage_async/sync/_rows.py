@@ -21,7 +21,7 @@ import attrs
 
 from ..errors import UsageError
 from ..models import Bucket, UnknownResult
-from ._schema import DECIMAL, Dialect, Table
+from ._schema import DECIMAL, Dialect, Table, line_item_values
 from ._store_base import UnknownRow
 
 __all__ = ["DuplicateResultError", "PageRows", "RowPlan"]
@@ -94,6 +94,7 @@ def _make_row_function(
         "_dec": _nullable(dialect.decimal_out),
         "_width": head[0],
         "_group_by": head[1],
+        "_line_item": line_item_values,
     }
     parts = ["s", "e", "_width", "_group_by"]
     for group in table.groups:
@@ -112,7 +113,8 @@ def _make_row_function(
             parts.append(f"_dec(r.{column.attr})")
         else:
             parts.append(f"r.{column.attr}")
-    lines.append(f"    return ({', '.join(parts)}, *tail)")
+    derived = ", *_line_item(r.line_item)" if table.derived else ""  # parsed, cached
+    lines.append(f"    return ({', '.join(parts)}, *tail{derived})")
     source = "\n".join(lines) + "\n"
     filename = f"<usage_async.sync generated row_{table.name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -63,6 +63,20 @@ nothing. Join on the id, keeping ids that have no row::
     SELECT c.project_id, p.name AS project_name, c.amount_value
     FROM costs c LEFT JOIN usage_async_projects p ON p.id = c.project_id
 
+**Line items read** (version 4). ``costs`` also holds what
+:func:`usage_async.line_items.parse_line_item` reads in each row's ``line_item``, so that SQL
+can group spend by model::
+
+    model              the model the line item names ('gpt-4o-2024-08-06')
+    kind               the charge kind ('input', 'cached_input', 'tool_call', ...)
+    line_item_prefix   what came before ' | ' ('priority', 'evals')
+    line_item_detail   a qualifier: an image size, a tool, 'long context'
+
+Each is NULL where the parser gives none: a line item it does not recognise (never a
+guess), and every row of a collection not grouped by ``line_item``. They are written with
+the row and never read back from the API; the migration to version 4 fills them in for the
+rows already stored, with the same parser.
+
 ``usage_async_state`` holds one ``since`` and watermark per (endpoint, bucket_width,
 group_by): buckets from ``since`` up to the watermark were read (``since`` only moves back,
 by a backfill; the watermark only forward). ``usage_async_meta`` holds the schema version
@@ -84,14 +98,17 @@ import attrs
 
 from .._endpoints import ENDPOINTS
 from ..directory import API_KEYS, PROJECTS, SERVICE_ACCOUNTS, USERS
+from ..line_items import parse_line_item
 from ..models import Amount
 
 __all__ = [
     "DIRECTORY_TABLES",
+    "LINE_ITEM_COLUMNS",
     "POSTGRES",
     "SCHEMA",
     "SCHEMA_VERSION",
     "SQLITE",
+    "Backfill",
     "Column",
     "Dialect",
     "DirectoryTable",
@@ -99,12 +116,13 @@ __all__ = [
     "Table",
     "canonical_decimal",
     "directory_statements",
+    "line_item_values",
     "migration_plan",
     "statements",
     "unknown_statements",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Column kinds.
 INT = "int"
@@ -117,6 +135,19 @@ META_TABLE = "usage_async_meta"
 UNKNOWN_TABLE = "usage_async_unknown"
 FIXED_HEAD = ("start_time", "end_time", "bucket_width", "group_by")
 FIXED_TAIL = ("settled", "fetched_at", "read_at", "missing_since")
+LINE_ITEM_COLUMNS = ("model", "kind", "line_item_prefix", "line_item_detail")
+"""The columns ``costs`` has from its ``line_item`` (version 4), in order."""
+
+
+def line_item_values(text: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+    """:data:`LINE_ITEM_COLUMNS` of a row whose ``line_item`` is ``text``: all None when the
+    row is not grouped by line item (None or '') or the parser does not recognise it."""
+    if not text:
+        return (None, None, None, None)
+    item = parse_line_item(text)
+    if not item.recognised:
+        return (None, None, None, None)
+    return (item.model, item.kind, item.prefix, item.detail)
 
 
 def canonical_decimal(value: decimal.Decimal) -> str:
@@ -152,6 +183,7 @@ class Table:
     endpoint: str
     groups: tuple[str, ...]
     fields: tuple[Column, ...]
+    derived: tuple[str, ...] = ()  # TEXT columns read from line_item (costs, version 4)
 
     @property
     def name(self) -> str:
@@ -160,8 +192,15 @@ class Table:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column, in the order rows are written."""
-        return (*FIXED_HEAD, *self.groups, *(c.name for c in self.fields), *FIXED_TAIL)
+        """Every column, in the order rows are written (each version's new columns last, as
+        ALTER TABLE appends them)."""
+        return (
+            *FIXED_HEAD,
+            *self.groups,
+            *(c.name for c in self.fields),
+            *FIXED_TAIL,
+            *self.derived,
+        )
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -211,7 +250,8 @@ def table_for(endpoint: str) -> Table:
             fields.append(Column(f"{field.name}_currency", kinds[1], field.name, "currency"))
         else:
             fields.append(Column(field.name, kinds[0], field.name))
-    return Table(endpoint, groups, tuple(fields))
+    derived = LINE_ITEM_COLUMNS if "line_item" in groups else ()
+    return Table(endpoint, groups, tuple(fields), derived)
 
 
 @attrs.frozen
@@ -296,13 +336,14 @@ def statements(table: Table, dialect: Dialect) -> Statements:
     defs += [f"{_q(c.name)} {types[c.kind]}" for c in table.fields]
     defs += [f"settled {types[BOOL]} NOT NULL", f"fetched_at {types['time']} NOT NULL"]
     defs += _v2_columns(dialect)
+    defs += [f"{_q(d)} TEXT" for d in table.derived]
     key = ", ".join(_q(k) for k in table.key)
     defs.append(f"PRIMARY KEY ({key})")
     create = f"CREATE TABLE {t} (\n    " + ",\n    ".join(defs) + f"\n){dialect.table_suffix}"
     cols = table.columns
     sets = ", ".join(
         f"{_q(v)} = excluded.{_q(v)}"
-        for v in (*table.values, "fetched_at", "read_at", "missing_since")
+        for v in (*table.values, "fetched_at", "read_at", "missing_since", *table.derived)
     )
     # The writer sends only new and revised rows; the condition is the last guard that an
     # older read (an overlapping sync that read before this one) never overwrites a newer.
@@ -501,8 +542,21 @@ def directory_statements(table: DirectoryTable, dialect: Dialect) -> DirectorySt
     return DirectoryStatements(create, upsert, mark, select)
 
 
-Migration = Callable[[Dialect], Sequence[str]]
-"""The statements that take a database from one schema version to the next."""
+@attrs.frozen
+class Backfill:
+    """A migration step done in Python: each row ``select`` returns is turned by ``compute``
+    into the parameters of one ``update``. The stores run it in the migration's transaction."""
+
+    select: str
+    update: str
+    compute: Callable[[Sequence[Any]], Sequence[Any]]
+
+
+Step = str | Backfill
+"""One statement of a migration, or a back-fill done in Python."""
+
+Migration = Callable[[Dialect], Sequence[Step]]
+"""The steps that take a database from one schema version to the next."""
 
 
 @attrs.frozen
@@ -541,15 +595,32 @@ def _to_v3(dialect: Dialect) -> list[str]:
     return [directory_statements(t, dialect).create for t in DIRECTORY_TABLES.values()]
 
 
+def _to_v4(dialect: Dialect) -> list[Step]:
+    """Version 3 to 4: ``model``, ``kind``, ``line_item_prefix`` and ``line_item_detail`` on
+    ``costs``, filled in for every stored row by the parser new rows are written with (in
+    Python, so that a migrated database and a new one agree to the letter)."""
+    p = dialect.param
+    out: list[Step] = [f"ALTER TABLE costs ADD COLUMN {_q(c)} TEXT" for c in LINE_ITEM_COLUMNS]
+    sets = ", ".join(f"{_q(c)} = {p}" for c in LINE_ITEM_COLUMNS)
+    out.append(
+        Backfill(
+            select="SELECT DISTINCT line_item FROM costs WHERE line_item <> ''",
+            update=f"UPDATE costs SET {sets} WHERE line_item = {p}",
+            compute=lambda row: (*line_item_values(row[0]), row[0]),
+        )
+    )
+    return out
+
+
 SCHEMA = Schema(
     version=SCHEMA_VERSION,
     tables=MappingProxyType({name: table_for(name) for name in ENDPOINTS}),
-    migrations=MappingProxyType({1: _to_v2, 2: _to_v3}),
+    migrations=MappingProxyType({1: _to_v2, 2: _to_v3, 3: _to_v4}),
 )
 """The schema this version of usage-async writes."""
 
 
-def migration_plan(schema: Schema, found: int, dialect: Dialect) -> list[list[str]]:
+def migration_plan(schema: Schema, found: int, dialect: Dialect) -> list[list[Step]]:
     """The transactions that bring a database at version ``found`` to ``schema.version``.
 
     ``found`` 0 is a new database: one transaction creates everything. Each later step is
@@ -558,7 +629,7 @@ def migration_plan(schema: Schema, found: int, dialect: Dialect) -> list[list[st
     if found > schema.version:
         raise ValueError(f"schema version {found} is newer than {schema.version}")
 
-    def stamp(version: int) -> list[str]:
+    def stamp(version: int) -> list[Step]:
         return [
             f"DELETE FROM {META_TABLE} WHERE key = 'schema_version'",
             f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema_version', '{version}')",

@@ -26,6 +26,7 @@ from ._schema import (
     META_TABLE,
     SQLITE,
     STATE_TABLE,
+    Backfill,
     Schema,
     Statements,
     canonical_decimal,
@@ -196,7 +197,11 @@ class SQLiteStore(Store):
             plan = migration_plan(self.schema, found, SQLITE) if found < self.schema.version else []
             for step in plan:  # SQLite's DDL is transactional: all of it, or none
                 for sql in step:
-                    conn.execute(sql)
+                    if isinstance(sql, Backfill):
+                        rows = conn.execute(sql.select).fetchall()
+                        conn.executemany(sql.update, [sql.compute(row) for row in rows])
+                    else:
+                        conn.execute(sql)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -1,56 +1,119 @@
-"""Reading back what a sync collected, without writing SQL: spend by project, line item or day.
+"""Reading back what a sync collected, without writing SQL: spend by any combination of
+project, line item, model, kind, day, week, month and API key.
 
 Sums are exact: PostgreSQL sums NUMERIC; SQLite sums the TEXT amounts with the
-``decimal_sum`` aggregate the store registers (Python's Decimal, never a float).
+``decimal_sum`` aggregate the store registers (Python's Decimal, never a float); weeks and
+months add the days' exact sums in Python.
 
-Spend by project carries each project's name from the directory ``sync`` keeps
-(``usage_async_projects``, a LEFT JOIN: an id the directory has no row for keeps its spend,
-with no name).
+Rows carry names from the directory ``sync`` keeps: the project's (``usage_async_projects``)
+and the API key's (``usage_async_api_keys``), each a LEFT JOIN: an id the directory has no
+row for keeps its spend, with no name. ``model`` and ``kind`` are the columns schema version
+4 stores, read from ``line_item`` (None where the line item names none).
 
 The costs table may hold several ``(bucket_width, group_by)`` collections of the same spend
 (say by project and line item until ``--group-by`` changed, by project alone since); adding
 them would count money twice, so a query reads exactly one, and says which
-(:class:`SpendAnswer`): among the collections that can answer (grouped by what ``by`` asks,
-or any for ``"day"``) and that hold the whole range asked, the most current (the latest
-watermark; then the default collection; then the fewest groups). A range no one collection
-holds is refused (:class:`SpendRangeError`) rather than summed in part. Without ``since``
-and ``until`` the answer is the most current collection's whole range, and says so.
+(:class:`SpendAnswer`): among the collections that can answer (grouped by every column
+``by`` needs; the time dimensions need none) and that hold the whole range asked, the most
+current (the latest watermark; then the default collection; then the fewest groups). A
+range no one collection holds is refused (:class:`SpendRangeError`) rather than summed in
+part; a dimension no collection is grouped for is refused (:class:`SpendDimensionError`),
+naming the ``sync --group-by`` that would collect it. Without ``since`` and ``until`` the
+answer is the most current collection's whole range, and says so.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
+from .._endpoints import ENDPOINTS
 from .._query import to_unix
-from ..errors import InvalidParameterError, UsageError
+from ..directory import UNKNOWN_MARKER
+from ..errors import UsageError
+from ..spend import DIMENSIONS, TIME_DIMENSIONS, SpendTable, SpendTableRow, check_dimensions
 from ._schema import DIRECTORY_TABLES, canonical_decimal
 from ._targets import DEFAULT_GROUP_BY
 from .stores import DEFAULT_DB, Store, open_store
 
-__all__ = ["SPEND_BY", "Collection", "SpendAnswer", "SpendRangeError", "SpendRow", "spend"]
+__all__ = [
+    "DIMENSIONS",
+    "SPEND_BY",
+    "Collection",
+    "SpendAnswer",
+    "SpendDimensionError",
+    "SpendRangeError",
+    "SpendRow",
+    "spend",
+    "spend_columns",
+]
 
 SPEND_BY = {"project": "project_id", "line_item": "line_item", "day": None}
-"""``by`` values of :func:`spend`, and the costs column each groups on (None: the UTC day)."""
+"""The first three ``by`` values of :func:`spend` and the costs column each groups on (None:
+the UTC day); every dimension is in :data:`DIMENSIONS`."""
+
+# The costs column each dimension reads, and the group_by column a collection needs for it.
+_COLUMN: Mapping[str, str] = MappingProxyType(
+    {
+        "project": "project_id",
+        "api_key": "api_key_id",
+        "line_item": "line_item",
+        "model": "model",
+        "kind": "kind",
+    }
+)
+_NEEDS: Mapping[str, str] = MappingProxyType(
+    {
+        "project": "project_id",
+        "api_key": "api_key_id",
+        "line_item": "line_item",
+        "model": "line_item",
+        "kind": "line_item",
+    }
+)
+# Dimensions with a name beside the id: the directory table and the name column shown.
+_NAMED: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {"project": ("projects", "project_name"), "api_key": ("api_keys", "api_key_name")}
+)
+# The output column of each dimension (the id's, for a named one).
+_OUT: Mapping[str, str] = MappingProxyType(
+    {**{d: d for d in DIMENSIONS}, "project": "project_id", "api_key": "api_key_id"}
+)
 
 _SQL = {  # per dialect: exact sum of amount_value; "every row settled"
     "sqlite": ("decimal_sum(c.amount_value)", "MIN(c.settled)"),
     "postgresql": ("SUM(c.amount_value)", "bool_and(c.settled)"),
 }
+_EXACT = decimal.Context(prec=decimal.MAX_PREC)  # adding days into weeks: never rounds
+
+
+def spend_columns(by: Sequence[str], *, names: bool = True) -> list[str]:
+    """The columns of a spend table by ``by``: each dimension's (a name beside a project's
+    or an API key's id when ``names``), then ``currency``, ``amount``, ``settled``."""
+    out = []
+    for dimension in by:
+        out.append(_OUT[dimension])
+        if names and dimension in _NAMED:
+            out.append(_NAMED[dimension][1])
+    return [*out, "currency", "amount", "settled"]
 
 
 @attrs.frozen
 class SpendRow:
-    """Spend of one project, line item or UTC day (``group``), in one currency.
+    """Spend of one key of ``by``, in one currency.
 
-    ``group`` is '' for spend the API attributed to no project. ``settled`` is False while
-    any bucket behind the sum may still be revised (it ended within the look-back).
-    ``name`` is the project's name as the directory stored it (by project only; None when
-    the database has no name for it: never synced with names, or an id no list showed).
+    ``key`` holds the value of each dimension in the order of ``by`` (None where there is
+    none: spend the API attributed to no project, a line item that names no model), and
+    ``names`` the stored name of each project or API key in it (None for other dimensions,
+    or where the database has no name: never synced with names, or an id no list showed).
+    ``group`` and ``name`` are the first dimension's value ('' for none) and name, as a
+    one-dimension answer always had them. ``settled`` is False while any bucket behind the
+    sum may still be revised (it ended within the look-back).
     """
 
     group: str
@@ -58,6 +121,23 @@ class SpendRow:
     amount: decimal.Decimal
     settled: bool
     name: str | None = None
+    key: tuple[str | None, ...] = ()
+    names: tuple[str | None, ...] = ()
+
+    def as_dict(self, by: Sequence[str], *, names: bool = True) -> dict[str, Any]:
+        """The row by :func:`spend_columns`: a name column shows the stored name, or the id
+        and "(unknown)" for an id with no stored name (as every name column does)."""
+        out: dict[str, Any] = {}
+        for i, dimension in enumerate(by):
+            value = self.key[i] if i < len(self.key) else self.group
+            out[_OUT[dimension]] = "" if value is None else value
+            if names and dimension in _NAMED:
+                name = self.names[i] if i < len(self.names) else self.name
+                if name is None and value:
+                    name = f"{value} {UNKNOWN_MARKER}"
+                out[_NAMED[dimension][1]] = name
+        out.update(currency=self.currency, amount=self.amount, settled=self.settled)
+        return out
 
 
 def _iso(when: int) -> str:
@@ -83,23 +163,28 @@ class Collection:
 
 class SpendAnswer(list[SpendRow]):
     """The rows of :func:`spend` (a list, as before), and what they are a sum of: the
-    ``collection`` read (None when no costs were collected), the buckets summed (those that
-    start in ``[since, until)``), and every costs collection the database ``held``."""
+    dimensions ``by``, the ``collection`` read (None when no costs were collected), the
+    buckets summed (those that start in ``[since, until)``), every costs collection the
+    database ``held``, and how many stored ``results`` were summed."""
 
     def __init__(
         self,
         rows: Iterable[SpendRow] = (),
         *,
+        by: Sequence[str] = ("project",),
         collection: Collection | None = None,
         since: int | None = None,
         until: int | None = None,
         held: tuple[Collection, ...] = (),
+        results: int = 0,
     ) -> None:
         super().__init__(rows)
+        self.by = tuple(by)
         self.collection = collection
         self.since = since
         self.until = until
         self.held = held
+        self.results = results
 
     def describe(self) -> str:
         """One line: which collection was summed, over what range, and what else is held."""
@@ -115,6 +200,45 @@ class SpendAnswer(list[SpendRow]):
             line += f"; the database also holds {'; '.join(others)}"
         return line
 
+    def columns(self, *, names: bool = True) -> list[str]:
+        """The columns of :meth:`records` (:func:`spend_columns` of ``by``)."""
+        return spend_columns(self.by, names=names)
+
+    def records(self, *, names: bool = True) -> list[dict[str, Any]]:
+        """Every row as a dict of :meth:`columns`, in the answer's order."""
+        return [row.as_dict(self.by, names=names) for row in self]
+
+    def table(self) -> SpendTable:
+        """The answer as the :class:`~usage_async.SpendTable` that
+        :func:`~usage_async.group_spend` makes of the API's buckets: rows in key order,
+        totals per currency, and the range summed (UTC days)."""
+        rows = sorted(self, key=lambda r: (*((v is None, v or "") for v in r.key), r.currency))
+        totals: dict[str, decimal.Decimal] = {}
+        for r in rows:
+            totals[r.currency] = _EXACT.add(totals.get(r.currency, decimal.Decimal(0)), r.amount)
+        return SpendTable(
+            by=self.by,
+            rows=tuple(
+                SpendTableRow(r.key, r.currency, r.amount, _labels(self.by, r)) for r in rows
+            ),
+            totals=MappingProxyType(dict(sorted(totals.items()))),
+            start_time=self.since,
+            end_time=self.until,
+            results=self.results,
+        )
+
+
+def _labels(by: tuple[str, ...], row: SpendRow) -> tuple[str | None, ...]:
+    """Names as a :class:`~usage_async.SpendTableRow` holds them: the name, or the id and
+    "(unknown)", for a project or API key; None for other dimensions and for no id."""
+    out: list[str | None] = []
+    for dimension, value, name in zip(by, row.key, row.names, strict=True):
+        if dimension not in _NAMED or not value:
+            out.append(None)
+        else:
+            out.append(name if name is not None else f"{value} {UNKNOWN_MARKER}")
+    return tuple(out)
+
 
 class SpendRangeError(UsageError, ValueError):
     """No one collection of costs that can answer holds the whole range asked: summing
@@ -125,15 +249,26 @@ class SpendRangeError(UsageError, ValueError):
         self.held = held
 
 
+class SpendDimensionError(SpendRangeError):
+    """Costs were collected, but no collection is grouped by a column a dimension of ``by``
+    needs (``api_key`` needs ``api_key_id``; ``line_item``, ``model`` and ``kind`` need
+    ``line_item``): the message names the ``sync --group-by`` that would collect one.
+    ``missing`` is that column. A :class:`SpendRangeError`: no collection can answer."""
+
+    def __init__(self, message: str, held: tuple[Collection, ...], missing: str) -> None:
+        super().__init__(message, held)
+        self.missing = missing
+
+
 def _answering(
-    states: list[tuple[str, str, str, int, int]], column: str | None
+    states: list[tuple[str, str, str, int, int]], needs: Sequence[str]
 ) -> tuple[list[Collection], tuple[Collection, ...]]:
     held = tuple(
         Collection(width, group_by, since, watermark)
         for endpoint, width, group_by, since, watermark in states
         if endpoint == "costs"
     )
-    able = [c for c in held if column is None or column in c.group_by.split(",")]
+    able = [c for c in held if set(needs) <= set(c.group_by.split(","))]
     return able, held
 
 
@@ -161,66 +296,113 @@ def _choose(able: list[Collection], since: int | None, until: int | None) -> Col
 async def spend(
     db: str | Store = DEFAULT_DB,
     *,
-    by: str = "project",
+    by: str | Sequence[str] = "project",
     since: int | _dt.date | None = None,
     until: int | _dt.date | None = None,
     names: bool = True,
 ) -> SpendAnswer:
-    """Collected spend summed by ``"project"``, ``"line_item"`` or ``"day"``.
+    """Collected spend summed by any of :data:`DIMENSIONS`, in any combination.
 
-    ``db`` is a URL (opened to read: a database that does not exist raises
+    ``by`` is one dimension (``"project"``), a comma list (``"project,day,model"``) or a
+    sequence; the order given is the order of each row's ``key``. ``db`` is a URL (opened to
+    read: a database that does not exist raises
     :class:`~usage_async.sync.NoSuchDatabaseError`, and nothing is created) or an open
     :class:`Store`. ``since``/``until`` (Unix seconds, an aware datetime or a date) keep
     buckets that start in ``[since, until)``; an open end is the newest data held. Rows come
-    largest amount first, or by day for ``by="day"``; empty when no costs were collected.
-    The answer says which collection and range it summed (:class:`SpendAnswer`); a range no
-    one collection holds raises :class:`SpendRangeError`. By project, each row has the
-    project's ``name`` from the directory ``sync`` stored (``names=False``: no join).
+    largest amount first, or in key order when ``by`` has a day, week or month; empty when
+    no costs were collected. Days, weeks (ISO, ``2025-W09``) and months are UTC, as Costs
+    are. The answer says which collection and range it summed (:class:`SpendAnswer`;
+    ``.table()`` gives a :class:`~usage_async.SpendTable`). Raises
+    :class:`~usage_async.InvalidParameterError` for an unknown dimension (naming the
+    allowed ones), :class:`SpendDimensionError` when no collection is grouped for a
+    dimension, :class:`SpendRangeError` when no one collection holds the range. Projects
+    and API keys come with their stored names (``names=False``: no join).
     """
-    if by not in SPEND_BY:
-        raise InvalidParameterError(
-            f"by: expected one of {', '.join(SPEND_BY)}, got {by!r}", param="by"
-        )
+    dims = check_dimensions(by)
     low = to_unix(since, "since") if since is not None else None
     high = to_unix(until, "until") if until is not None else None
     if isinstance(db, Store):
-        return await _spend(db, by, low, high, names)
+        return await _spend(db, dims, low, high, names)
     async with open_store(db, create=False) as store:
-        return await _spend(store, by, low, high, names)
+        return await _spend(store, dims, low, high, names)
+
+
+def _group_by_hint(needs: Sequence[str]) -> str:
+    order = ENDPOINTS["costs"].group_by
+    return ",".join(g for g in order if g in needs)
 
 
 async def _spend(
-    store: Store, by: str, since: int | None, until: int | None, names: bool
+    store: Store, by: tuple[str, ...], since: int | None, until: int | None, names: bool
 ) -> SpendAnswer:
-    column = SPEND_BY[by]
-    able, held = _answering(await store.states(), column)
+    needs = sorted({_NEEDS[d] for d in by if d in _NEEDS})
+    able, held = _answering(await store.states(), needs)
+    if not held:
+        return SpendAnswer(by=by, held=held)
     if not able:
-        return SpendAnswer(held=held)
-    asked = since is not None or until is not None
-    if asked and until is None:
+        missing = next(n for n in needs if not any(n in c.group_by.split(",") for c in held))
+        asked = ", ".join(d for d in by if _NEEDS.get(d) == missing)
+        shown = "; ".join(str(c) for c in held)
+        raise SpendDimensionError(
+            f"no costs collection is grouped by {missing}, which --by {asked} needs: the "
+            f"database holds {shown}; collect one with usage-async sync --group-by "
+            f"costs={_group_by_hint(needs)}",
+            held,
+            missing,
+        )
+    asked_range = since is not None or until is not None
+    if asked_range and until is None:
         until = max(c.watermark for c in able)  # "until now": the newest data held
     chosen = _choose(able, since, until)
     if chosen is None:
         shown = "; ".join(str(c) for c in able)
         start = _iso(since) if since is not None else "the start"
         raise SpendRangeError(
-            f"no collection of costs that can answer --by {by} holds {start} to "
+            f"no collection of costs that can answer --by {','.join(by)} holds {start} to "
             f"{_iso(until) if until is not None else 'now'}: the database holds {shown}; ask "
             "within one of them, or backfill one with sync --since",
             held,
         )
     low = chosen.since if since is None else max(since, chosen.since)
     high = chosen.watermark if until is None else min(until, chosen.watermark)
-    rows = await _sum(store, column, chosen, low, high, names and column == "project_id")
-    return SpendAnswer(rows, collection=chosen, since=low, until=high, held=held)
+    rows, results = await _sum(store, by, chosen, low, high, names)
+    return SpendAnswer(
+        rows, by=by, collection=chosen, since=low, until=high, held=held, results=results
+    )
+
+
+def _time_key(dimension: str, day_start: int) -> str:
+    day = _dt.datetime.fromtimestamp(day_start, _dt.timezone.utc).date()
+    if dimension == "day":
+        return day.isoformat()
+    if dimension == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year}-{day.month:02d}"
 
 
 async def _sum(
-    store: Store, column: str | None, chosen: Collection, low: int, high: int, named: bool
-) -> list[SpendRow]:
+    store: Store, by: tuple[str, ...], chosen: Collection, low: int, high: int, names: bool
+) -> tuple[list[SpendRow], int]:
+    """One GROUP BY of the columns of ``by`` (and the UTC day, for a time dimension), with
+    names joined; weeks and months then add their days in Python, exactly."""
     p = store.dialect.param
     total, settled = _SQL[store.dialect.name]
-    group = f'c."{column}"' if column is not None else "(c.start_time / 86400) * 86400"
+    selects: list[str] = []
+    joins: list[str] = []
+    for dimension in by:
+        if dimension in _COLUMN:
+            selects.append(f'c."{_COLUMN[dimension]}"')
+    timed = any(d in TIME_DIMENSIONS for d in by)
+    if timed:
+        selects.append("(c.start_time / 86400) * 86400")
+    named = [d for d in by if names and d in _NAMED]
+    for i, dimension in enumerate(named):
+        table = DIRECTORY_TABLES[_NAMED[dimension][0]].name
+        joins.append(f' LEFT JOIN {table} n{i} ON n{i}.id = c."{_COLUMN[dimension]}"')
+        selects.append(f"n{i}.name")
+    selects.append("COALESCE(c.amount_currency, '')")
+    n_keys = len(selects)
     where = [
         f"c.bucket_width = {p}",
         f"c.group_by = {p}",
@@ -229,22 +411,51 @@ async def _sum(
         f"c.start_time < {p}",
     ]
     params: list[Any] = [chosen.bucket_width, chosen.group_by, low, high]
-    name, join, by = "NULL", "", "1, 2"
-    if named:  # a LEFT JOIN: spend of a project the directory has no row for is kept
-        projects = DIRECTORY_TABLES["projects"].name
-        name, join, by = "p.name", f" LEFT JOIN {projects} p ON p.id = {group}", "1, 2, 5"
+    group = ", ".join(str(i) for i in range(1, n_keys + 1))
     sql = (
-        f"SELECT {group}, COALESCE(c.amount_currency, ''), {total}, {settled}, {name}"
-        f" FROM costs c{join} WHERE {' AND '.join(where)} GROUP BY {by}"
+        f"SELECT {', '.join(selects)}, {total}, {settled}, COUNT(*)"
+        f" FROM costs c{''.join(joins)} WHERE {' AND '.join(where)} GROUP BY {group}"
     )
-    rows = []
-    for key, currency, amount, all_settled, label in await store.fetch(sql, params):
-        if column is None:
-            key = _dt.datetime.fromtimestamp(int(key), _dt.timezone.utc).date().isoformat()
+    sums: dict[tuple[Any, ...], tuple[decimal.Decimal, bool]] = {}
+    results = 0
+    for found in await store.fetch(sql, params):
+        values = iter(found[:n_keys])
+        column_values = {d: next(values) for d in by if d in _COLUMN}
+        day = int(next(values)) if timed else 0
+        stored_names = {d: next(values) for d in named}
+        currency = next(values)
+        amount, all_settled, count = found[n_keys:]
+        key: list[str | None] = []
+        for dimension in by:
+            if dimension in TIME_DIMENSIONS:
+                key.append(_time_key(dimension, day))
+            else:
+                key.append(column_values[dimension] or None)  # '' is "none", as the API's null
+        row_names = tuple(stored_names.get(d) if d in _NAMED else None for d in by)
+        entry = (tuple(key), row_names, currency)
         exact = decimal.Decimal(canonical_decimal(decimal.Decimal(amount)))
-        rows.append(SpendRow(str(key), currency, exact, bool(all_settled), label))
-    if column is None:
-        rows.sort(key=lambda r: (r.group, r.currency))
+        old = sums.get(entry)
+        if old is None:
+            sums[entry] = (exact, bool(all_settled))
+        else:
+            sums[entry] = (_EXACT.add(old[0], exact), old[1] and bool(all_settled))
+        results += int(count)
+    rows = []
+    for (key_t, row_names, currency), (amount, all_settled) in sums.items():
+        first = key_t[0]
+        rows.append(
+            SpendRow(
+                "" if first is None else first,
+                currency,
+                decimal.Decimal(canonical_decimal(amount)),
+                all_settled,
+                row_names[0],
+                key_t,
+                row_names,
+            )
+        )
+    if timed:
+        rows.sort(key=lambda r: (*((v is None, v or "") for v in r.key), r.currency))
     else:
-        rows.sort(key=lambda r: (-r.amount, r.group, r.currency))
-    return rows
+        rows.sort(key=lambda r: (-r.amount, *((v is None, v or "") for v in r.key), r.currency))
+    return rows, results
