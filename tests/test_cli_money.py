@@ -1,0 +1,261 @@
+"""The money features on the command line, in-process through ``main()`` against ``--fake``
+(or the simulator on a thread where requests are counted): period names in ``--since``,
+local days with ``--tz``, ``summary --compare`` and ``--budget``, ``budget`` and
+``reconcile``, and the bad input each refuses with exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+import pytest
+
+from usage_async import UsageClient
+from usage_async.cli import main
+from usage_async.cli._common import parse_since, resolve_range
+from usage_async.localtime import load_zone
+from usage_async.testing import FakeUsageServer
+
+UTC = dt.timezone.utc
+BERLIN = "Europe/Berlin"
+# 2025-04-02T12:00Z: after both ends of March, the month whose last Sunday moves Berlin's
+# clocks forward (2025-03-30, a 23-hour day).
+SPRING_NOW = "2025-04-02T12:00:00Z"
+# 2025-11-03T12:00Z: after 2025-10-26, when Berlin's clocks go back (a 25-hour day).
+AUTUMN_NOW = "2025-11-03T12:00:00Z"
+
+
+def ts(year: int, month: int, day: int, hour: int = 0) -> int:
+    return int(dt.datetime(year, month, day, hour, tzinfo=UTC).timestamp())
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``usage-async ARGV`` in-process: exit code, stdout, stderr."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse's own refusals
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+async def _hourly(now: int, start: int, end: int, endpoint: str) -> list[Any]:
+    async with (
+        FakeUsageServer(seed=0, now=now) as srv,
+        UsageClient(srv.api_key, base_url=srv.base_url) as client,
+    ):
+        return await client.endpoint(endpoint).collect(
+            start_time=start, end_time=end, bucket_width="1h"
+        )
+
+
+def hourly_sum(now: str, start: int, end: int, field: str, endpoint: str = "completions") -> int:
+    """``field`` summed over the simulator's 1h buckets in ``[start, end)``, by hand."""
+    when = int(dt.datetime.fromisoformat(now.replace("Z", "+00:00")).timestamp())
+    buckets = asyncio.run(_hourly(when, start, end, endpoint))
+    return sum(getattr(r, field) for b in buckets for r in b.results)
+
+
+# -- 1. period names in --since -------------------------------------------------------------
+
+
+NOW = ts(2025, 3, 15, 13)  # a Saturday
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "end"),
+    [
+        ("today", ts(2025, 3, 15), None),
+        ("yesterday", ts(2025, 3, 14), ts(2025, 3, 15)),
+        ("week", ts(2025, 3, 10), None),
+        ("last-week", ts(2025, 3, 3), ts(2025, 3, 10)),
+        ("month", ts(2025, 3, 1), None),
+        ("last-month", ts(2025, 2, 1), ts(2025, 3, 1)),
+        ("year", ts(2025, 1, 1), None),
+        ("last-year", ts(2024, 1, 1), ts(2025, 1, 1)),
+    ],
+)
+def test_a_period_name_sets_both_ends_and_a_period_to_date_runs_to_now(
+    name: str, start: int, end: int | None
+) -> None:
+    assert resolve_range(parse_since(name), None, "1d", NOW) == (start, end)
+
+
+def test_until_given_with_a_period_name_wins_over_the_periods_end() -> None:
+    until = parse_since("2025-02-10")
+    assert resolve_range(parse_since("last-month"), until, "1d", NOW) == (
+        ts(2025, 2, 1),
+        ts(2025, 2, 10),
+    )
+
+
+def test_a_period_with_tz_is_that_zones_days() -> None:
+    zone = load_zone(BERLIN)
+    # Berlin is UTC+1 in February: its days start at 23:00 UTC the day before.
+    assert resolve_range(parse_since("last-month"), None, "1d", NOW, tz=zone) == (
+        ts(2025, 1, 31, 23),
+        ts(2025, 2, 28, 23),
+    )
+    # A bare date is that zone's day too.
+    start, _ = resolve_range(parse_since("2025-03-01"), None, "1d", NOW, tz=zone)
+    assert start == ts(2025, 2, 28, 23)
+
+
+def test_a_period_name_is_case_blind_and_a_bad_value_lists_the_periods() -> None:
+    assert parse_since("Last-Month").period == "last-month"
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        parse_since("fortnight")
+    assert "'fortnight' is not a time or a period" in str(refused.value)
+    assert "month, last-month" in str(refused.value)
+    assert "2025-01-01" in str(refused.value)
+
+
+def test_a_bad_since_exits_2_in_one_line_listing_the_forms(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "completions", "--fake", "--since", "last-fortnight")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "'last-fortnight' is not a time or a period" in err
+    assert "last-week" in err
+
+
+def test_since_last_month_on_an_endpoint_gives_that_months_days(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(
+        capsys, "costs", "--fake", "--fake-now", SPRING_NOW, "--since", "last-month",
+        "--format", "csv",
+    )  # fmt: skip
+    assert code == 0
+    days = sorted({row["start_time"] for row in csv_rows(out)})
+    assert days[0] == "2025-03-01T00:00:00Z"
+    assert days[-1] == "2025-03-31T00:00:00Z"
+    assert len(days) == 31
+
+
+def test_a_period_is_refused_as_fake_now(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "costs", "--fake", "--fake-now", "month", "--since", "3d")
+    assert code == 2
+    assert "--fake-now" in err
+
+
+# -- 2. --tz on the usage endpoint rows -----------------------------------------------------
+
+
+def test_tz_sums_a_23_hour_day_when_berlins_clocks_go_forward(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(
+        capsys, "completions", "--fake", "--fake-now", SPRING_NOW, "--since", "2025-03-29",
+        "--until", "2025-04-01", "--tz", BERLIN, "--format", "csv",
+    )  # fmt: skip
+    assert code == 0
+    rows = {row["start_time"]: row for row in csv_rows(out)}
+    assert list(rows) == [
+        "2025-03-29T00:00:00+01:00",
+        "2025-03-30T00:00:00+01:00",
+        "2025-03-31T00:00:00+02:00",
+    ]
+    dst = rows["2025-03-30T00:00:00+01:00"]
+    assert dst["end_time"] == "2025-03-31T00:00:00+02:00"  # 23 hours later
+    # 2025-03-29T23:00Z to 2025-03-30T22:00Z: 23 UTC hours, summed exactly.
+    start, end = ts(2025, 3, 29, 23), ts(2025, 3, 30, 22)
+    assert end - start == 23 * 3600
+    assert int(dst["input_tokens"]) == hourly_sum(SPRING_NOW, start, end, "input_tokens")
+    assert int(dst["num_model_requests"]) == hourly_sum(
+        SPRING_NOW, start, end, "num_model_requests"
+    )
+
+
+def test_tz_sums_a_25_hour_day_when_berlins_clocks_go_back(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(
+        capsys, "embeddings", "--fake", "--fake-now", AUTUMN_NOW, "--since", "2025-10-26",
+        "--until", "2025-10-27", "--tz", BERLIN, "--format", "csv",
+    )  # fmt: skip
+    assert code == 0
+    (row,) = csv_rows(out)
+    assert (row["start_time"], row["end_time"]) == (
+        "2025-10-26T00:00:00+02:00",
+        "2025-10-27T00:00:00+01:00",
+    )
+    start, end = ts(2025, 10, 25, 22), ts(2025, 10, 26, 23)
+    assert end - start == 25 * 3600
+    assert int(row["input_tokens"]) == hourly_sum(
+        AUTUMN_NOW, start, end, "input_tokens", "embeddings"
+    )
+
+
+def test_tz_keeps_the_group_by_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "completions", "--fake", "--fake-now", SPRING_NOW, "--since", "2025-03-30",
+        "--until", "2025-03-31", "--tz", BERLIN, "--group-by", "model", "--format", "jsonl",
+    )  # fmt: skip
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len({row["model"] for row in rows}) == len(rows) > 1
+    total = sum(row["output_tokens"] for row in rows)
+    assert total == hourly_sum(
+        SPRING_NOW, ts(2025, 3, 29, 23), ts(2025, 3, 30, 22), "output_tokens"
+    )
+
+
+def test_costs_refuse_tz_saying_costs_are_utc_days_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "costs", "--fake", "--since", "7d", "--tz", BERLIN)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "Costs are reported only in UTC days" in err
+
+
+def test_an_unknown_zone_exits_2_naming_it_and_how_to_list_zones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "completions", "--fake", "--since", "7d", "--tz", "Mars/Olympus")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "--tz: unknown time zone 'Mars/Olympus'" in err
+    assert "zoneinfo.available_timezones()" in err
+
+
+def test_tz_with_hourly_buckets_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "completions", "--fake", "--since", "7d", "--tz", BERLIN, "--bucket-width", "1h"
+    )
+    assert code == 2
+    assert "--tz goes with --bucket-width 1d" in err
+
+
+def test_tz_in_a_half_hour_zone_is_refused_not_guessed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys, "completions", "--fake", "--fake-now", SPRING_NOW, "--since", "2025-03-29",
+        "--until", "2025-03-31", "--tz", "Asia/Kolkata",
+    )  # fmt: skip
+    assert code == 2
+    assert "straddles local midnight" in err
+    assert "--tz Asia/Kolkata" in err
+
+
+def test_fake_mismatch_needs_fake(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "costs", "--api-key", "sk-admin-x", "--since", "3d", "--fake-mismatch", "2025-01-05"
+    )
+    assert code == 2
+    assert "--fake-mismatch needs --fake" in err
