@@ -168,6 +168,7 @@ def test_every_command_is_a_row_of_the_command_table() -> None:
     assert names == [
         *ENDPOINTS,
         "summary",
+        "budget",
         "sync",
         "query",
         "check",

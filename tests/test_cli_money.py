@@ -11,6 +11,8 @@ import csv
 import datetime as dt
 import io
 import json
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -259,3 +261,136 @@ def test_fake_mismatch_needs_fake(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 2
     assert "--fake-mismatch needs --fake" in err
+
+
+# -- 4. budget --------------------------------------------------------------------------------
+
+JANUARY_NOW = "2025-01-15T12:30:00Z"
+JANUARY_NOW_TS = ts(2025, 1, 15, 12) + 1800
+
+
+async def _costs_total(start: int, end: int) -> Decimal:
+    async with (
+        FakeUsageServer(seed=0, now=JANUARY_NOW_TS) as srv,
+        UsageClient(srv.api_key, base_url=srv.base_url) as client,
+    ):
+        buckets = await client.costs.collect(start_time=start, end_time=end)
+    return sum(
+        (r.amount.value for b in buckets for r in b.results if r.amount is not None), Decimal(0)
+    )
+
+
+def budget_jsonl(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, Any]]:
+    code, out, err = run(
+        capsys, "budget", "--fake", "--fake-now", JANUARY_NOW, "--format", "jsonl", *extra
+    )
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_budget_spent_is_the_months_costs_summed_exactly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = budget_jsonl(capsys)
+    org = next(r for r in rows if r["scope"] == "organization" and r["what"] == "limit")
+    expected = asyncio.run(_costs_total(ts(2025, 1, 1), ts(2025, 1, 16)))
+    assert Decimal(org["spent"]) == expected
+    projects = [r for r in rows if r["scope"] == "project" and r["what"] == "limit"]
+    assert projects
+    assert sum(Decimal(r["spent"]) for r in projects) <= expected
+    assert all(r["project_name"] for r in projects)  # names beside ids
+
+
+def test_budget_limits_and_alerts_are_the_apis_cents_in_dollars(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = budget_jsonl(capsys)
+    spend = FakeUsageServer(seed=0).spend  # drawn from the seed, not served
+    org_limit = spend.organization_limit
+    assert org_limit is not None
+    org = next(r for r in rows if r["scope"] == "organization" and r["what"] == "limit")
+    assert Decimal(org["threshold"]) == Decimal(org_limit.threshold_amount) / 100
+    alerts = sorted(Decimal(r["threshold"]) for r in rows if r["scope"] == "organization")[:-1]
+    assert alerts == sorted(Decimal(a.threshold_amount) / 100 for a in spend.organization_alerts)
+    spent = Decimal(org["spent"])
+    assert Decimal(org["percent_used"]) == (spent * 100 / Decimal(org["threshold"])).quantize(
+        Decimal("0.01")
+    )
+
+
+def test_budget_projects_linearly_over_the_complete_days_labelled_as_a_projection(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = budget_jsonl(capsys)
+    org = next(r for r in rows if r["scope"] == "organization" and r["what"] == "limit")
+    basis = asyncio.run(_costs_total(ts(2025, 1, 1), ts(2025, 1, 15)))  # 14 complete days
+    assert Decimal(org["projection"]) == (basis * 31 / 14).quantize(Decimal("0.01"))
+    code, out, _ = run(capsys, "budget", "--fake", "--fake-now", JANUARY_NOW)
+    assert code == 0
+    assert "The projection is an estimate" in out
+    assert "14 complete UTC days" in out
+    assert "not Costs data" in out
+
+
+def test_budget_without_names_has_no_name_column(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = budget_jsonl(capsys, "--no-names")
+    assert rows
+    assert all("project_name" not in r for r in rows)
+
+
+def test_budget_fail_above_exits_3_after_writing_the_rows_naming_the_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_file = tmp_path / "budget.csv"
+    code, _, err = run(
+        capsys, "budget", "--fake", "--fake-now", JANUARY_NOW, "--fail-above", "15",
+        "-o", str(out_file),
+    )  # fmt: skip
+    assert code == 3
+    assert err.count("\n") == 1
+    rows = csv_rows(out_file.read_text(encoding="utf-8"))
+    used = {
+        (r["project_id"] or "organization"): Decimal(r["percent_used"])
+        for r in rows
+        if r["what"] == "limit" and r["percent_used"]
+    }
+    above = [who for who, percent in used.items() if percent > 15]
+    below = [who for who, percent in used.items() if percent <= 15]
+    assert above
+    assert below
+    assert "--fail-above 15:" in err
+    for who in above:
+        assert (who if who != "organization" else "the organization's limit") in err
+    for who in below:
+        assert who not in err
+
+
+def test_budget_fail_above_a_limit_not_reached_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "budget", "--fake", "--fake-now", JANUARY_NOW, "--fail-above", "99", "--format",
+        "csv",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+
+
+def test_budget_fail_above_takes_only_a_percentage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "budget", "--fake", "--fail-above", "lots")
+    assert code == 2
+    assert out == ""
+    assert "--fail-above" in err
+
+
+def test_budget_sends_a_bounded_number_of_requests(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeUsageServer(seed=0, now=JANUARY_NOW_TS).serve_in_thread() as srv:
+        code, out, err = run(
+            capsys, "budget", "--base-url", srv.base_url, "--api-key", srv.api_key,
+            "--format", "jsonl",
+        )  # fmt: skip
+        sent = [r.path for r in srv.requests]
+    assert code == 0, err
+    assert out
+    projects = [p for p in sent if p.endswith("/spend_limit") and "/projects/" in p]
+    assert len(projects) >= 5
+    assert sent.count("/v1/organization/costs") == 1
+    assert sent.count("/v1/organization/projects") == 1
+    assert len(sent) == 4 + 2 * len(projects)  # costs, projects, the org's limit and alerts

@@ -44,6 +44,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "commands", "main"]
 COMMAND_MODULES = (
     "rows",
     "summary",
+    "budget",
     "sync",
     "query",
     "check",
