@@ -169,6 +169,7 @@ def test_every_command_is_a_row_of_the_command_table() -> None:
         *ENDPOINTS,
         "summary",
         "budget",
+        "reconcile",
         "sync",
         "query",
         "check",

@@ -394,3 +394,172 @@ def test_budget_sends_a_bounded_number_of_requests(capsys: pytest.CaptureFixture
     assert sent.count("/v1/organization/costs") == 1
     assert sent.count("/v1/organization/projects") == 1
     assert len(sent) == 4 + 2 * len(projects)  # costs, projects, the org's limit and alerts
+
+
+# -- 5. reconcile -------------------------------------------------------------------------------
+
+PLANTED = "2025-01-05"
+FORTNIGHT = ("--fake-now", JANUARY_NOW, "--since", "2025-01-01", "--until", "2025-01-15")
+
+
+def planted_model() -> str | None:
+    from usage_async.testing import Quirks
+
+    server = FakeUsageServer(
+        seed=0, now=JANUARY_NOW_TS, quirks=Quirks(costs_mismatch_days=[ts(2025, 1, 5)])
+    )
+    return server.state.planted_mismatch(ts(2025, 1, 5))
+
+
+def reconcile_jsonl(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, Any]]:
+    code, out, err = run(capsys, "reconcile", "--fake", *FORTNIGHT, "--format", "jsonl", *extra)
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_reconcile_flags_the_planted_mismatch_day_and_nothing_else(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = reconcile_jsonl(capsys, "--fake-mismatch", PLANTED, "--all")
+    model = planted_model()
+    assert model is not None
+    compared = [r for r in rows if r["section"] == "compared"]
+    assert len({(r["day"], r["model"]) for r in compared}) > 100  # every model-day is there
+    flagged = [r for r in rows if r["flagged"]]
+    assert [(r["day"], r["model"], r["kind"]) for r in flagged] == [(PLANTED, model, "output")]
+    (line,) = flagged
+    assert line["compared_by"] == "quantity"
+    assert Decimal(line["difference"]) == Decimal(line["costs_quantity"]) - line["usage_quantity"]
+    assert not [r for r in rows if r["section"] == "unmatched"]
+    assert {r["line_item"] for r in rows if r["section"] == "not_compared"} >= {
+        "vector store storage"
+    }
+
+
+def test_reconcile_without_a_planted_mismatch_flags_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert reconcile_jsonl(capsys) == []  # only flagged and unmatched rows, and there are none
+    code, out, _ = run(capsys, "reconcile", "--fake", *FORTNIGHT)
+    assert code == 0
+    assert "0 flagged, 0 line items matching no usage" in out
+    assert "(none beyond the thresholds)" in out
+
+
+def test_reconcile_by_default_shows_only_the_flagged_model_day(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = reconcile_jsonl(capsys, "--fake-mismatch", PLANTED)
+    assert {(r["day"], r["model"]) for r in rows} == {(PLANTED, planted_model())}
+    assert [r["kind"] for r in rows if r["flagged"]] == ["output"]
+
+
+def test_reconcile_a_threshold_above_the_difference_flags_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The planted day bills a quarter more output: a fifth of the larger side.
+    assert reconcile_jsonl(capsys, "--fake-mismatch", PLANTED, "--threshold", "25%") == []
+    assert reconcile_jsonl(capsys, "--fake-mismatch", PLANTED, "--threshold", "15%")
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        ("5%", "relative", Decimal("0.05")),
+        ("$0.50", "absolute_usd", Decimal("0.50")),
+        ("0.50 usd", "absolute_usd", Decimal("0.50")),
+        ("100 units", "absolute_units", Decimal(100)),
+        ("1 unit", "absolute_units", Decimal(1)),
+    ],
+)
+def test_a_threshold_is_a_percentage_an_amount_or_a_quantity(
+    text: str, field: str, value: Decimal
+) -> None:
+    from usage_async.cli.reconcile import parse_threshold, thresholds
+
+    parsed = parse_threshold(text)
+    assert (parsed.field, parsed.value) == (field, value)
+    assert getattr(thresholds([parsed]), field) == value
+
+
+def test_a_bad_threshold_exits_2_listing_the_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "reconcile", "--fake", "--threshold", "lots")
+    assert code == 2
+    assert out == ""
+    assert "'lots' is not a threshold: use a percentage (5%), an amount ($0.50)" in err
+
+
+def test_reconcile_labels_every_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "reconcile", "--fake", *FORTNIGHT, "--format", "json")
+    assert code == 0
+    body = json.loads(out)
+    assert "estimates" in body["estimates"]
+    assert "not what Costs charged" in body["estimates"]
+    assert Decimal(body["costs_total"]) != Decimal(body["estimated_total"])
+    code, out, _ = run(capsys, "reconcile", "--fake", *FORTNIGHT)
+    assert "(an estimate, not Costs)" in out
+    assert "(Costs, exact)" in out
+
+
+def test_reconcile_prices_replaces_the_price_table(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    model = planted_model()
+    assert model is not None
+    prices = tmp_path / "prices.json"
+    entry = {"model": model, "kind": "output", "usd": "10", "per": 1_000_000, "unit": "tokens",
+             "effective_from": "2024-01-01"}  # fmt: skip
+    prices.write_text(json.dumps({"currency": "usd", "prices": [entry]}), encoding="utf-8")
+    rows = reconcile_jsonl(capsys, "--fake-mismatch", PLANTED, "--prices", str(prices))
+    (output,) = [r for r in rows if r["kind"] == "output"]
+    assert Decimal(output["estimated_amount"]) == Decimal(output["usage_quantity"]) * 10 / 10**6
+    assert all(r["estimated_amount"] is None for r in rows if r["kind"] != "output")
+    code, out, _ = run(capsys, "reconcile", "--fake", *FORTNIGHT, "--prices", str(prices))
+    assert code == 0
+    assert f"Prices: {prices}." in out
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"prices": [', "not JSON: Expecting value at line 1"),
+        ('{"prices": [{"model": "m"}]}', "prices[0] has no kind"),
+        ("[]", 'expected an object with a "prices" list'),
+    ],
+)
+def test_a_price_file_that_does_not_parse_exits_2_before_any_request(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, problem: str
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text(text, encoding="utf-8")
+    with FakeUsageServer(seed=0, now=JANUARY_NOW_TS).serve_in_thread() as srv:
+        code, out, err = run(
+            capsys, "reconcile", "--base-url", srv.base_url, "--api-key", srv.api_key,
+            "--prices", str(prices),
+        )  # fmt: skip
+        assert srv.requests == []
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert f"--prices: {prices}: {problem}" in err
+
+
+def test_a_price_file_that_cannot_be_read_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "reconcile", "--fake", "--prices", str(tmp_path / "missing.json"))
+    assert code == 2
+    assert "missing.json: cannot be read" in err
+
+
+def test_reconcile_sends_one_request_per_endpoint(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeUsageServer(seed=0, now=JANUARY_NOW_TS).serve_in_thread() as srv:
+        code, _, err = run(
+            capsys, "reconcile", "--base-url", srv.base_url, "--api-key", srv.api_key,
+            "--since", "2025-01-01", "--until", "2025-01-15",
+        )  # fmt: skip
+        sent = sorted(r.path.rsplit("/", 1)[-1] for r in srv.requests)
+    assert code == 0, err
+    assert sent == sorted(
+        ["costs", "completions", "embeddings", "images", "audio_speeches", "audio_transcriptions"]
+    )

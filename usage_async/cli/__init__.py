@@ -45,6 +45,7 @@ COMMAND_MODULES = (
     "rows",
     "summary",
     "budget",
+    "reconcile",
     "sync",
     "query",
     "check",
