@@ -563,3 +563,169 @@ def test_reconcile_sends_one_request_per_endpoint(capsys: pytest.CaptureFixture[
     assert sent == sorted(
         ["costs", "completions", "embeddings", "images", "audio_speeches", "audio_transcriptions"]
     )
+
+
+# -- summary --tz, --compare, --budget ------------------------------------------------------
+
+
+def summary_json(capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
+    code, out, err = run(capsys, "summary", "--fake", "--format", "json", *extra)
+    assert code == 0, err
+    body: dict[str, Any] = json.loads(out)
+    return body
+
+
+def test_summary_tz_sums_usage_over_local_days_and_labels_costs_utc_days(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    body = summary_json(
+        capsys, "--fake-now", SPRING_NOW, "--since", "2025-03-30", "--until", "2025-03-31",
+        "--tz", BERLIN, "--no-names",
+    )  # fmt: skip
+    assert body["buckets"] == {
+        "width": "1d",
+        "start": "2025-03-30T00:00:00+01:00",
+        "end": "2025-03-31T00:00:00+02:00",
+        "time_zone": BERLIN,
+    }
+    assert body["costs_buckets"]["start"] == "2025-03-30T00:00:00Z"
+    assert body["costs_buckets"]["end"] == "2025-03-31T00:00:00Z"
+    assert body["costs_buckets"]["time_zone"] == "UTC"
+    start, end = ts(2025, 3, 29, 23), ts(2025, 3, 30, 22)  # the 23-hour day
+    requests = body["requests_by_endpoint"]["completions"]["count"]
+    assert requests == hourly_sum(SPRING_NOW, start, end, "num_model_requests")
+    code, out, _ = run(
+        capsys, "summary", "--fake", "--fake-now", SPRING_NOW, "--since", "2025-03-30",
+        "--until", "2025-03-31", "--tz", BERLIN, "--no-names",
+    )  # fmt: skip
+    assert code == 0
+    assert out.startswith("Usage of 1 day in Europe/Berlin, 2025-03-30T00:00:00+01:00")
+    assert "Costs of 1 UTC day, 2025-03-30T00:00:00Z to 2025-03-31T00:00:00Z" in out
+    assert "Costs are reported only in UTC days" in out
+
+
+def test_summary_an_unknown_zone_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "summary", "--fake", "--tz", "Europe/Atlantis")
+    assert (code, out) == (2, "")
+    assert "--tz: unknown time zone 'Europe/Atlantis'" in err
+
+
+def _month_spend(start: int, end: int) -> dict[tuple[str | None, str | None], Decimal]:
+    from usage_async.line_items import parse_line_item
+
+    async def fetch() -> list[Any]:
+        async with (
+            FakeUsageServer(seed=0, now=JANUARY_NOW_TS) as srv,
+            UsageClient(srv.api_key, base_url=srv.base_url) as client,
+        ):
+            return await client.costs.collect(
+                start_time=start, end_time=end, group_by=["project_id", "line_item"]
+            )
+
+    sums: dict[tuple[str | None, str | None], Decimal] = {}
+    for bucket in asyncio.run(fetch()):
+        for r in bucket.results:
+            key = (r.project_id, parse_line_item(r.line_item).model)
+            sums[key] = sums.get(key, Decimal(0)) + r.amount.value
+    return sums
+
+
+def test_summary_compare_month_to_date_against_the_same_days_of_last_month(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    body = summary_json(capsys, "--fake-now", JANUARY_NOW, "--since", "month", "--compare")
+    comparison = body["comparison"]
+    assert comparison["by"] == ["project", "model"]
+    assert comparison["this_period"]["label"] == "2025-01-01..2025-01-15 (UTC)"
+    assert comparison["previous_period"]["label"] == "2024-12-01..2024-12-15 (UTC)"
+    this = _month_spend(ts(2025, 1, 1), ts(2025, 1, 16))
+    before = _month_spend(ts(2024, 12, 1), ts(2024, 12, 16))
+    changes = comparison["changes"]
+    assert {(c["project"], c["model"]) for c in changes} == set(this) | set(before)
+    for c in changes:
+        key = (c["project"], c["model"])
+        assert Decimal(c["this"]) == this.get(key, Decimal(0))
+        assert Decimal(c["previous"]) == before.get(key, Decimal(0))
+        assert Decimal(c["change"]) == Decimal(c["this"]) - Decimal(c["previous"])
+        if c["previous"] != "0" and Decimal(c["previous"]):
+            expected = (Decimal(c["change"]) * 100 / Decimal(c["previous"])).quantize(
+                Decimal("0.01")
+            )
+            assert Decimal(c["change_percent"]) == expected
+    assert all(c.get("project_name") for c in changes if c["project"])  # names beside ids
+    (total,) = comparison["totals"]
+    assert Decimal(total["this"]) == sum(this.values())
+    assert Decimal(total["previous"]) == sum(before.values())
+
+
+def test_summary_compare_by_another_dimension(capsys: pytest.CaptureFixture[str]) -> None:
+    body = summary_json(
+        capsys, "--fake-now", JANUARY_NOW, "--since", "last-week", "--compare", "--by", "kind",
+        "--no-names",
+    )  # fmt: skip
+    comparison = body["comparison"]
+    assert comparison["by"] == ["kind"]
+    assert comparison["this_period"]["label"] == "2025-01-06..2025-01-12 (UTC)"
+    assert comparison["previous_period"]["label"] == "2024-12-30..2025-01-05 (UTC)"
+    assert {"output", "input"} <= {c["kind"] for c in comparison["changes"]}
+
+
+def test_summary_compare_as_csv_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "summary", "--fake", "--fake-now", JANUARY_NOW, "--since", "month", "--compare",
+        "--format", "csv",
+    )  # fmt: skip
+    assert code == 0
+    rows = [r for r in csv_rows(out) if r["section"] in ("compare", "compare_total")]
+    metrics = {r["metric"] for r in rows}
+    assert metrics == {"this", "previous", "change", "change_percent"}
+    (total,) = [r for r in rows if r["section"] == "compare_total" and r["metric"] == "this"]
+    assert "2025-01-01..2025-01-15 (UTC) against 2024-12-01..2024-12-15 (UTC)" in total["name"]
+
+
+def test_summary_compare_with_no_previous_data_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The simulated organization starts on 2024-01-01: December 2023 has no Costs.
+    code, out, err = run(
+        capsys, "summary", "--fake", "--fake-now", "2024-01-20T12:00:00Z", "--since", "month",
+        "--compare",
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "--compare: the previous period, 2023-12-01..2023-12-20 (UTC), has no Costs" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--compare", "--by", "project,colour"), "--by: unknown dimension 'colour'; compare by:"),
+        (("--compare", "--by", "day"), "--by: cannot compare by day"),
+        (("--by", "model"), "--by goes with --compare"),
+    ],
+)
+def test_summary_a_bad_by_exits_2_before_any_request(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], message: str
+) -> None:
+    with FakeUsageServer(seed=0, now=JANUARY_NOW_TS).serve_in_thread() as srv:
+        code, out, err = run(
+            capsys, "summary", "--base-url", srv.base_url, "--api-key", srv.api_key, *argv
+        )
+        assert srv.requests == []
+    assert (code, out) == (2, "")
+    assert message in err
+    if "colour" in message:
+        assert "project, api_key, line_item, model, kind" in err
+
+
+def test_summary_budget_adds_the_budget_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    body = summary_json(capsys, "--fake-now", JANUARY_NOW, "--since", "7d", "--budget")
+    rows = budget_jsonl(capsys)
+    assert body["budget"]["rows"] == rows
+    assert "The projection is an estimate" in body["budget"]["heading"]
+    code, out, _ = run(
+        capsys, "summary", "--fake", "--fake-now", JANUARY_NOW, "--since", "7d", "--budget"
+    )
+    assert code == 0
+    assert "Spend limits and alerts (usd)" in out
+    assert "projection" in out

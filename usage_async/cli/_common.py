@@ -187,7 +187,7 @@ def parse_since(text: str) -> TimeArg:
     try:
         return parse_time(text)
     except argparse.ArgumentTypeError as exc:
-        if "is not a time" not in str(exc):
+        if "is not a time: use" not in str(exc):  # not a bad time of a known form
             raise
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a time or a period: use 30d, 12h, 90m, 2w, 2025-01-01, "
