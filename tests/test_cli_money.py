@@ -729,3 +729,26 @@ def test_summary_budget_adds_the_budget_lines(capsys: pytest.CaptureFixture[str]
     assert code == 0
     assert "Spend limits and alerts (usd)" in out
     assert "projection" in out
+
+
+# -- README ------------------------------------------------------------------------------------
+
+
+def test_the_readme_shows_each_money_command_with_fake() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Money on the command line", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("usage-async ")]
+    for needle in (
+        "--since last-month",
+        "--tz Europe/Berlin --group-by model",
+        "summary --fake --since month --compare",
+        "--budget",
+        "budget --fake",
+        "--fail-above 15",
+        "reconcile --fake",
+        "--fake-mismatch 2025-01-05",
+        "--threshold 5%",
+    ):
+        assert any(needle in line and "--fake" in line for line in lines), needle
+    fail_above = next(line for line in lines if "--fail-above" in line)
+    assert fail_above.rstrip().endswith("# exits 3")
