@@ -56,6 +56,7 @@ __all__ = [
     "FAKE_KEYS",
     "NAME_COLUMNS",
     "ORGANIZATION_ENV",
+    "PERIOD_HELP",
     "PROG",
     "TIME_HELP",
     "Api",
@@ -95,10 +96,12 @@ TIME_HELP = """\
 TIME is how long ago (30d, 12h, 90m, 2w: m is minutes, as in the bucket width 1m),
 floored to the bucket width's UTC boundary so that repeated runs ask for the same
 buckets; or a date (2025-01-01, UTC midnight); or an ISO datetime with a zone
-(2025-01-01T12:00:00Z, 2025-01-01T14:00:00+02:00); or Unix seconds (1735689600).
+(2025-01-01T12:00:00Z, 2025-01-01T14:00:00+02:00); or Unix seconds (1735689600)."""
+
+PERIOD_HELP = """\
 --since also takes a period name, which sets --until too unless it is given: today,
 yesterday, week (this ISO week so far), last-week, month (this month so far), last-month,
-year, last-year; UTC days, or the days of --tz where a command has it."""
+year, last-year; UTC days, or the days of --tz where the command has it."""
 
 
 class CommandError(Exception):

@@ -19,6 +19,7 @@ from ..prices import PriceTable, load_prices
 from ..reconcile import ReconcileReport, Thresholds, reconcile
 from ._common import (
     EXIT_OK,
+    PERIOD_HELP,
     PROG,
     TIME_HELP,
     Command,
@@ -369,8 +370,8 @@ COMMANDS = (
         "Costs charged: units where Costs carry a quantity, else an estimate from a price "
         "table (labelled as one). Lists the model-days beyond the thresholds and the line "
         "items matching no usage.",
-        epilog=f"{TIME_HELP}\n\n{ESTIMATE_NOTE}. Requests: 6 (Costs by line item, and "
-        "completions, embeddings, images, audio speeches and transcriptions by model), one "
+        epilog=f"{TIME_HELP}\n{PERIOD_HELP}\n\n{ESTIMATE_NOTE}. Requests: 6 (Costs by line "
+        "item, and completions, embeddings, images, audio speeches and transcriptions by model), one "
         f"page each up to 31 days.\n\n{FORMAT_HELP}",
         add_arguments=_arguments,
         run=_run,

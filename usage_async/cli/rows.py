@@ -16,6 +16,7 @@ from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     NAME_COLUMNS,
+    PERIOD_HELP,
     PROG,
     TIME_HELP,
     Command,
@@ -53,6 +54,7 @@ __all__ = ["COMMANDS", "endpoint_params"]
 
 ROWS_EPILOG = f"""\
 {TIME_HELP}
+{PERIOD_HELP}
 
 Rows: one per result of every bucket (all pages are followed), with the bucket's start_time
 and end_time as ISO UTC timestamps, the --group-by columns in the order given, then the

@@ -23,6 +23,7 @@ from ..periods import Comparison, Period, compare, period, period_between, previ
 from ..spend import TIME_DIMENSIONS, SpendTable, check_dimensions, group_spend
 from ._common import (
     EXIT_OK,
+    PERIOD_HELP,
     PROG,
     TIME_HELP,
     Command,
@@ -838,7 +839,7 @@ COMMANDS = (
         description="Fetch every endpoint concurrently (1d buckets, UTC days) and print totals: "
         "cost by project and by line item (exact sums; table rounds to cents, csv/json/jsonl "
         "are exact), tokens by model, requests per endpoint, and storage.",
-        epilog=f"{TIME_HELP}\n\n{FORMAT_HELP}",
+        epilog=f"{TIME_HELP}\n{PERIOD_HELP}\n\n{FORMAT_HELP}",
         add_arguments=_summary_arguments,
         run=_run_summary,
         examples=(
