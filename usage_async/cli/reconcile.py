@@ -371,8 +371,8 @@ COMMANDS = (
         "table (labelled as one). Lists the model-days beyond the thresholds and the line "
         "items matching no usage.",
         epilog=f"{TIME_HELP}\n{PERIOD_HELP}\n\n{ESTIMATE_NOTE}. Requests: 6 (Costs by line "
-        "item, and completions, embeddings, images, audio speeches and transcriptions by model), one "
-        f"page each up to 31 days.\n\n{FORMAT_HELP}",
+        "item, and completions, embeddings, images, audio speeches and transcriptions by "
+        f"model), one page each up to 31 days.\n\n{FORMAT_HELP}",
         add_arguments=_arguments,
         run=_run,
         examples=(
