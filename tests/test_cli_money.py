@@ -214,6 +214,29 @@ def test_tz_keeps_the_group_by_columns(capsys: pytest.CaptureFixture[str]) -> No
     )
 
 
+def test_tz_floors_the_range_to_local_midnights_so_no_day_is_partial(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(
+        capsys, "embeddings", "--fake", "--fake-now", SPRING_NOW,
+        "--since", "2025-03-30T09:00:00Z", "--until", "2025-03-31T05:00:00Z",
+        "--tz", BERLIN, "--format", "csv",
+    )  # fmt: skip
+    assert code == 0
+    (row,) = csv_rows(out)  # 03-31 05:00Z is within Berlin's 31st: that day is left out
+    assert row["start_time"] == "2025-03-30T00:00:00+01:00"
+    start, end = ts(2025, 3, 29, 23), ts(2025, 3, 30, 22)
+    assert int(row["input_tokens"]) == hourly_sum(
+        SPRING_NOW, start, end, "input_tokens", "embeddings"
+    )
+    code, _, err = run(
+        capsys, "embeddings", "--fake", "--fake-now", SPRING_NOW,
+        "--since", "2025-03-30T09:00:00Z", "--until", "2025-03-30T12:00:00Z", "--tz", BERLIN,
+    )  # fmt: skip
+    assert code == 2
+    assert "within one day in Europe/Berlin" in err
+
+
 def test_costs_refuse_tz_saying_costs_are_utc_days_only(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageError
 from .._rows import Row, arows, columns, rows
-from ..localtime import Zone, rebucket, zone_name
+from ..localtime import Zone, local_day, rebucket, zone_name
 from ..models import Bucket
 from ._common import (
     EXIT_FAILURE,
@@ -73,7 +73,8 @@ warning, and its ids show so. --no-names writes ids only and skips those request
 
 Local days: --tz ZONE (an IANA name, Europe/Berlin) with --bucket-width 1d asks for 1h
 buckets and sums them into that zone's days (23 or 25 hours on the days the clocks
-change); start_time and end_time are then that zone's midnights, with their UTC offset. A
+change); start_time and end_time are then that zone's midnights, with their UTC offset
+(--since and --until are floored to them, a bare date is that zone's day). A
 zone whose offset is not whole hours (Asia/Kolkata) cannot be built from hours: refused.
 Costs exist only in UTC days: costs --tz is refused.
 
@@ -178,6 +179,11 @@ def local_zone(spec: EndpointSpec, args: argparse.Namespace) -> Zone | None:
     return zone
 
 
+def _local_midnight(when: int, tz: Zone) -> int:
+    """The start of the local day of ``when`` in ``tz``."""
+    return local_day(_dt.datetime.fromtimestamp(when, tz).date(), tz)[0]
+
+
 def endpoint_params(
     spec: EndpointSpec, args: argparse.Namespace, now: int, tz: Zone | None = None
 ) -> dict[str, Any]:
@@ -190,6 +196,14 @@ def endpoint_params(
     width = args.bucket_width
     start, end = resolve_range(args.since, args.until, width, now, tz=tz)
     if tz is not None:
+        # Whole local days only, so that each row's day is the day summed.
+        start = _local_midnight(start, tz)
+        end = None if end is None else _local_midnight(end, tz)
+        if end is not None and end <= start:
+            raise CommandError(
+                f"--since and --until are within one day in {zone_name(tz)}: --tz sums whole "
+                "local days"
+            )
         width = "1h"
     params: dict[str, Any] = {"start_time": start, "end_time": end, "bucket_width": width}
     for param, kind in spec.params.items():
