@@ -44,6 +44,8 @@ __all__ = ["COMMAND_MODULES", "build_parser", "commands", "main"]
 COMMAND_MODULES = (
     "rows",
     "summary",
+    "budget",
+    "reconcile",
     "sync",
     "query",
     "check",

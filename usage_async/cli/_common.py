@@ -32,7 +32,9 @@ from .. import (
 from .._endpoints import WIDTH_SECONDS, floor_to_width
 from .._rows import Row
 from ..directory import Directory, Owner, build_directory
+from ..localtime import Zone, load_zone, local_day
 from ..models import ProjectApiKey
+from ..periods import PERIOD_NAMES, period
 from ._names import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -56,6 +58,7 @@ __all__ = [
     "FAKE_KEYS",
     "NAME_COLUMNS",
     "ORGANIZATION_ENV",
+    "PERIOD_HELP",
     "PROG",
     "TIME_HELP",
     "Api",
@@ -76,7 +79,9 @@ __all__ = [
     "open_client",
     "option_message",
     "option_name",
+    "parse_since",
     "parse_time",
+    "parse_zone",
     "resolve_range",
     "resolve_time",
     "split_commas",
@@ -96,6 +101,11 @@ TIME is how long ago (30d, 12h, 90m, 2w: m is minutes, as in the bucket width 1m
 floored to the bucket width's UTC boundary so that repeated runs ask for the same
 buckets; or a date (2025-01-01, UTC midnight); or an ISO datetime with a zone
 (2025-01-01T12:00:00Z, 2025-01-01T14:00:00+02:00); or Unix seconds (1735689600)."""
+
+PERIOD_HELP = """\
+--since also takes a period name, which sets --until too unless it is given: today,
+yesterday, week (this ISO week so far), last-week, month (this month so far), last-month,
+year, last-year; UTC days, or the days of --tz where the command has it."""
 
 
 class CommandError(Exception):
@@ -128,10 +138,14 @@ class Command:
 
 @attrs.frozen
 class TimeArg:
-    """A ``--since``/``--until`` value: Unix seconds, or (``relative``) seconds ago."""
+    """A ``--since``/``--until`` value: Unix seconds, or (``relative``) seconds ago, or
+    (``period``) a period name of :data:`~usage_async.periods.PERIOD_NAMES`. ``date`` is the
+    day a bare date named, so that ``--tz`` can read it as that zone's day."""
 
     seconds: int
     relative: bool = False
+    period: str | None = None
+    date: _dt.date | None = None
 
 
 def parse_time(text: str) -> TimeArg:
@@ -153,7 +167,7 @@ def parse_time(text: str) -> TimeArg:
         if _DATE.fullmatch(text):
             day = _dt.date.fromisoformat(text)
             midnight = _dt.datetime(day.year, day.month, day.day, tzinfo=_UTC)
-            return TimeArg(_not_before_1970(given, int(midnight.timestamp())))
+            return TimeArg(_not_before_1970(given, int(midnight.timestamp())), date=day)
         # Python 3.10's fromisoformat does not read a trailing Z.
         when = _dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
@@ -171,32 +185,86 @@ def parse_time(text: str) -> TimeArg:
     )
 
 
+def parse_since(text: str) -> TimeArg:
+    """:func:`parse_time`, or a period name (``month``, ``last-week``, ...: see
+    :data:`~usage_async.periods.PERIOD_NAMES`), which sets both ends of the range."""
+    name = text.strip().lower()
+    if name in PERIOD_NAMES:
+        return TimeArg(0, period=name)
+    try:
+        return parse_time(text)
+    except argparse.ArgumentTypeError as exc:
+        if "is not a time: use" not in str(exc):  # not a bad time of a known form
+            raise
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time or a period: use 30d, 12h, 90m, 2w, 2025-01-01, "
+            f"2025-01-01T00:00:00Z, Unix seconds, or one of {', '.join(PERIOD_NAMES)}"
+        ) from None
+
+
+def parse_zone(name: str | None) -> Zone | None:
+    """The ``--tz`` zone (None when not given); :class:`CommandError` (exit 2) names an
+    unknown zone and how to list the known ones."""
+    if name is None:
+        return None
+    try:
+        return load_zone(name)
+    except InvalidParameterError as exc:
+        message = str(exc)
+        raise CommandError("--tz" + message[2:] if message.startswith("tz:") else message) from None
+
+
 def _not_before_1970(given: str, seconds: int) -> int:
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"{given!r} is before 1970, when usage data begins")
     return seconds
 
 
-def resolve_time(value: TimeArg, bucket_width: str, now: int) -> int:
+def resolve_time(value: TimeArg, bucket_width: str, now: int, tz: Zone | None = None) -> int:
     """Unix seconds of ``value``; a relative one is ``now`` minus it, floored to the start of
-    its bucket of ``bucket_width`` (UTC), so that runs an hour apart ask for the same grid."""
+    its bucket of ``bucket_width`` (UTC), so that runs an hour apart ask for the same grid.
+
+    With ``tz``, a bare date is that zone's day, and a relative time with ``1d`` buckets is
+    floored to that zone's midnight. A period name is the period's start.
+    """
+    if value.period is not None:
+        return period(value.period, tz=tz, now=now).start_time
+    if tz is not None and value.date is not None:
+        return local_day(value.date, tz)[0]
     if not value.relative:
         return value.seconds
     when = now - value.seconds
+    if tz is not None and bucket_width == "1d":
+        return local_day(_dt.datetime.fromtimestamp(when, tz).date(), tz)[0]
     # An unknown width is left for the library to refuse, with the allowed ones.
     return floor_to_width(when, bucket_width) if bucket_width in WIDTH_SECONDS else when
 
 
 def resolve_range(
-    since: TimeArg, until: TimeArg | None, bucket_width: str, now: int
+    since: TimeArg,
+    until: TimeArg | None,
+    bucket_width: str,
+    now: int,
+    *,
+    tz: Zone | None = None,
 ) -> tuple[int, int | None]:
     """``--since`` and ``--until`` as Unix seconds (see :func:`resolve_time`), checked.
+
+    A period name in ``--since`` sets the end too, unless ``--until`` is given: the period's
+    end, or None (up to now) for a period to date (``month``, ``week``, ``today``), whose end
+    is in the future. Periods are whole days of ``tz`` (UTC by default).
 
     Raises :class:`CommandError` (exit 2), in ISO times, when ``--since`` is in the future
     or ``--until`` is not after ``--since``.
     """
-    start = resolve_time(since, bucket_width, now)
-    end = None if until is None else resolve_time(until, bucket_width, now)
+    start = resolve_time(since, bucket_width, now, tz)
+    if until is not None:
+        end: int | None = resolve_time(until, bucket_width, now, tz)
+    elif since.period is not None:
+        named = period(since.period, tz=tz, now=now)
+        end = named.end_time if named.end_time <= now else None
+    else:
+        end = None
     if start > now:
         raise CommandError(
             f"--since {iso(start)} is in the future (now is {iso(now)}): there is no usage "
@@ -266,7 +334,8 @@ def _positive_int(text: str) -> int:
 
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of :func:`open_client`: ``--fake``, ``--seed``, ``--fake-now``,
-    ``--api-key``, ``--base-url``, ``--allow-http``, ``--retries``, ``--max-concurrency``."""
+    ``--fake-key``, ``--fake-mismatch``, ``--api-key``, ``--base-url``, ``--allow-http``,
+    ``--retries``, ``--max-concurrency``."""
     group = parser.add_argument_group("API")
     where = group.add_mutually_exclusive_group()
     where.add_argument(
@@ -296,6 +365,14 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --fake, which of the simulator's keys to use: admin (every scope, the "
         "default) or limited (a restricted admin key without api.usage.read and the users "
         "list, to see what such a key gets)",
+    )
+    group.add_argument(
+        "--fake-mismatch",
+        action="append",
+        type=_utc_date,
+        metavar="DAY",
+        help="with --fake, a UTC day (2025-01-05) on which the simulator's Costs over-bill one "
+        "model's output by a quarter, for reconcile to find; repeatable",
     )
     group.add_argument(
         "--api-key",
@@ -328,6 +405,13 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="requests in flight at most (default %(default)s)",
     )
+
+
+def _utc_date(text: str) -> _dt.date:
+    try:
+        return _dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use 2025-01-05") from None
 
 
 FAKE_KEYS = ("admin", "limited")
@@ -385,17 +469,18 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
     retry = RetryPolicy(max_attempts=args.retries + 1)
     watch = Watch()
     if args.fake:
-        from ..testing import FakeUsageServer  # only --fake pays for the simulator's import
+        from ..testing import FakeUsageServer, Quirks  # only --fake pays for its import
 
         fake_now: TimeArg | None = args.fake_now
         now = None
         if fake_now is not None:
-            if fake_now.relative:
+            if fake_now.relative or fake_now.period is not None:
                 raise CommandError("--fake-now takes a point in time, not a duration")
             now = fake_now.seconds
         limited = getattr(args, "fake_key", None) == "limited"
+        quirks = Quirks(costs_mismatch_days=getattr(args, "fake_mismatch", None) or ())
         async with (
-            FakeUsageServer(seed=args.seed, now=now) as server,
+            FakeUsageServer(seed=args.seed, now=now, quirks=quirks) as server,
             UsageClient(
                 server.limited_key if limited else server.api_key,
                 base_url=server.base_url,
@@ -412,6 +497,8 @@ async def open_client(args: argparse.Namespace) -> AsyncIterator[Api]:
         raise CommandError("--fake-now needs --fake")
     if getattr(args, "fake_key", None) is not None:
         raise CommandError("--fake-key needs --fake")
+    if getattr(args, "fake_mismatch", None):
+        raise CommandError("--fake-mismatch needs --fake")
     key = args.api_key or os.environ.get(API_KEY_ENV)
     if not key:
         raise CommandError(

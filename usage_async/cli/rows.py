@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+import datetime as _dt
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageError
-from .._rows import Row, arows, columns
+from .._rows import Row, arows, columns, rows
+from ..localtime import Zone, local_day, rebucket, zone_name
+from ..models import Bucket
 from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     NAME_COLUMNS,
+    PERIOD_HELP,
     PROG,
     TIME_HELP,
     Command,
@@ -27,7 +31,9 @@ from ._common import (
     open_client,
     option_message,
     option_name,
+    parse_since,
     parse_time,
+    parse_zone,
     resolve_range,
     split_commas,
 )
@@ -48,6 +54,7 @@ __all__ = ["COMMANDS", "endpoint_params"]
 
 ROWS_EPILOG = f"""\
 {TIME_HELP}
+{PERIOD_HELP}
 
 Rows: one per result of every bucket (all pages are followed), with the bucket's start_time
 and end_time as ISO UTC timestamps, the --group-by columns in the order given, then the
@@ -64,6 +71,13 @@ the rows (3 + projects + active projects requests, only when a name column is wr
 id it cannot name shows as the id and "(unknown)"; a list the key may not read is one
 warning, and its ids show so. --no-names writes ids only and skips those requests.
 
+Local days: --tz ZONE (an IANA name, Europe/Berlin) with --bucket-width 1d asks for 1h
+buckets and sums them into that zone's days (23 or 25 hours on the days the clocks
+change); start_time and end_time are then that zone's midnights, with their UTC offset
+(--since and --until are floored to them, a bare date is that zone's day). A
+zone whose offset is not whole hours (Asia/Kolkata) cannot be built from hours: refused.
+Costs exist only in UTC days: costs --tz is refused.
+
 {FORMAT_HELP}"""
 
 
@@ -71,7 +85,11 @@ def _endpoint_arguments(spec: EndpointSpec) -> Callable[[argparse.ArgumentParser
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         when = parser.add_argument_group("time range")
         when.add_argument(
-            "--since", type=parse_time, required=True, metavar="TIME", help="first bucket"
+            "--since",
+            type=parse_since,
+            required=True,
+            metavar="TIME",
+            help="first bucket; or a period (month, last-week, ...) that sets --until too",
         )
         when.add_argument(
             "--until", type=parse_time, metavar="TIME", help="end of the last bucket (default: now)"
@@ -81,6 +99,17 @@ def _endpoint_arguments(spec: EndpointSpec) -> Callable[[argparse.ArgumentParser
             default="1d",
             metavar="WIDTH",
             help=f"one of {', '.join(spec.bucket_widths)} (default 1d)",
+        )
+        when.add_argument(
+            "--tz",
+            metavar="ZONE",
+            help="with --bucket-width 1d, days of this IANA zone (Europe/Berlin), summed from "
+            "1h buckets"
+            + (
+                "; Costs exist only in UTC days, so costs refuses it"
+                if spec.name == "costs"
+                else ""
+            ),
         )
         filters = parser.add_argument_group(
             "filters", "List options take several values, comma-separated or repeated."
@@ -130,13 +159,52 @@ def _endpoint_arguments(spec: EndpointSpec) -> Callable[[argparse.ArgumentParser
     return add_arguments
 
 
-def endpoint_params(spec: EndpointSpec, args: argparse.Namespace, now: int) -> dict[str, Any]:
+def local_zone(spec: EndpointSpec, args: argparse.Namespace) -> Zone | None:
+    """The ``--tz`` zone of an endpoint command (None without it), checked before any
+    request: a known zone, ``--bucket-width 1d``, and not Costs (UTC days only)."""
+    zone = parse_zone(getattr(args, "tz", None))
+    if zone is None:
+        return None
+    if spec.name == "costs":
+        raise CommandError(
+            "--tz: Costs are reported only in UTC days; a day's spend cannot be spread over "
+            "local days without guessing: leave out --tz for UTC days (summary --tz shows "
+            "usage in local days beside Costs in UTC days)"
+        )
+    if args.bucket_width != "1d":
+        raise CommandError(
+            f"--tz goes with --bucket-width 1d (it sums 1h buckets into local days), not "
+            f"{args.bucket_width}: {args.bucket_width} buckets are UTC whatever the zone"
+        )
+    return zone
+
+
+def _local_midnight(when: int, tz: Zone) -> int:
+    """The start of the local day of ``when`` in ``tz``."""
+    return local_day(_dt.datetime.fromtimestamp(when, tz).date(), tz)[0]
+
+
+def endpoint_params(
+    spec: EndpointSpec, args: argparse.Namespace, now: int, tz: Zone | None = None
+) -> dict[str, Any]:
     """The API parameters of an endpoint command's options (None for an option not given).
 
-    Raises :class:`CommandError` for an impossible range (see :func:`resolve_range`).
+    With ``tz`` (see :func:`local_zone`), the range is that zone's days and the buckets
+    asked for are ``1h``, to be summed into them. Raises :class:`CommandError` for an
+    impossible range (see :func:`resolve_range`).
     """
     width = args.bucket_width
-    start, end = resolve_range(args.since, args.until, width, now)
+    start, end = resolve_range(args.since, args.until, width, now, tz=tz)
+    if tz is not None:
+        # Whole local days only, so that each row's day is the day summed.
+        start = _local_midnight(start, tz)
+        end = None if end is None else _local_midnight(end, tz)
+        if end is not None and end <= start:
+            raise CommandError(
+                f"--since and --until are within one day in {zone_name(tz)}: --tz sums whole "
+                "local days"
+            )
+        width = "1h"
     params: dict[str, Any] = {"start_time": start, "end_time": end, "bucket_width": width}
     for param, kind in spec.params.items():
         if kind in ("str_list", "enum_list", "bool"):
@@ -175,15 +243,16 @@ def _endpoint_run(spec: EndpointSpec) -> Callable[[argparse.Namespace], Coroutin
         header = named_columns(row_columns(spec, args.group_by), ids)
         project(header, out.fields)  # a bad --fields is refused before any request
         ids = named_ids(args.group_by, out.fields, args.names)
+        zone = local_zone(spec, args)
         async with open_client(args) as api:
-            params = endpoint_params(spec, args, api.now())
+            params = endpoint_params(spec, args, api.now(), zone)
             try:
                 pages = api.client.endpoint(spec.name).pages(**params)
             except InvalidParameterError as exc:
                 raise CommandError(option_message(spec, exc)) from None
             with Target(out) as target:
                 try:
-                    await _write_rows(spec, header, target, pages, api.client, ids)
+                    await _write_rows(spec, header, target, pages, api.client, ids, zone)
                 except UsageError as exc:
                     resume = exc.resume_time
                     if not target.rows or resume is None or resume <= params["start_time"]:
@@ -218,11 +287,12 @@ async def _write_rows(
     pages: AsyncGenerator[Page[Any], None],
     client: UsageClient,
     ids: Sequence[str],
+    zone: Zone | None = None,
 ) -> None:
     async with contextlib.aclosing(pages):
         with Progress(spec.name) as progress:
             async with directory_walk(client, bool(ids), progress.warn, progress) as walk:
-                await _write_named(header, target, pages, progress, walk, ids)
+                await _write_named(header, target, pages, progress, walk, ids, zone)
 
 
 async def _write_named(
@@ -232,8 +302,12 @@ async def _write_named(
     progress: Progress,
     walk: DirectoryWalk | None,
     ids: Sequence[str],
+    zone: Zone | None = None,
 ) -> None:
-    rows = arows(progress.count(pages))
+    if zone is None:
+        rows = arows(progress.count(pages))
+    else:
+        rows = _local_rows(progress.count(pages), zone)
     if walk is not None:
         rows = _named(rows, walk, ids)
     if target.spec.format == "table":
@@ -260,6 +334,22 @@ async def _named(
     async with contextlib.aclosing(rows):
         async for row in rows:
             yield add_names(row, await walk.get(), ids)
+
+
+async def _local_rows(hours: AsyncIterable[Bucket[Any]], zone: Zone) -> AsyncGenerator[Row, None]:
+    """The rows of ``hours`` summed into the local days of ``zone`` (``localtime.rebucket``):
+    ``start_time``/``end_time`` are the day's local midnights, with their UTC offset."""
+    found = [bucket async for bucket in hours]
+    try:
+        days = rebucket(found, zone)
+    except InvalidParameterError as exc:
+        raise CommandError(f"--tz {zone_name(zone)}: {exc}") from None
+    for day in days:
+        start = _dt.datetime.fromtimestamp(day.day_start, zone).isoformat()
+        end = _dt.datetime.fromtimestamp(day.day_end, zone).isoformat()
+        bucket = Bucket(start_time=day.day_start, end_time=day.day_end, results=day.results)
+        for row in rows([bucket]):
+            yield {**row, "start_time": start, "end_time": end}
 
 
 async def _replay(found: list[Row]) -> AsyncGenerator[Row, None]:
@@ -294,6 +384,9 @@ def _examples(spec: EndpointSpec) -> tuple[str, ...]:
     ]
     if "1h" in spec.bucket_widths:
         lines.append(f"{PROG} {name} --since 12h --bucket-width 1h --group-by {groups[0]}")
+        lines.append(f"{PROG} {name} --fake --since last-week --tz Europe/Berlin")
+    else:
+        lines.append(f"{PROG} {name} --fake --since month --group-by line_item")
     return tuple(lines)
 
 
