@@ -741,6 +741,26 @@ def test_summary_a_bad_by_exits_2_before_any_request(
         assert "project, api_key, line_item, model, kind" in err
 
 
+def test_summary_compare_by_api_key_before_the_api_groups_so_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(
+        capsys, "summary", "--fake", "--fake-now", JANUARY_NOW, "--since", "month", "--compare",
+        "--by", "api_key",
+    )  # fmt: skip
+    assert (code, out) == (2, "")
+    assert "groups Costs by api_key_id only from 2025-12-06T00:00:00Z" in err
+
+
+def test_summary_compare_by_api_key_after_2025_12_06(capsys: pytest.CaptureFixture[str]) -> None:
+    body = summary_json(
+        capsys, "--fake-now", "2026-03-10T12:00:00Z", "--since", "last-month", "--compare",
+        "--by", "api_key", "--no-names",
+    )  # fmt: skip
+    changes = body["comparison"]["changes"]
+    assert any(c["api_key"] for c in changes)
+
+
 def test_summary_budget_adds_the_budget_lines(capsys: pytest.CaptureFixture[str]) -> None:
     body = summary_json(capsys, "--fake-now", JANUARY_NOW, "--since", "7d", "--budget")
     rows = budget_jsonl(capsys)

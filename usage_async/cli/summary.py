@@ -17,6 +17,7 @@ import attrs
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageClient
 from .._endpoints import floor_to_width
 from .._rows import Row, rows
+from ..errors import API_KEY_GROUPING_SINCE
 from ..localtime import Zone, local_day, rebucket, zone_name
 from ..models import Bucket
 from ..periods import Comparison, Period, compare, period, period_between, previous
@@ -670,6 +671,14 @@ async def _run_summary(args: argparse.Namespace) -> int:
                 None if until is None else _utc_date_midnight(until, zone),
             )
         periods = compare_periods(args, now) if args.compare else None
+        if periods is not None and "api_key" in dims:
+            first = periods[1].start_time
+            if first < API_KEY_GROUPING_SINCE:
+                raise CommandError(
+                    f"--by api_key: the previous period starts {iso(first)}, and the API "
+                    f"groups Costs by api_key_id only from {iso(API_KEY_GROUPING_SINCE)} on; "
+                    "compare a later period, or leave api_key out of --by"
+                )
         fetched: dict[int, list[Any]] = {}  # 0: this period's Costs, 1: the previous one's
         with Progress("summary", endpoints=len(ENDPOINTS)) as progress:
             work: list[Awaitable[None]] = [
