@@ -158,3 +158,17 @@ async def test_a_migrated_database_holds_what_a_new_one_syncs(
     async with open_store(old) as store:
         migrated = await store.table_rows("costs")
     assert migrated == synced
+
+
+async def test_an_empty_version_3_database_migrates(store_kind: str, store_url: str) -> None:
+    ddl = statements_of(DATA / f"schema_v3_{store_kind}.sql")
+    if store_kind == "sqlite":
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as conn:
+            for statement in ddl:
+                conn.execute(statement)
+    else:
+        for statement in ddl:
+            pg_exec(store_url, statement)
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == SCHEMA.version
+        assert await store.table_rows("costs") == []

@@ -744,17 +744,31 @@ def _to_v3(dialect: Dialect) -> list[str]:
 def _to_v4(dialect: Dialect) -> list[Step]:
     """Version 3 to 4: ``model``, ``kind``, ``line_item_prefix`` and ``line_item_detail`` on
     ``costs``, filled in for every stored row by the parser new rows are written with (in
-    Python, so that a migrated database and a new one agree to the letter)."""
-    p = dialect.param
+    Python, so that a migrated database and a new one agree to the letter).
+
+    Each distinct line item is parsed once into a temporary table, and one UPDATE reads it
+    by key: one pass over ``costs``, however many line items (an UPDATE per line item
+    would scan the table once for each)."""
+    temp = "usage_async_line_items_v4"
     out: list[Step] = [f"ALTER TABLE costs ADD COLUMN {_q(c)} TEXT" for c in LINE_ITEM_COLUMNS]
-    sets = ", ".join(f"{_q(c)} = {p}" for c in LINE_ITEM_COLUMNS)
+    out.append(
+        f"CREATE TEMPORARY TABLE {temp} (line_item TEXT PRIMARY KEY, "
+        + ", ".join(f"{_q(c)} TEXT" for c in LINE_ITEM_COLUMNS)
+        + ")"
+    )
     out.append(
         Backfill(
             select="SELECT DISTINCT line_item FROM costs WHERE line_item <> ''",
-            update=f"UPDATE costs SET {sets} WHERE line_item = {p}",
-            compute=lambda row: (*line_item_values(row[0]), row[0]),
+            update=f"INSERT INTO {temp} VALUES ({dialect.params(1 + len(LINE_ITEM_COLUMNS))})",
+            compute=lambda row: (row[0], *line_item_values(row[0])),
         )
     )
+    sets = ", ".join(
+        f"{_q(c)} = (SELECT t.{_q(c)} FROM {temp} t WHERE t.line_item = costs.line_item)"
+        for c in LINE_ITEM_COLUMNS
+    )
+    out.append(f"UPDATE costs SET {sets} WHERE line_item <> ''")
+    out.append(f"DROP TABLE {temp}")
     return out
 
 
