@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sync_support import DAY, NOW, pg_exec
+from sync_support import DAY, LINE_ITEMS, NOW, build_old_database, pg_exec, statements_of
 
 from usage_async import UsageClient
 from usage_async.line_items import parse_line_item
@@ -19,21 +19,6 @@ from usage_async.testing import FakeUsageServer
 
 DATA = Path(__file__).parent / "data"
 SINCE = NOW - 4 * DAY
-
-# Line items of every sort: recognised, prefixed, with a detail, model-less, unrecognised,
-# and '' (the API's null line item, or a collection not grouped by line item).
-LINE_ITEMS = (
-    "gpt-4o-2024-08-06, input",
-    "gpt-4o-mini, cached input",
-    "priority | gpt-4.1, output",
-    "gpt-4o audio, input",
-    "dall-e-3, 1024x1024",
-    "web search tool calls, low context",
-    "gpt-4.1, input, long context",
-    "input_tokens",
-    "assistants api | file search",
-    "",
-)
 
 
 def expected(line_item: str) -> dict[str, str | None]:
@@ -106,43 +91,6 @@ async def test_a_collection_not_grouped_by_line_item_has_them_null(
     assert all(derived(row) == dict.fromkeys(LINE_ITEM_COLUMNS) for row in rows)
 
 
-def _statements(path: Path) -> list[str]:
-    """The statements of a saved DDL file (one per block, blocks separated by ';\\n\\n')."""
-    body = "\n".join(line for line in path.read_text().splitlines() if not line.startswith("--"))
-    return [s.strip().rstrip(";") for s in body.split(";\n\n") if s.strip().rstrip(";")]
-
-
-def _old_costs_rows(store_kind: str) -> list[str]:
-    """One costs row per line item (amounts 1.1, 2.2, ...) as an older version stored them."""
-    true = "TRUE" if store_kind == "postgresql" else "1"
-    out = []
-    for i, line_item in enumerate(LINE_ITEMS, start=1):
-        out.append(
-            "INSERT INTO costs (start_time, end_time, bucket_width, group_by, project_id,"  # noqa: S608
-            " line_item, amount_value, amount_currency, settled, fetched_at) VALUES"
-            f" ({NOW - DAY}, {NOW}, '1d', 'line_item,project_id', 'proj_{i}',"
-            f" '{line_item}', '{i}.{i}', 'usd', {true}, {NOW})"
-        )
-    out.append(
-        "INSERT INTO usage_async_state VALUES"  # noqa: S608 - the test's own constants
-        f" ('costs', '1d', 'line_item,project_id', {NOW - DAY}, {NOW}, {NOW})"
-    )
-    return out
-
-
-def build_old_database(store_kind: str, url: str, version: int) -> None:
-    """A database at ``version`` as that release created it (its saved DDL), with the rows
-    of :data:`LINE_ITEMS`."""
-    sql = [*_statements(DATA / f"schema_v{version}_{store_kind}.sql"), *_old_costs_rows(store_kind)]
-    if store_kind == "sqlite":
-        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            for statement in sql:
-                conn.execute(statement)
-        return
-    for statement in sql:
-        pg_exec(url, statement)
-
-
 @pytest.mark.parametrize("version", [1, 3])
 async def test_an_older_database_is_migrated_and_its_rows_back_filled(
     store_kind: str, store_url: str, version: int
@@ -193,7 +141,7 @@ async def test_a_migrated_database_holds_what_a_new_one_syncs(
                 value = dialect.bool_out(value)
             values.append(value)
         inserts.append(tuple(values))
-    statements = _statements(DATA / f"schema_v3_{store_kind}.sql")
+    statements = statements_of(DATA / f"schema_v3_{store_kind}.sql")
     insert = f"INSERT INTO costs ({', '.join(columns)}) VALUES ({dialect.params(len(columns))})"  # noqa: S608
     if store_kind == "sqlite":
         with sqlite3.connect(old.removeprefix("sqlite:///")) as conn:
@@ -210,3 +158,17 @@ async def test_a_migrated_database_holds_what_a_new_one_syncs(
     async with open_store(old) as store:
         migrated = await store.table_rows("costs")
     assert migrated == synced
+
+
+async def test_an_empty_version_3_database_migrates(store_kind: str, store_url: str) -> None:
+    ddl = statements_of(DATA / f"schema_v3_{store_kind}.sql")
+    if store_kind == "sqlite":
+        with sqlite3.connect(store_url.removeprefix("sqlite:///")) as conn:
+            for statement in ddl:
+                conn.execute(statement)
+    else:
+        for statement in ddl:
+            pg_exec(store_url, statement)
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == SCHEMA.version
+        assert await store.table_rows("costs") == []

@@ -106,10 +106,10 @@ def test_every_endpoint_has_a_table_with_every_result_field_and_group_column() -
     ]
 
 
-def test_the_schema_of_version_4_is_pinned() -> None:
-    # A new result field changes the tables: that needs SCHEMA_VERSION 5 and a migration.
+def test_the_schema_of_version_5_is_pinned() -> None:
+    # A new result field changes the tables: that needs SCHEMA_VERSION 6 and a migration.
     layout = {name: t.columns for name, t in SCHEMA.tables.items()}
-    assert SCHEMA.version == 4
+    assert SCHEMA.version == 5
     assert layout["costs"][-5:] == (
         "missing_since",
         "model",
@@ -315,7 +315,7 @@ async def test_a_version_1_database_from_the_previous_release_migrates_keeping_i
 ) -> None:
     build_v1_database(store_kind, store_url)
     async with open_store(store_url) as store:
-        assert await store.schema_version() == SCHEMA.version  # 1 -> 2 -> 3 -> 4
+        assert await store.schema_version() == SCHEMA.version  # 1 -> 2 -> 3 -> 4 -> 5
         (row,) = await store.table_rows("costs")
         assert await store.fetch("SELECT * FROM usage_async_unknown") == []
         assert await store.states() == [("costs", "1d", "line_item,project_id", NOW - DAY, NOW)]

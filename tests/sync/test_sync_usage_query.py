@@ -49,12 +49,12 @@ async def around() -> AsyncIterator[Callable[[_dt.date], Awaitable[Sync]]]:
         stack.append((srv, client))
         since = noon_after(day) - 5 * DAY - 12 * HOUR
 
-        async def collect(url: str, width: str = "1h") -> None:
+        async def collect(url: str, width: str = "1h", endpoint: str = "completions") -> None:
             await sync(
                 client,
                 url,
-                endpoints=["completions"],
-                bucket_width={"completions": width},
+                endpoints=[endpoint],
+                bucket_width={endpoint: width},
                 since=since,
                 clock=srv.now,
                 names=True,
@@ -252,3 +252,32 @@ async def test_the_command_writes_local_days_with_their_figures(
         if r["day"] == AUTUMN.isoformat()
     }
     assert autumn == await raw_counts(store_url, *AUTUMN_BOUNDS)
+
+
+async def test_a_zone_whose_midnight_falls_inside_an_hour_asks_for_minutes(
+    around: Any, store_url: str
+) -> None:
+    collect = await around(SPRING)
+    await collect(store_url)
+    with pytest.raises(UsageQueryError, match=r"sync --bucket-width completions=1m$") as caught:
+        await usage(store_url, tz="Asia/Kolkata")  # +05:30
+    assert "straddles local midnight" in str(caught.value)
+
+
+async def test_an_endpoint_counting_something_else_shows_that_count(
+    around: Any, store_url: str
+) -> None:
+    collect = await around(SPRING)
+    await collect(store_url, endpoint="images")
+    answer = await usage(store_url, endpoint="images", tz="Europe/Berlin")
+    assert answer.columns(every=False) == answer.columns()
+    assert answer.columns() == [
+        "day",
+        "project_id",
+        "project_name",
+        "model",
+        "images",
+        "num_model_requests",
+        "complete",
+    ]
+    assert sum(d.counts["images"] or 0 for d in answer) > 0

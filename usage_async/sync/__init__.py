@@ -12,7 +12,8 @@ and what is never deleted, are documented in ``usage_async/sync/_schema.py``.
 """
 
 from ._rows import DuplicateResultError
-from ._schema import SCHEMA, SCHEMA_VERSION, Schema
+from ._schema import SCHEMA, SCHEMA_VERSION, VIEWS, Schema
+from ._sqlite import DecimalSum
 from .collector import (
     DEFAULT_GROUP_BY,
     DEFAULT_LOOKBACK,
@@ -61,8 +62,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPEND_BY",
     "USAGE_ENDPOINTS",
+    "VIEWS",
     "Collection",
     "Collector",
+    "DecimalSum",
     "DuplicateResultError",
     "EndpointReport",
     "NamesReport",

@@ -77,6 +77,21 @@ guess), and every row of a collection not grouped by ``line_item``. They are wri
 the row and never read back from the API; the migration to version 4 fills them in for the
 rows already stored, with the same parser.
 
+**Views of spend** (version 5), for dashboards (Grafana's PostgreSQL data source) and SQL::
+
+    usage_async_daily_spend_by_project  day, day_start, project_id, project_name, currency,
+                                        amount, settled
+    usage_async_daily_spend_by_model    day, day_start, model, currency, amount, settled
+    usage_async_month_to_date_spend     month, month_start, until_time, project_id,
+                                        project_name, currency, amount, settled
+
+``day`` is the UTC date ('2025-03-01'), ``day_start`` and ``month_start`` its first second
+(Unix seconds), ``until_time`` the end of the data held. Each view sums one costs collection,
+the one ``query spend`` picks for the same question, so two collections of the same spend are
+never added together (:func:`view_statements`). ``amount`` is NUMERIC in PostgreSQL; in
+SQLite the decimal string summed by the ``decimal_sum`` aggregate usage-async registers
+(``settled`` is then 0 or 1).
+
 ``usage_async_state`` holds one ``since`` and watermark per (endpoint, bucket_width,
 group_by): buckets from ``since`` up to the watermark were read (``since`` only moves back,
 by a backfill; the watermark only forward). ``usage_async_meta`` holds the schema version
@@ -100,6 +115,7 @@ from .._endpoints import ENDPOINTS
 from ..directory import API_KEYS, PROJECTS, SERVICE_ACCOUNTS, USERS
 from ..line_items import parse_line_item
 from ..models import Amount
+from ._targets import DEFAULT_GROUP_BY
 
 __all__ = [
     "DIRECTORY_TABLES",
@@ -108,6 +124,7 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "SQLITE",
+    "VIEWS",
     "Backfill",
     "Column",
     "Dialect",
@@ -120,9 +137,10 @@ __all__ = [
     "migration_plan",
     "statements",
     "unknown_statements",
+    "view_statements",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Column kinds.
 INT = "int"
@@ -542,6 +560,133 @@ def directory_statements(table: DirectoryTable, dialect: Dialect) -> DirectorySt
     return DirectoryStatements(create, upsert, mark, select)
 
 
+# -- views of spend (version 5) ------------------------------------------------------------
+
+VIEWS = (
+    "usage_async_daily_spend_by_project",
+    "usage_async_daily_spend_by_model",
+    "usage_async_month_to_date_spend",
+)
+"""The views of spend every database has (version 5), in the order they are created."""
+
+# What the views write differently in each store: the exact sum, "every row settled", the
+# UTC date of Unix seconds, the first instant of this UTC month, and a byte-order collation
+# (Python's order of strings, whatever the database's locale).
+_VIEW_SQL: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {
+        "sqlite": MappingProxyType(
+            {
+                "sum": "decimal_sum(c.amount_value)",
+                "settled": "MIN(c.settled)",
+                "date": "date({}, 'unixepoch')",
+                "month": "strftime('%Y-%m', {}, 'unixepoch')",
+                "month_start": "CAST(strftime('%s', 'now', 'start of month') AS INTEGER)",
+                "collate": "",
+            }
+        ),
+        "postgresql": MappingProxyType(
+            {
+                "sum": "SUM(c.amount_value)",
+                "settled": "bool_and(c.settled)",
+                "date": "to_char(to_timestamp({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+                "month": "to_char(to_timestamp({}) AT TIME ZONE 'UTC', 'YYYY-MM')",
+                "month_start": (
+                    "CAST(EXTRACT(EPOCH FROM date_trunc('month', now() AT TIME ZONE 'UTC'))"
+                    " AS BIGINT)"
+                ),
+                "collate": ' COLLATE "C"',
+            }
+        ),
+    }
+)
+
+
+def _able(column: str) -> str:
+    """The costs collections grouped by ``column`` (``_`` escaped: LIKE reads it as any
+    character)."""
+    pattern = column.replace("_", "\\_")
+    return (
+        f"SELECT bucket_width, group_by, since, watermark FROM {STATE_TABLE}"
+        f" WHERE endpoint = 'costs' AND ',' || group_by || ',' LIKE '%,{pattern},%' ESCAPE '\\'"
+    )
+
+
+def _most_current(sql: Mapping[str, str]) -> str:
+    """ORDER BY of the collection ``query`` picks first: the latest watermark, then the
+    default ``group_by``, then the fewest groups, then width and ``group_by`` as strings."""
+    default = ",".join(sorted(DEFAULT_GROUP_BY["costs"]))
+    groups = (
+        "CASE WHEN group_by = '' THEN 0"
+        " ELSE length(group_by) - length(replace(group_by, ',', '')) + 1 END"
+    )
+    collate = sql["collate"]
+    return (
+        f"ORDER BY watermark DESC, CASE WHEN group_by = '{default}' THEN 0 ELSE 1 END,"
+        f" {groups}, bucket_width{collate}, group_by{collate} LIMIT 1"
+    )
+
+
+def view_statements(dialect: Dialect) -> list[str]:
+    """CREATE VIEW of each of :data:`VIEWS`.
+
+    Each view sums exactly one costs collection, the one ``usage-async query spend`` sums
+    for the same question (``--by project,day``, ``--by day,model``, ``--by project --since``
+    this month's start), over the buckets it holds: two collections of the same spend are
+    never added together. Amounts are exact: PostgreSQL sums NUMERIC; SQLite sums the TEXT
+    amounts with ``decimal_sum``, the aggregate usage-async registers on its connections
+    (another tool registers ``usage_async.sync.DecimalSum`` under that name to read them).
+    """
+    sql = _VIEW_SQL[dialect.name]
+    projects = DIRECTORY_TABLES[PROJECTS].name
+    day_start = "(c.start_time / 86400) * 86400"
+    day = sql["date"].format(day_start)
+    amount = f"{sql['sum']} AS amount, {sql['settled']} AS settled"
+    currency = "COALESCE(c.amount_currency, '') AS currency"
+    chosen_rows = (
+        "FROM costs c JOIN chosen s ON c.bucket_width = s.bucket_width AND c.group_by = s.group_by"
+    )
+    by_project = (
+        f"CREATE VIEW {VIEWS[0]} AS\n"
+        f"WITH chosen AS ({_able('project_id')} {_most_current(sql)})\n"
+        f"SELECT {day} AS day, {day_start} AS day_start, c.project_id, p.name AS project_name,"
+        f" {currency}, {amount}\n"
+        f"{chosen_rows}\n"
+        f"LEFT JOIN {projects} p ON p.id = c.project_id\n"
+        "WHERE c.amount_value IS NOT NULL AND c.start_time >= s.since"
+        " AND c.start_time < s.watermark\n"
+        "GROUP BY 1, 2, 3, 4, 5"
+    )
+    by_model = (
+        f"CREATE VIEW {VIEWS[1]} AS\n"
+        f"WITH chosen AS ({_able('line_item')} {_most_current(sql)})\n"
+        f"SELECT {day} AS day, {day_start} AS day_start, c.model, {currency}, {amount}\n"
+        f"{chosen_rows}\n"
+        "WHERE c.amount_value IS NOT NULL AND c.start_time >= s.since"
+        " AND c.start_time < s.watermark\n"
+        "GROUP BY 1, 2, 3, 4"
+    )
+    # As `query spend --by project --since <month start>`: among the collections by project
+    # that hold the month's start up to the newest data held, the most current.
+    month_to_date = (
+        f"CREATE VIEW {VIEWS[2]} AS\n"
+        f"WITH able AS ({_able('project_id')}),\n"
+        f"bounds AS (SELECT {sql['month_start']} AS month_start,"
+        " (SELECT MAX(watermark) FROM able) AS newest),\n"
+        "chosen AS (SELECT a.bucket_width, a.group_by, a.since, a.watermark FROM able a, bounds b"
+        f" WHERE a.since <= b.month_start AND a.watermark >= b.newest {_most_current(sql)})\n"
+        f"SELECT {sql['month'].format('b.month_start')} AS month, b.month_start,"
+        " s.watermark AS until_time, c.project_id, p.name AS project_name,"
+        f" {currency}, {amount}\n"
+        f"{chosen_rows}\n"
+        "CROSS JOIN bounds b\n"
+        f"LEFT JOIN {projects} p ON p.id = c.project_id\n"
+        "WHERE c.amount_value IS NOT NULL AND c.start_time >= b.month_start"
+        " AND c.start_time < s.watermark\n"
+        "GROUP BY 1, 2, 3, 4, 5, 6"
+    )
+    return [by_project, by_model, month_to_date]
+
+
 @attrs.frozen
 class Backfill:
     """A migration step done in Python: each row ``select`` returns is turned by ``compute``
@@ -576,6 +721,7 @@ class Schema:
         out = [meta_create(), state_statements(dialect)[0], unknown_statements(dialect)[0]]
         out += [statements(t, dialect).create for t in self.tables.values()]
         out += [directory_statements(t, dialect).create for t in DIRECTORY_TABLES.values()]
+        out += view_statements(dialect)
         return out
 
 
@@ -598,24 +744,44 @@ def _to_v3(dialect: Dialect) -> list[str]:
 def _to_v4(dialect: Dialect) -> list[Step]:
     """Version 3 to 4: ``model``, ``kind``, ``line_item_prefix`` and ``line_item_detail`` on
     ``costs``, filled in for every stored row by the parser new rows are written with (in
-    Python, so that a migrated database and a new one agree to the letter)."""
-    p = dialect.param
+    Python, so that a migrated database and a new one agree to the letter).
+
+    Each distinct line item is parsed once into a temporary table, and one UPDATE reads it
+    by key: one pass over ``costs``, however many line items (an UPDATE per line item
+    would scan the table once for each)."""
+    temp = "usage_async_line_items_v4"
     out: list[Step] = [f"ALTER TABLE costs ADD COLUMN {_q(c)} TEXT" for c in LINE_ITEM_COLUMNS]
-    sets = ", ".join(f"{_q(c)} = {p}" for c in LINE_ITEM_COLUMNS)
+    out.append(
+        f"CREATE TEMPORARY TABLE {temp} (line_item TEXT PRIMARY KEY, "
+        + ", ".join(f"{_q(c)} TEXT" for c in LINE_ITEM_COLUMNS)
+        + ")"
+    )
     out.append(
         Backfill(
             select="SELECT DISTINCT line_item FROM costs WHERE line_item <> ''",
-            update=f"UPDATE costs SET {sets} WHERE line_item = {p}",
-            compute=lambda row: (*line_item_values(row[0]), row[0]),
+            update=f"INSERT INTO {temp} VALUES ({dialect.params(1 + len(LINE_ITEM_COLUMNS))})",
+            compute=lambda row: (row[0], *line_item_values(row[0])),
         )
     )
+    sets = ", ".join(
+        f"{_q(c)} = (SELECT t.{_q(c)} FROM {temp} t WHERE t.line_item = costs.line_item)"
+        for c in LINE_ITEM_COLUMNS
+    )
+    out.append(f"UPDATE costs SET {sets} WHERE line_item <> ''")
+    out.append(f"DROP TABLE {temp}")
     return out
+
+
+def _to_v5(dialect: Dialect) -> list[Step]:
+    """Version 4 to 5: the views of spend (:func:`view_statements`). Creates three views
+    and touches no table."""
+    return list(view_statements(dialect))
 
 
 SCHEMA = Schema(
     version=SCHEMA_VERSION,
     tables=MappingProxyType({name: table_for(name) for name in ENDPOINTS}),
-    migrations=MappingProxyType({1: _to_v2, 2: _to_v3, 3: _to_v4}),
+    migrations=MappingProxyType({1: _to_v2, 2: _to_v3, 3: _to_v4, 4: _to_v5}),
 )
 """The schema this version of usage-async writes."""
 

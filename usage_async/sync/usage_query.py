@@ -56,7 +56,10 @@ def _counters(endpoint: str) -> tuple[str, ...]:
     return tuple(c.name for c in SCHEMA.tables[endpoint].fields if c.kind == INT)
 
 
-_MAIN_COUNTS = ("input_tokens", "output_tokens", "input_cached_tokens", "num_model_requests")
+# The counts shown by default where an endpoint has many (the rest: ``every=True``).
+_MAIN_COUNTS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"completions": ("input_tokens", "output_tokens", "input_cached_tokens", "num_model_requests")}
+)
 
 
 def usage_columns(
@@ -64,16 +67,16 @@ def usage_columns(
 ) -> list[str]:
     """The columns of :meth:`UsageAnswer.records`: ``day``, the keys (``project_name``
     beside ``project_id`` when ``names``), the endpoint's counts, then ``complete``.
-    ``every=False`` keeps only the main counts of a token endpoint (tokens in and out,
-    cached input, requests)."""
+    ``every=False`` keeps only the main counts of ``completions`` (tokens in and out, cached
+    input, requests) of its fifteen."""
     out = ["day"]
     for key in keys:
         out.append(key)
         if key == "project_id" and names:
             out.append("project_name")
     counts = _counters(endpoint)
-    if not every:
-        counts = tuple(c for c in counts if c in _MAIN_COUNTS) or counts
+    if not every and endpoint in _MAIN_COUNTS:
+        counts = tuple(c for c in counts if c in _MAIN_COUNTS[endpoint])
     return [*out, *counts, "complete"]
 
 
@@ -167,6 +170,13 @@ class UsageAnswer(list[UsageDay]):
         return out
 
 
+def _shown(endpoint: str, c: Collection) -> str:
+    return (
+        f"{endpoint} {c.bucket_width} by {c.group_by or '(nothing)'} from {_iso(c.since)} to "
+        f"{_iso(c.watermark)}"
+    )
+
+
 def _iso(when: int) -> str:
     return _dt.datetime.fromtimestamp(when, _UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -229,7 +239,7 @@ async def _usage(
     if not held:
         return UsageAnswer(endpoint=endpoint, zone=shown_zone)
     able = [c for c in held if c.bucket_width in _LOCAL_WIDTHS] if local else list(held)
-    listing = "; ".join(f"{endpoint} {str(c).removeprefix('costs ')}" for c in held)
+    listing = "; ".join(_shown(endpoint, c) for c in held)
     if not able:
         raise UsageQueryError(
             f"--tz {shown_zone}: local days are summed from 1h buckets, and the database "
@@ -256,11 +266,15 @@ async def _usage(
     buckets = await _buckets(store, endpoint, chosen, keys, low, high)
     project_names = await _project_names(store) if names and "project_id" in keys else {}
     counters = _counters(endpoint)
-    flat = [
-        d
-        for local_bucket in rebucket(buckets, zone)
-        for d in _day(local_bucket, keys, counters, project_names)
-    ]
+    try:
+        local_days = rebucket(buckets, zone)
+    except InvalidParameterError as exc:  # a zone whose midnight falls inside an hour
+        raise UsageQueryError(
+            f"--tz {shown_zone}: {str(exc).removeprefix('buckets: ')}; collect minutes with "
+            f"usage-async sync --bucket-width {endpoint}=1m",
+            held,
+        ) from None
+    flat = [d for day in local_days for d in _day(day, keys, counters, project_names)]
     return UsageAnswer(
         flat,
         endpoint=endpoint,
