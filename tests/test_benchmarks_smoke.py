@@ -171,3 +171,20 @@ def test_the_page_server_admits_a_burst_then_answers_429_with_retry_after() -> N
     now[0] += 0.025  # a little over one token at 50 per second
     assert store.answer(rendered, stats, None, None)[0] == 200
     assert stats.as_dict() == {"requests": 4, "status": {"200": 3, "429": 1}}
+
+
+def test_the_page_server_can_name_the_exact_wait_and_send_ratelimit_headers() -> None:
+    now = [100.0]
+    dataset = Dataset("h", 1, 10, 1, 1, rate=5.0, burst=2, exact_wait=True, ratelimit_headers=True)
+    store = PageStore([render(dataset)], clock=lambda: now[0])
+    rendered = store.datasets["h"]
+    stats = store.run(dataset, "run")
+    answers = [store.answer(rendered, stats, None, None) for _ in range(2)]
+    assert [a[1]["x-ratelimit-remaining-requests"] for a in answers] == ["1", "0"]
+    assert answers[1][1]["x-ratelimit-reset-requests"] == "400ms"  # 2 tokens at 5 a second
+    now[0] += 0.05
+    status, headers, _ = store.answer(rendered, stats, None, None)
+    assert status == 429
+    assert headers["retry-after-ms"] == "150"  # a quarter of a token back: 0.75 / 5 s to go
+    assert headers["Retry-After"] == "1"
+    assert headers["x-ratelimit-limit-requests"] == "2"

@@ -29,6 +29,16 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   growing 1 % a second (which took most of an hour after a minute of 429s). The successes
   from before the drought no longer count as proof: if the server came back slower (its
   limit lowered), the probe's first 429 finds the new rate.
+* When responses carry OpenAI's ``x-ratelimit-limit-requests``,
+  ``x-ratelimit-remaining-requests`` and ``x-ratelimit-reset-requests``, they set the pace
+  directly and the estimate above is only the fallback: read as a token bucket (OpenAI:
+  the reset is "the time until the rate limit resets to its initial state", and its limits
+  refill continuously), ``limit`` is the bucket, and ``reset`` the time until it is full
+  again, so ``limit - remaining`` requests refill in ``reset`` seconds. Each response pins
+  the rate to ``[(used - 1) / reset, used / reset]`` (``remaining`` is whole tokens); the
+  pace is the least upper bound so far, and the client's own bucket is set to the server's
+  level (``limit - rate * reset``, less the requests sent after that one) at each response,
+  so a full bucket goes out at once and an empty one waits for its next token.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it, for at most the client's ``max_retry_after``: a longer
   wait is one the retry layer refuses (it raises at once), and the client's other requests
@@ -45,13 +55,22 @@ import asyncio
 import collections
 import logging
 import math
+import re
 from collections.abc import Mapping
 
 import attrs
 
 from .errors import ConfigurationError, parse_retry_after
 
-__all__ = ["AdaptiveRate", "Pacer", "Ticket", "make_pacer"]
+__all__ = [
+    "AdaptiveRate",
+    "Pacer",
+    "RateLimitHeaders",
+    "Ticket",
+    "make_pacer",
+    "parse_duration",
+    "parse_rate_limit_headers",
+]
 
 log = logging.getLogger("usage_async")
 
@@ -75,12 +94,82 @@ CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
 HISTORY = 4096  # successes remembered for the estimate
 
 
+HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
+HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
+# server changed its limit, start again from that response
+
+
 @attrs.define(slots=True)
 class Ticket:
-    """One request let through: when it was sent, and under which rate decision."""
+    """One request let through: when it was sent, under which rate decision, and how many
+    requests the pacer had let through by then (itself included)."""
 
     sent_at: float
     epoch: int
+    seq: int = 0
+
+
+# -- the server's own account: x-ratelimit-* headers ------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a duration as OpenAI's ``x-ratelimit-reset-*`` headers write it (Go's
+    format: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1m30.5s"``, ``"1h2m3s"``) or a bare number of
+    seconds; None when it is neither."""
+    text = text.strip()
+    try:
+        bare = float(text)
+    except ValueError:
+        pass
+    else:
+        return bare if math.isfinite(bare) and bare >= 0 else None
+    total, end = 0.0, 0
+    for part in _DURATION_PART.finditer(text):
+        if part.start() != end:
+            return None
+        total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+        end = part.end()
+    return total if end and end == len(text) else None
+
+
+@attrs.frozen
+class RateLimitHeaders:
+    """The server's account of its request limit in one response.
+
+    ``limit`` requests when the bucket is full, ``remaining`` whole requests left after this
+    one, ``reset`` seconds until the bucket is full again.
+    """
+
+    limit: int
+    remaining: int
+    reset: float
+
+
+def _whole(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders | None:
+    """The ``x-ratelimit-{limit,remaining,reset}-requests`` headers, or None unless all three
+    are there and make sense (a limit of at least 1, at most that many remaining)."""
+    limit = _whole(headers.get("x-ratelimit-limit-requests"))
+    if limit is None:
+        return None  # the common case, decided with one look-up
+    remaining = _whole(headers.get("x-ratelimit-remaining-requests"))
+    raw_reset = headers.get("x-ratelimit-reset-requests")
+    reset = None if raw_reset is None else parse_duration(raw_reset)
+    if remaining is None or reset is None or limit < 1 or remaining > limit:
+        return None
+    return RateLimitHeaders(limit, remaining, reset)
 
 
 class AdaptiveRate:
@@ -107,6 +196,10 @@ class AdaptiveRate:
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
         self._logged_rate = 0.0
+        self.limit: int | None = None  # the server's bucket, from its x-ratelimit headers
+        self._header_low = 0.0  # the rate those headers pin down, so far
+        self._header_high = math.inf
+        self._full_at = -math.inf  # when the latest answer said the bucket is full again
 
     @property
     def burst_bound(self) -> float:
@@ -116,12 +209,24 @@ class AdaptiveRate:
 
     @property
     def burst(self) -> float:
-        """Requests to send back to back when the bucket is full: one short of the bound,
-        which may include a token refilled while the first wave was out."""
+        """Requests to send back to back when the bucket is full: the server's limit when
+        its headers say it, else one short of the bound, which may include a token refilled
+        while the first wave was out."""
+        if self.limit is not None:
+            return float(self.limit)
         return max(1.0, self.burst_bound - 1.0)
+
+    @property
+    def header_rate(self) -> float | None:
+        """The rate the server's x-ratelimit headers pin down (their least upper bound)."""
+        high = self._header_high
+        return high if self.limit is not None and math.isfinite(high) else None
 
     def rate_at(self, now: float) -> float | None:
         """The pace at ``now``: None (unpaced), or requests per second."""
+        told = self.header_rate
+        if told is not None:
+            return told
         if self.rate is None:
             return None
         elapsed = max(0.0, now - self._grow_from)
@@ -169,6 +274,44 @@ class AdaptiveRate:
             self._early_successes += 1  # out before the first 429, back after it
             low, high = self._early_span
             self._early_span = (min(low, ticket.sent_at), max(high, ticket.sent_at))
+
+    def on_headers(self, info: RateLimitHeaders, now: float) -> float | None:
+        """A response carried the server's account of its bucket: learn its limit and rate.
+
+        Returns the bucket's level (tokens) when the response left the server, or None while
+        the headers do not pin the rate yet (then the adaptive estimate decides) and when an
+        answer the server gave later has come back already: the time the bucket will be full
+        again, ``reset`` from when it answered, only moves on as it admits requests, so the
+        latest answer is the one that names the latest time.
+        """
+        if info.limit != self.limit:
+            if self.limit is not None:
+                log.info("the server's request limit is now %d", info.limit)
+            self.limit = info.limit
+            self._header_low, self._header_high = 0.0, math.inf
+        used = info.limit - info.remaining
+        if info.reset > 0 and used >= 1:
+            # `remaining` is the level rounded down: level in [remaining, remaining + 1), so
+            # the `used` to `used - 1` tokens missing refill in `reset` seconds.
+            low, high = (used - 1) / info.reset, used / info.reset
+            known_low, known_high = self._header_low, self._header_high
+            if low > known_high * HEADER_MISMATCH or high * HEADER_MISMATCH < known_low:
+                log.info("the server's request rate changed: about %.3g/s", high)
+                self._header_low, self._header_high = low, high
+            else:
+                self._header_low = max(self._header_low, low)
+                if high < self._header_high:
+                    if not math.isfinite(self._header_high):
+                        log.info("pacing requests at %.3g/s, as the server's headers say", high)
+                    self._header_high = high
+        self.window = None  # the server says what it allows: no slow start
+        rate = self.header_rate
+        full_at = now + info.reset
+        if rate is None or full_at < self._full_at - HEADER_TIE:
+            return None
+        self._full_at = max(self._full_at, full_at)
+        level = info.limit - rate * info.reset
+        return min(max(level, float(info.remaining)), info.remaining + 1.0)
 
     def _recover(self, now: float) -> None:
         """The first success after a drought: if the drought dragged the rate below half of
@@ -340,6 +483,7 @@ class Pacer:
         self.paused_until = 0.0
         self.in_flight = 0
         self.requests = 0
+        self._sent = 0  # requests let through, never given back: a ticket's `seq`
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
@@ -390,8 +534,9 @@ class Pacer:
             self._tokens -= 1.0
         self.in_flight += 1
         self.requests += 1
+        self._sent += 1
         epoch = self._adaptive.epoch if self._adaptive is not None else 0
-        return Ticket(now, epoch)
+        return Ticket(now, epoch, self._sent)
 
     # -- the gate ------------------------------------------------------------------------
 
@@ -459,12 +604,28 @@ class Pacer:
         if pause > 0 and rate is not None:
             self._tokens = max(0.0, 1.0 - rate * pause)
 
+    def _mirror(self, level: float, ticket: Ticket, now: float) -> None:
+        """Set our bucket to the server's: its level when it answered ``ticket``, less one
+        token for each request that may reach it after that one: every request let through
+        since, and every one still in flight (requests sent together reach the server in
+        any order)."""
+        self._refill(now)
+        later = max(self._sent - ticket.seq, self.in_flight)
+        self._tokens = min(self._burst(), level - later)
+        self._stamp = now
+
     def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
         """Learn from the outcome of a request (``status`` None: no response)."""
         if not self._enabled:
             return
         self.in_flight -= 1
         now = self._now()
+        level, told = None, False
+        if self._adaptive is not None and status is not None:
+            info = parse_rate_limit_headers(headers)
+            if info is not None:
+                level = self._adaptive.on_headers(info, now)
+                told = self._adaptive.header_rate is not None
         if status == 429:
             wait = parse_retry_after(headers)
             if wait is not None:
@@ -472,12 +633,14 @@ class Pacer:
                 # freeze every other request of the client for a day either.
                 pause = min(wait, self.max_pause)
                 self.paused_until = max(self.paused_until, now + pause)
-            if self._adaptive is not None:
+            if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
                 if self._adaptive.on_throttle(ticket, now, resume_at):
                     self._after_cut(now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
+        if level is not None:
+            self._mirror(level, ticket, now)
         if self._waiters:
             self._schedule()
 

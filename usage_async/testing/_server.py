@@ -463,6 +463,11 @@ class FakeUsageServer:
         headers = {
             "Content-Type": "application/json",
             **reply.headers,
+            **(
+                injector.rate_limit_headers(request.headers.get("Authorization", ""))
+                if reply.status in (200, 429)
+                else {}
+            ),
             "x-request-id": request_id,
             # The simulator's clock, not the machine's: a client comparing clocks sees it.
             "Date": email.utils.formatdate(self.state.now(), usegmt=True),
