@@ -94,6 +94,8 @@ CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
 HISTORY = 4096  # successes remembered for the estimate
 
 
+SAME_TIME = 0.001  # seconds: requests sent this close together reach the server in any order
+HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
 # server changed its limit, start again from that response
@@ -102,7 +104,7 @@ HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so
 @attrs.define(slots=True)
 class Ticket:
     """One request let through: when it was sent, under which rate decision, and how many
-    requests the pacer had let through by then (itself included)."""
+    requests the pacer had let through before it and the others sent at the same time."""
 
     sent_at: float
     epoch: int
@@ -275,11 +277,12 @@ class AdaptiveRate:
             low, high = self._early_span
             self._early_span = (min(low, ticket.sent_at), max(high, ticket.sent_at))
 
-    def on_headers(self, info: RateLimitHeaders, now: float) -> float | None:
-        """A response carried the server's account of its bucket: learn its limit and rate.
+    def on_headers(self, info: RateLimitHeaders, answered: float) -> float | None:
+        """A response the server gave at ``answered`` carried its account of its bucket:
+        learn its limit and rate.
 
-        Returns the bucket's level (tokens) when the response left the server, or None while
-        the headers do not pin the rate yet (then the adaptive estimate decides) and when an
+        Returns the bucket's level (tokens) when the server answered, or None while the
+        headers do not pin the rate yet (then the adaptive estimate decides) and when an
         answer the server gave later has come back already: the time the bucket will be full
         again, ``reset`` from when it answered, only moves on as it admits requests, so the
         latest answer is the one that names the latest time.
@@ -306,11 +309,11 @@ class AdaptiveRate:
                     self._header_high = high
         self.window = None  # the server says what it allows: no slow start
         rate = self.header_rate
-        full_at = now + info.reset
+        full_at = answered + info.reset
         if rate is None or full_at < self._full_at - HEADER_TIE:
             return None
         self._full_at = max(self._full_at, full_at)
-        level = info.limit - rate * info.reset
+        level = info.limit - rate * (info.reset + HEADER_TIE / 2)  # reset: to the ms
         return min(max(level, float(info.remaining)), info.remaining + 1.0)
 
     def _recover(self, now: float) -> None:
@@ -483,7 +486,10 @@ class Pacer:
         self.paused_until = 0.0
         self.in_flight = 0
         self.requests = 0
-        self._sent = 0  # requests let through, never given back: a ticket's `seq`
+        self._sent = 0  # requests let through (never given back)
+        self._batch_at, self._batch_seq = -math.inf, 0  # the last requests sent together
+        self._batches: dict[int, tuple[int, int]] = {}  # batch -> (sent, still out)
+        self._log: collections.deque[tuple[int, float]] = collections.deque(maxlen=HISTORY)
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
@@ -534,9 +540,14 @@ class Pacer:
             self._tokens -= 1.0
         self.in_flight += 1
         self.requests += 1
+        if now > self._batch_at + SAME_TIME:
+            self._batch_at, self._batch_seq = now, self._sent
+        total, out = self._batches.get(self._batch_seq, (0, 0))
+        self._batches[self._batch_seq] = (total + 1, out + 1)
+        self._log.append((self._sent, now))
         self._sent += 1
         epoch = self._adaptive.epoch if self._adaptive is not None else 0
-        return Ticket(now, epoch, self._sent)
+        return Ticket(now, epoch, self._batch_seq)
 
     # -- the gate ------------------------------------------------------------------------
 
@@ -568,8 +579,17 @@ class Pacer:
             if not waiter.done():
                 waiter.set_exception(error("this UsageClient was closed while the request waited"))
 
-    def _give_back(self, ticket: Ticket) -> None:
+    def _back(self, ticket: Ticket) -> tuple[int, int]:
+        """The request of ``ticket`` is no longer out: how many were sent with it (itself
+        included), and how many of those are still out."""
         self.in_flight -= 1
+        total, out = self._batches.pop(ticket.seq, (1, 1))
+        if out > 1 or ticket.seq == self._batch_seq:
+            self._batches[ticket.seq] = (total, out - 1)
+        return total, out - 1
+
+    def _give_back(self, ticket: Ticket) -> None:
+        self._back(ticket)
         self.requests -= 1
         if self._rate(ticket.sent_at) is not None:
             self._tokens += 1.0
@@ -604,28 +624,63 @@ class Pacer:
         if pause > 0 and rate is not None:
             self._tokens = max(0.0, 1.0 - rate * pause)
 
-    def _mirror(self, level: float, ticket: Ticket, now: float) -> None:
-        """Set our bucket to the server's: its level when it answered ``ticket``, less one
-        token for each request that may reach it after that one: every request let through
-        since, and every one still in flight (requests sent together reach the server in
-        any order)."""
+    def _mirror(
+        self,
+        level: float,
+        remaining: int,
+        ticket: Ticket,
+        batch: tuple[int, int],
+        answered: float,
+        now: float,
+    ) -> None:
+        """Set our bucket to the server's: its level when it answered ``ticket``, replayed
+        with the requests that reach it after that one, refilling at the rate its headers
+        say, up to now.
+
+        Those requests are every one let through since, each taken as reaching the server
+        when it was sent, and those let through at the same time that are still out
+        (requests sent together reach it in any order; those of them already back reached
+        it before this one, or this answer would not be the latest).
+        """
+        rate, burst = self._rate(now) or 0.0, self._burst()
+        total, out = batch
+        level -= out
+        at = answered
+        first = ticket.seq + total  # the first request let through after its batch
+        later = []
+        for seq, sent_at in reversed(self._log):
+            if seq < first:
+                break
+            later.append(sent_at)
+        for sent_at in reversed(later):
+            level = min(burst, level + rate * max(0.0, sent_at - at)) - 1.0
+            at = max(at, sent_at)
+        level = min(burst, level + rate * max(0.0, now - at))
+        # A request reaching the server a little earlier than the one before it would find
+        # the token not quite back: keep a little refill in hand (HEADER_SLACK seconds, or
+        # less than 2 % of a request interval: a bucket of one wastes what comes late).
         self._refill(now)
-        later = max(self._sent - ticket.seq, self.in_flight)
-        self._tokens = min(self._burst(), level - later)
+        whole = remaining - out - len(later)  # tokens the server said it had, for sure
+        self._tokens = max(level - min(rate * HEADER_SLACK, 0.02), min(level, whole))
         self._stamp = now
 
     def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
         """Learn from the outcome of a request (``status`` None: no response)."""
         if not self._enabled:
             return
-        self.in_flight -= 1
+        batch = self._back(ticket)
         now = self._now()
-        level, told = None, False
+        level, told, remaining = None, False, 0
         if self._adaptive is not None and status is not None:
             info = parse_rate_limit_headers(headers)
             if info is not None:
-                level = self._adaptive.on_headers(info, now)
+                # The server decided when the request reached it, some time after it was
+                # sent; taken as when it was sent, as the next request will take as long
+                # to reach it (a page may take much longer to come back than a 429).
+                answered = ticket.sent_at
+                level = self._adaptive.on_headers(info, answered)
                 told = self._adaptive.header_rate is not None
+                remaining = info.remaining
         if status == 429:
             wait = parse_retry_after(headers)
             if wait is not None:
@@ -640,7 +695,7 @@ class Pacer:
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
         if level is not None:
-            self._mirror(level, ticket, now)
+            self._mirror(level, remaining, ticket, batch, answered, now)
         if self._waiters:
             self._schedule()
 
