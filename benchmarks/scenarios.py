@@ -64,7 +64,9 @@ class Dataset:
     ``Retry-After: <retry_after>`` when that is set; with ``exact_wait`` the 429 says the
     wait the bucket needs for its next token (``retry-after-ms``, and ``Retry-After`` in whole
     seconds rounded up, as OpenAI sends them); with ``ratelimit_headers`` every answer
-    carries OpenAI's ``x-ratelimit-{limit,remaining,reset}-requests``.
+    carries OpenAI's ``x-ratelimit-{limit,remaining,reset}-requests``. ``success_delay``
+    delays each 200 further, after the bucket admitted it (a page takes longer to send
+    than a 429).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Dataset:
     retry_after: int | None = None
     exact_wait: bool = False
     ratelimit_headers: bool = False
+    success_delay: float = 0.0
 
     @property
     def total_pages(self) -> int:

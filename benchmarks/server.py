@@ -158,6 +158,8 @@ def make_app(store: PageStore) -> Any:
         # Arrays arrive repeated (usage-async, aiohttp) or with brackets (the openai SDK).
         project = query.get("project_ids") or query.get("project_ids[]")
         status, headers, body = store.answer(rendered, stats, project, query.get("page"))
+        if status == 200 and rendered.dataset.success_delay:
+            await asyncio.sleep(rendered.dataset.success_delay)
         return web.Response(
             status=status, body=body, headers=headers, content_type="application/json"
         )
