@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import child, report, sync_scenario
+from . import child, pacing, report, sync_scenario
 from .scenarios import CLIENTS, FLOOR, OPENAI, SIZES, UA_JSON, UA_ORJSON, Scenario, scenarios
 from .server import PageServer
 
@@ -295,7 +295,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         default=3,
         help="worker processes per client, used in turn (default 3; at most one per repeat)",
     )
-    parser.add_argument("--only", default="", help="comma-separated scenario ids, e.g. S1,S3")
+    parser.add_argument(
+        "--only", default="", help="scenario ids, e.g. S1,S3; or pacing (the matrix)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=12, help="pacing matrix: cells run at once (default 12)"
+    )
     parser.add_argument(
         "--json", default=DEFAULT_JSON, help=f"raw figures (default {DEFAULT_JSON})"
     )
@@ -427,9 +432,24 @@ def failed_checks(results: dict[str, Any]) -> list[str]:
     return failed
 
 
+def _pacing(args: argparse.Namespace) -> int:
+    """``--only pacing``: the pacing matrix (``benchmarks.pacing``), on its own."""
+    argv = ["--repeat", str(args.repeat), "--jobs", str(args.jobs)]
+    if args.quick or args.tiny:
+        argv.append("--quick")
+    if args.json != DEFAULT_JSON:
+        argv += ["--json", args.json, "--markdown", str(Path(args.json).with_suffix(".md"))]
+    return pacing.main(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; write the JSON; return the exit status."""
     args = _parse(argv)
+    wanted = {w.strip().lower() for w in args.only.split(",") if w.strip()}
+    if "pacing" in wanted:
+        if wanted != {"pacing"}:
+            raise SystemExit("--only pacing runs on its own: python -m benchmarks --only pacing")
+        return _pacing(args)
     results = run_suite(args)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,12 @@ class Dataset:
     Stream ``i`` of a multi-stream dataset is selected by ``project_ids=proj_<i>``; a
     single stream needs no filter. ``latency`` delays every answer; ``rate`` (requests per
     second, a token bucket holding ``burst``) answers 429 to what it does not admit, with
-    ``Retry-After: <retry_after>`` when that is set.
+    ``Retry-After: <retry_after>`` when that is set; with ``exact_wait`` the 429 says the
+    wait the bucket needs for its next token (``retry-after-ms``, and ``Retry-After`` in whole
+    seconds rounded up, as OpenAI sends them); with ``ratelimit_headers`` every answer
+    carries OpenAI's ``x-ratelimit-{limit,remaining,reset}-requests``. ``success_delay``
+    delays each 200 further, after the bucket admitted it (a page takes longer to send
+    than a 429).
     """
 
     name: str
@@ -73,6 +78,9 @@ class Dataset:
     rate: float | None = None
     burst: int = 5
     retry_after: int | None = None
+    exact_wait: bool = False
+    ratelimit_headers: bool = False
+    success_delay: float = 0.0
 
     @property
     def total_pages(self) -> int:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from usage_async.testing._faults import openai_rate_limit_headers
 
 from . import child
 from .pages import RATE_LIMITED_BODY, RenderedDataset, render
@@ -91,6 +94,14 @@ class PageStore:
             return True
         return False
 
+    def limit_headers(self, dataset: Dataset, stats: RunStats) -> dict[str, str]:
+        """OpenAI's x-ratelimit headers of the run's bucket as it is now (none unless the
+        dataset asks for them)."""
+        if dataset.rate is None or not dataset.ratelimit_headers:
+            return {}
+        reset = (dataset.burst - stats.tokens) / dataset.rate
+        return openai_rate_limit_headers(dataset.burst, stats.tokens, reset)
+
     def answer(
         self, rendered: RenderedDataset, stats: RunStats, project: str | None, token: str | None
     ) -> tuple[int, dict[str, str], bytes]:
@@ -103,10 +114,15 @@ class PageStore:
         self, rendered: RenderedDataset, stats: RunStats, project: str | None, token: str | None
     ) -> tuple[int, dict[str, str], bytes]:
         dataset = rendered.dataset
-        if not self.admit(dataset, stats):
-            headers = {}
+        admitted = self.admit(dataset, stats)
+        headers = self.limit_headers(dataset, stats)
+        if not admitted:
             if dataset.retry_after is not None:
                 headers["Retry-After"] = str(dataset.retry_after)
+            if dataset.exact_wait and dataset.rate is not None:
+                wait = (1.0 - stats.tokens) / dataset.rate
+                headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000 - 1e-6)))
+                headers["Retry-After"] = str(max(1, math.ceil(wait)))
             return 429, headers, RATE_LIMITED_BODY
         if token is not None:
             where = rendered.cursors.get(token)
@@ -120,7 +136,7 @@ class PageStore:
             stream, index = found, 0
         else:
             stream, index = 0, 0
-        return 200, {}, rendered.pages[stream][index]
+        return 200, headers, rendered.pages[stream][index]
 
     def stats(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         """Counts of the given ``(dataset, run)`` keys (zeros for a run never seen)."""
@@ -142,6 +158,8 @@ def make_app(store: PageStore) -> Any:
         # Arrays arrive repeated (usage-async, aiohttp) or with brackets (the openai SDK).
         project = query.get("project_ids") or query.get("project_ids[]")
         status, headers, body = store.answer(rendered, stats, project, query.get("page"))
+        if status == 200 and rendered.dataset.success_delay:
+            await asyncio.sleep(rendered.dataset.success_delay)
         return web.Response(
             status=status, body=body, headers=headers, content_type="application/json"
         )

@@ -6,6 +6,8 @@ so minutes of rate-limited traffic run in milliseconds and every run is determin
 429 (with ``Retry-After`` if ``retry_after`` is set), after ``rtt`` seconds (plus
 ``success_delay`` for a 200: a page takes longer to send than an error); it can be down
 for a while (``outage``: only 429s) or have its limit lowered for good (``lowered``).
+With ``headers`` every answer carries OpenAI's ``x-ratelimit-*-requests`` headers, as the
+simulator writes them (``usage_async.testing``'s ``Faults(rate_limit_headers=True)``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import attrs
 
 from usage_async._pacing import Pacer
+from usage_async.testing._faults import openai_rate_limit_headers
 
 
 class _InstantSelector(selectors.DefaultSelector):
@@ -66,6 +69,7 @@ class TokenBucketServer:
     success_delay: float = 0.0  # a 200 (a page) takes this much longer to come back than a 429
     outage: tuple[float, float] | None = None  # [from, until): every request is a 429
     lowered: tuple[float, float] | None = None  # (from, rate): the limit is lowered for good
+    headers: bool = False  # answers carry x-ratelimit-*-requests headers
     tokens: float = attrs.field(init=False)
     stamp: float = 0.0
     admitted: int = 0
@@ -91,6 +95,13 @@ class TokenBucketServer:
         self.throttled += 1
         self.throttled_at.append(now)
         return False
+
+    def rate_headers(self) -> dict[str, str]:
+        """The x-ratelimit headers of the bucket as the last request left it (or none)."""
+        if not self.headers:
+            return {}
+        reset = (self.burst - self.tokens) / self.rate
+        return openai_rate_limit_headers(int(self.burst), self.tokens, reset)
 
     def admitted_between(self, start: float, end: float) -> int:
         """How many requests the server admitted in ``[start, end)``."""
@@ -118,8 +129,8 @@ async def _request(pacer: Pacer, slots: asyncio.Semaphore, server: TokenBucketSe
     async with slots:
         await asyncio.sleep(server.rtt / 2)
         ok = server.admit(loop.time())
+        headers = server.rate_headers()
         await asyncio.sleep(server.rtt / 2 + (server.success_delay if ok else 0.0))
-    headers = {}
     if not ok and server.retry_after is not None:
         headers["retry-after"] = str(server.retry_after)
     pacer.release(ticket, 200 if ok else 429, headers)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import runner  # noqa: E402
+from benchmarks import pacing, runner  # noqa: E402
 from benchmarks.pages import render  # noqa: E402
 from benchmarks.scenarios import FLOOR, OPENAI, UA_JSON, UA_ORJSON, Dataset, scenarios  # noqa: E402
 from benchmarks.server import PageStore  # noqa: E402
@@ -171,3 +171,79 @@ def test_the_page_server_admits_a_burst_then_answers_429_with_retry_after() -> N
     now[0] += 0.025  # a little over one token at 50 per second
     assert store.answer(rendered, stats, None, None)[0] == 200
     assert stats.as_dict() == {"requests": 4, "status": {"200": 3, "429": 1}}
+
+
+def test_the_page_server_can_name_the_exact_wait_and_send_ratelimit_headers() -> None:
+    now = [100.0]
+    dataset = Dataset("h", 1, 10, 1, 1, rate=5.0, burst=2, exact_wait=True, ratelimit_headers=True)
+    store = PageStore([render(dataset)], clock=lambda: now[0])
+    rendered = store.datasets["h"]
+    stats = store.run(dataset, "run")
+    answers = [store.answer(rendered, stats, None, None) for _ in range(2)]
+    assert [a[1]["x-ratelimit-remaining-requests"] for a in answers] == ["1", "0"]
+    assert answers[1][1]["x-ratelimit-reset-requests"] == "400ms"  # 2 tokens at 5 a second
+    now[0] += 0.05
+    status, headers, _ = store.answer(rendered, stats, None, None)
+    assert status == 429
+    assert headers["retry-after-ms"] == "150"  # a quarter of a token back: 0.75 / 5 s to go
+    assert headers["Retry-After"] == "1"
+    assert headers["x-ratelimit-limit-requests"] == "2"
+
+
+# -- the pacing matrix (benchmarks/pacing.py): its quick subset, counts checked -----------------
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("pacing") / "quick.json"
+    argv = ["--only", "pacing", "--quick", "--repeat", "1", "--jobs", "4", "--json", str(path)]
+    status = runner.main(argv)
+    results: dict[str, Any] = json.loads(path.read_text())
+    results["exit_status"] = status
+    results["table"] = path.with_suffix(".md").read_text()
+    return results
+
+
+def test_the_quick_matrix_runs_every_cell_and_client(matrix: dict[str, Any]) -> None:
+    assert matrix["exit_status"] == 0
+    assert [r["id"] for r in matrix["cells"]] == [c.id for c in pacing.cells("quick")]
+    expected = {"ua", "naive"} | ({"openai"} if HAS_OPENAI else set())
+    for result in matrix["cells"]:
+        assert set(result["runs"]) == expected
+        assert len(result["runs"]["ua"]) == 1
+
+
+def test_usage_async_delivers_every_bucket_once_in_every_cell(matrix: dict[str, Any]) -> None:
+    for result in matrix["cells"]:
+        for run in result["runs"]["ua"] + result["runs"]["naive"]:
+            assert run["problems"] == [], (result["id"], run["problems"])
+            assert run["missing_buckets"] == 0
+            assert (
+                run["requests"]
+                == result["dataset"]["streams"] * result["dataset"]["pages"] + run["throttled"]
+            )
+
+
+def test_the_virtual_cells_take_virtual_minutes_in_real_seconds(matrix: dict[str, Any]) -> None:
+    (virtual,) = [r for r in matrix["cells"] if r["virtual"]]
+    wall = virtual["runs"]["ua"][0]["wall_s"]
+    assert wall >= virtual["bound_s"] >= 5  # a bound of virtual seconds, all waited for
+    assert virtual["seconds"] < wall  # ... in less real time than that
+
+
+def test_the_matrix_table_has_a_row_per_cell(matrix: dict[str, Any]) -> None:
+    rows = [line for line in matrix["table"].splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + len(matrix["cells"])  # the header and one row a cell
+
+
+@pytest.mark.parametrize(
+    ("dataset", "bound"),
+    [
+        (Dataset("a", 100, 3, 1, 1, rate=50.0, burst=5), (300 - 5) / 50),
+        (Dataset("b", 1, 10, 1, 1, rate=50.0, burst=1, success_delay=0.2), 10 * 0.2),
+        (Dataset("c", 6, 5, 1, 1, rate=10 / 60, burst=20), 60.0),
+        (Dataset("d", 2, 2, 1, 1, rate=1.0, burst=1, success_delay=0.5), 3.5),
+    ],
+)
+def test_the_bound_is_the_least_time_the_bucket_allows(dataset: Dataset, bound: float) -> None:
+    assert pacing.least_time(dataset) == pytest.approx(bound)

@@ -29,6 +29,16 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   growing 1 % a second (which took most of an hour after a minute of 429s). The successes
   from before the drought no longer count as proof: if the server came back slower (its
   limit lowered), the probe's first 429 finds the new rate.
+* When responses carry OpenAI's ``x-ratelimit-limit-requests``,
+  ``x-ratelimit-remaining-requests`` and ``x-ratelimit-reset-requests``, they set the pace
+  directly and the estimate above is only the fallback: read as a token bucket (OpenAI:
+  the reset is "the time until the rate limit resets to its initial state", and its limits
+  refill continuously), ``limit`` is the bucket, and ``reset`` the time until it is full
+  again, so ``limit - remaining`` requests refill in ``reset`` seconds. Each response pins
+  the rate to ``[(used - 1) / reset, used / reset]`` (``remaining`` is whole tokens); the
+  pace is the least upper bound so far, and the client's own bucket is set to the server's
+  level (``limit - rate * reset``, less the requests sent after that one) at each response,
+  so a full bucket goes out at once and an empty one waits for its next token.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it, for at most the client's ``max_retry_after``: a longer
   wait is one the retry layer refuses (it raises at once), and the client's other requests
@@ -45,13 +55,22 @@ import asyncio
 import collections
 import logging
 import math
+import re
 from collections.abc import Mapping
 
 import attrs
 
 from .errors import ConfigurationError, parse_retry_after
 
-__all__ = ["AdaptiveRate", "Pacer", "Ticket", "make_pacer"]
+__all__ = [
+    "AdaptiveRate",
+    "Pacer",
+    "RateLimitHeaders",
+    "Ticket",
+    "make_pacer",
+    "parse_duration",
+    "parse_rate_limit_headers",
+]
 
 log = logging.getLogger("usage_async")
 
@@ -75,12 +94,84 @@ CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
 HISTORY = 4096  # successes remembered for the estimate
 
 
+SAME_TIME = 0.001  # seconds: requests sent this close together reach the server in any order
+HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back
+HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
+HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
+# server changed its limit, start again from that response
+
+
 @attrs.define(slots=True)
 class Ticket:
-    """One request let through: when it was sent, and under which rate decision."""
+    """One request let through: when it was sent, under which rate decision, and how many
+    requests the pacer had let through before it and the others sent at the same time."""
 
     sent_at: float
     epoch: int
+    seq: int = 0
+
+
+# -- the server's own account: x-ratelimit-* headers ------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a duration as OpenAI's ``x-ratelimit-reset-*`` headers write it (Go's
+    format: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1m30.5s"``, ``"1h2m3s"``) or a bare number of
+    seconds; None when it is neither."""
+    text = text.strip()
+    try:
+        bare = float(text)
+    except ValueError:
+        pass
+    else:
+        return bare if math.isfinite(bare) and bare >= 0 else None
+    total, end = 0.0, 0
+    for part in _DURATION_PART.finditer(text):
+        if part.start() != end:
+            return None
+        total += float(part.group(1)) * _DURATION_UNITS[part.group(2)]
+        end = part.end()
+    return total if end and end == len(text) else None
+
+
+@attrs.frozen
+class RateLimitHeaders:
+    """The server's account of its request limit in one response.
+
+    ``limit`` requests when the bucket is full, ``remaining`` whole requests left after this
+    one, ``reset`` seconds until the bucket is full again.
+    """
+
+    limit: int
+    remaining: int
+    reset: float
+
+
+def _whole(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders | None:
+    """The ``x-ratelimit-{limit,remaining,reset}-requests`` headers, or None unless all three
+    are there and make sense (a limit of at least 1, at most that many remaining)."""
+    limit = _whole(headers.get("x-ratelimit-limit-requests"))
+    if limit is None:
+        return None  # the common case, decided with one look-up
+    remaining = _whole(headers.get("x-ratelimit-remaining-requests"))
+    raw_reset = headers.get("x-ratelimit-reset-requests")
+    reset = None if raw_reset is None else parse_duration(raw_reset)
+    if remaining is None or reset is None or limit < 1 or remaining > limit:
+        return None
+    return RateLimitHeaders(limit, remaining, reset)
 
 
 class AdaptiveRate:
@@ -107,6 +198,10 @@ class AdaptiveRate:
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
         self._logged_rate = 0.0
+        self.limit: int | None = None  # the server's bucket, from its x-ratelimit headers
+        self._header_low = 0.0  # the rate those headers pin down, so far
+        self._header_high = math.inf
+        self._full_at = -math.inf  # when the latest answer said the bucket is full again
 
     @property
     def burst_bound(self) -> float:
@@ -116,12 +211,24 @@ class AdaptiveRate:
 
     @property
     def burst(self) -> float:
-        """Requests to send back to back when the bucket is full: one short of the bound,
-        which may include a token refilled while the first wave was out."""
+        """Requests to send back to back when the bucket is full: the server's limit when
+        its headers say it, else one short of the bound, which may include a token refilled
+        while the first wave was out."""
+        if self.limit is not None:
+            return float(self.limit)
         return max(1.0, self.burst_bound - 1.0)
+
+    @property
+    def header_rate(self) -> float | None:
+        """The rate the server's x-ratelimit headers pin down (their least upper bound)."""
+        high = self._header_high
+        return high if self.limit is not None and math.isfinite(high) else None
 
     def rate_at(self, now: float) -> float | None:
         """The pace at ``now``: None (unpaced), or requests per second."""
+        told = self.header_rate
+        if told is not None:
+            return told
         if self.rate is None:
             return None
         elapsed = max(0.0, now - self._grow_from)
@@ -169,6 +276,45 @@ class AdaptiveRate:
             self._early_successes += 1  # out before the first 429, back after it
             low, high = self._early_span
             self._early_span = (min(low, ticket.sent_at), max(high, ticket.sent_at))
+
+    def on_headers(self, info: RateLimitHeaders, answered: float) -> float | None:
+        """A response the server gave at ``answered`` carried its account of its bucket:
+        learn its limit and rate.
+
+        Returns the bucket's level (tokens) when the server answered, or None while the
+        headers do not pin the rate yet (then the adaptive estimate decides) and when an
+        answer the server gave later has come back already: the time the bucket will be full
+        again, ``reset`` from when it answered, only moves on as it admits requests, so the
+        latest answer is the one that names the latest time.
+        """
+        if info.limit != self.limit:
+            if self.limit is not None:
+                log.info("the server's request limit is now %d", info.limit)
+            self.limit = info.limit
+            self._header_low, self._header_high = 0.0, math.inf
+        used = info.limit - info.remaining
+        if info.reset > 0 and used >= 1:
+            # `remaining` is the level rounded down: level in [remaining, remaining + 1), so
+            # the `used` to `used - 1` tokens missing refill in `reset` seconds.
+            low, high = (used - 1) / info.reset, used / info.reset
+            known_low, known_high = self._header_low, self._header_high
+            if low > known_high * HEADER_MISMATCH or high * HEADER_MISMATCH < known_low:
+                log.info("the server's request rate changed: about %.3g/s", high)
+                self._header_low, self._header_high = low, high
+            else:
+                self._header_low = max(self._header_low, low)
+                if high < self._header_high:
+                    if not math.isfinite(self._header_high):
+                        log.info("pacing requests at %.3g/s, as the server's headers say", high)
+                    self._header_high = high
+        self.window = None  # the server says what it allows: no slow start
+        rate = self.header_rate
+        full_at = answered + info.reset
+        if rate is None or full_at < self._full_at - HEADER_TIE:
+            return None
+        self._full_at = max(self._full_at, full_at)
+        level = info.limit - rate * (info.reset + HEADER_TIE / 2)  # reset: to the ms
+        return min(max(level, float(info.remaining)), info.remaining + 1.0)
 
     def _recover(self, now: float) -> None:
         """The first success after a drought: if the drought dragged the rate below half of
@@ -340,6 +486,10 @@ class Pacer:
         self.paused_until = 0.0
         self.in_flight = 0
         self.requests = 0
+        self._sent = 0  # requests let through (never given back)
+        self._batch_at, self._batch_seq = -math.inf, 0  # the last requests sent together
+        self._batches: dict[int, tuple[int, int]] = {}  # batch -> (sent, still out)
+        self._log: collections.deque[tuple[int, float]] = collections.deque(maxlen=HISTORY)
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
@@ -390,8 +540,14 @@ class Pacer:
             self._tokens -= 1.0
         self.in_flight += 1
         self.requests += 1
+        if now > self._batch_at + SAME_TIME:
+            self._batch_at, self._batch_seq = now, self._sent
+        total, out = self._batches.get(self._batch_seq, (0, 0))
+        self._batches[self._batch_seq] = (total + 1, out + 1)
+        self._log.append((self._sent, now))
+        self._sent += 1
         epoch = self._adaptive.epoch if self._adaptive is not None else 0
-        return Ticket(now, epoch)
+        return Ticket(now, epoch, self._batch_seq)
 
     # -- the gate ------------------------------------------------------------------------
 
@@ -423,8 +579,17 @@ class Pacer:
             if not waiter.done():
                 waiter.set_exception(error("this UsageClient was closed while the request waited"))
 
-    def _give_back(self, ticket: Ticket) -> None:
+    def _back(self, ticket: Ticket) -> tuple[int, int]:
+        """The request of ``ticket`` is no longer out: how many were sent with it (itself
+        included), and how many of those are still out."""
         self.in_flight -= 1
+        total, out = self._batches.pop(ticket.seq, (1, 1))
+        if out > 1 or ticket.seq == self._batch_seq:
+            self._batches[ticket.seq] = (total, out - 1)
+        return total, out - 1
+
+    def _give_back(self, ticket: Ticket) -> None:
+        self._back(ticket)
         self.requests -= 1
         if self._rate(ticket.sent_at) is not None:
             self._tokens += 1.0
@@ -459,12 +624,63 @@ class Pacer:
         if pause > 0 and rate is not None:
             self._tokens = max(0.0, 1.0 - rate * pause)
 
+    def _mirror(
+        self,
+        level: float,
+        remaining: int,
+        ticket: Ticket,
+        batch: tuple[int, int],
+        answered: float,
+        now: float,
+    ) -> None:
+        """Set our bucket to the server's: its level when it answered ``ticket``, replayed
+        with the requests that reach it after that one, refilling at the rate its headers
+        say, up to now.
+
+        Those requests are every one let through since, each taken as reaching the server
+        when it was sent, and those let through at the same time that are still out
+        (requests sent together reach it in any order; those of them already back reached
+        it before this one, or this answer would not be the latest).
+        """
+        rate, burst = self._rate(now) or 0.0, self._burst()
+        total, out = batch
+        level -= out
+        at = answered
+        first = ticket.seq + total  # the first request let through after its batch
+        later = []
+        for seq, sent_at in reversed(self._log):
+            if seq < first:
+                break
+            later.append(sent_at)
+        for sent_at in reversed(later):
+            level = min(burst, level + rate * max(0.0, sent_at - at)) - 1.0
+            at = max(at, sent_at)
+        level = min(burst, level + rate * max(0.0, now - at))
+        # A request reaching the server a little earlier than the one before it would find
+        # the token not quite back: keep a little refill in hand (HEADER_SLACK seconds, or
+        # less than 2 % of a request interval: a bucket of one wastes what comes late).
+        self._refill(now)
+        whole = remaining - out - len(later)  # tokens the server said it had, for sure
+        self._tokens = max(level - min(rate * HEADER_SLACK, 0.02), min(level, whole))
+        self._stamp = now
+
     def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
         """Learn from the outcome of a request (``status`` None: no response)."""
         if not self._enabled:
             return
-        self.in_flight -= 1
+        batch = self._back(ticket)
         now = self._now()
+        level, told, remaining = None, False, 0
+        if self._adaptive is not None and status is not None:
+            info = parse_rate_limit_headers(headers)
+            if info is not None:
+                # The server decided when the request reached it, some time after it was
+                # sent; taken as when it was sent, as the next request will take as long
+                # to reach it (a page may take much longer to come back than a 429).
+                answered = ticket.sent_at
+                level = self._adaptive.on_headers(info, answered)
+                told = self._adaptive.header_rate is not None
+                remaining = info.remaining
         if status == 429:
             wait = parse_retry_after(headers)
             if wait is not None:
@@ -472,12 +688,14 @@ class Pacer:
                 # freeze every other request of the client for a day either.
                 pause = min(wait, self.max_pause)
                 self.paused_until = max(self.paused_until, now + pause)
-            if self._adaptive is not None:
+            if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
                 if self._adaptive.on_throttle(ticket, now, resume_at):
                     self._after_cut(now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
+        if level is not None:
+            self._mirror(level, remaining, ticket, batch, answered, now)
         if self._waiters:
             self._schedule()
 

@@ -17,7 +17,16 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Decision", "FaultInjector", "Faults", "Quirks", "Scripted", "ScriptedResponse"]
+__all__ = [
+    "Decision",
+    "FaultInjector",
+    "Faults",
+    "Quirks",
+    "Scripted",
+    "ScriptedResponse",
+    "openai_duration",
+    "openai_rate_limit_headers",
+]
 
 _UTC = _dt.timezone.utc
 DROP = "drop"
@@ -113,6 +122,11 @@ class Faults:
       requests); a request over it gets 429 with ``Retry-After``: whole seconds until a
       token is back (at least 1), or ``retry_after`` when set (also for scripted 429s,
       which otherwise say 1; 0 makes retrying tests fast).
+    - ``rate_limit_headers``: with ``rate_limit``, every answer to a key (200 and 429) also
+      carries OpenAI's ``x-ratelimit-limit-requests`` (``burst``),
+      ``x-ratelimit-remaining-requests`` (whole tokens left) and
+      ``x-ratelimit-reset-requests`` (until the bucket is full again, as ``"1.5s"``,
+      ``"6m0s"``, ``"20ms"``).
     - ``error_rate``: probability of answering with a random status from ``error_statuses``.
     - ``latency``: seconds added before every response.
     - ``drop_rate``: probability of closing the connection halfway through the body.
@@ -125,6 +139,7 @@ class Faults:
     rate_limit: float | None = attrs.field(default=None)
     burst: int = 1
     retry_after: int | None = None
+    rate_limit_headers: bool = False
     error_rate: float = attrs.field(default=0.0, validator=_probability)
     error_statuses: tuple[int, ...] = (500, 502, 503)
     latency: float = attrs.field(default=0.0, validator=_not_negative)
@@ -167,6 +182,30 @@ class Quirks:
     late_data: int = attrs.field(default=0, validator=_not_negative)
     costs_mismatch_days: frozenset[int] = attrs.field(default=(), converter=_utc_days)
     costs_quantity_since: int | None = attrs.field(default=None, converter=_optional_instant)
+
+
+def openai_duration(seconds: float) -> str:
+    """A duration as OpenAI's reset headers write it (Go's format, to the millisecond):
+    ``"20ms"``, ``"1.5s"``, ``"6m0s"``, ``"1h0m0s"``."""
+    ms = max(0, round(seconds * 1000))
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{secs}"
+    return f"{minutes}m{secs}" if minutes else secs
+
+
+def openai_rate_limit_headers(limit: int, tokens: float, reset: float) -> dict[str, str]:
+    """The three ``x-ratelimit-*-requests`` headers of a token bucket holding ``limit``
+    with ``tokens`` in it now, full again in ``reset`` seconds."""
+    return {
+        "x-ratelimit-limit-requests": str(limit),
+        "x-ratelimit-remaining-requests": str(max(0, math.floor(tokens))),
+        "x-ratelimit-reset-requests": openai_duration(reset),
+    }
 
 
 @attrs.frozen
@@ -214,6 +253,17 @@ class FaultInjector:
             return None
         self._buckets[key] = (tokens, now)
         return max(1, math.ceil((1.0 - tokens) / rate))
+
+    def rate_limit_headers(self, key: str) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-*-requests`` headers for ``key``'s bucket as it is now
+        (empty unless ``rate_limit_headers`` and ``rate_limit`` are set)."""
+        rate = self.faults.rate_limit
+        if rate is None or not self.faults.rate_limit_headers:
+            return {}
+        now, burst = self._clock(), float(self.faults.burst)
+        tokens, when = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - when) * rate)
+        return openai_rate_limit_headers(self.faults.burst, tokens, (burst - tokens) / rate)
 
     def draw(self) -> Decision:
         """The random faults of one request; always four draws, so runs stay reproducible."""

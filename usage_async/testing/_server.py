@@ -450,8 +450,13 @@ class FakeUsageServer:
             await asyncio.sleep(injector.faults.latency)  # simulated network time, not a sync
         if reply is None:
             reply = self._authorise(request)
+        limit_headers: dict[str, str] = {}
         if reply is None:
             reply = self._rate_limit_reply(request)
+            # As the bucket is when it decided, as a server sends them.
+            limit_headers = self._faults.rate_limit_headers(
+                request.headers.get("Authorization", "")
+            )
         if reply is None:
             decision = injector.draw()
             if decision.error_status is not None:
@@ -463,6 +468,7 @@ class FakeUsageServer:
         headers = {
             "Content-Type": "application/json",
             **reply.headers,
+            **(limit_headers if reply.status in (200, 429) else {}),
             "x-request-id": request_id,
             # The simulator's clock, not the machine's: a client comparing clocks sees it.
             "Date": email.utils.formatdate(self.state.now(), usegmt=True),

@@ -1,0 +1,538 @@
+"""The pacing matrix: ``python -m benchmarks --only pacing [--quick] [--repeat N] [--jobs J]``.
+
+Every cell is one server shape and one workload: a token bucket (rate x burst), what its
+429s say (nothing, ``Retry-After: 1``, the exact wait, or OpenAI's x-ratelimit headers),
+whether a page comes back as fast as a 429 or 200 ms slower, and a fan-out or one long
+stream. Each cell runs usage-async ``repeat`` times (its defaults, but ``max_concurrency``
+as many as there are streams, as in S5), the naive per-request retry loop once and the
+official SDK (its default retries) once, each run against a fresh bucket, and checks that
+every bucket of every stream came back exactly once.
+
+Real-time cells (50/s, 5/s) get a page server process of their own (``benchmarks.server``)
+and run their clients in a pool process; up to ``jobs`` cells run at once. The 10/min cells
+run on a virtual clock (:class:`VirtualTimeLoop`): the page server's app and the client
+share one event loop in one process, the bucket reads the loop's clock, the client's pacer,
+retries and timeouts wait on the same loop's timers, and when nothing is ready (after
+letting the kernel deliver any loopback bytes in flight) the clock jumps to the next timer.
+Minutes of traffic take seconds, and neither side can see a time the other does not.
+
+The bound of a cell (:func:`least_time`) is the least time the bucket allows for the
+workload: the makespan of an oracle that knows the bucket and sends each stream's next
+request as soon as its previous page is back and a token is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import heapq
+import json
+import multiprocessing
+import os
+import selectors
+import statistics
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .pages import render
+from .scenarios import Dataset, base_url
+
+__all__ = [
+    "Cell",
+    "VirtualTimeLoop",
+    "cells",
+    "evaluate",
+    "least_time",
+    "main",
+    "markdown",
+    "run_matrix",
+]
+
+RATES: dict[str, float] = {"50/s": 50.0, "5/s": 5.0, "10/min": 10 / 60}
+BURSTS = (1, 5, 20)
+MODES: dict[str, str] = {
+    "none": "429 without Retry-After",
+    "ra1": "Retry-After: 1",
+    "exact": "the exact wait (retry-after-ms)",
+    "headers": "x-ratelimit headers",
+}
+SLOW_SUCCESS = 0.2  # seconds a page takes longer than a 429, in the "slow" cells
+CLIENT_LABELS = {"ua": "usage-async", "naive": "naive loop", "openai": "openai SDK"}
+
+# The workloads: (streams, pages) of the fan-out, and pages of the long stream, per rate.
+SIZES: dict[str, dict[str, tuple[tuple[int, int], int]]] = {
+    "full": {"50/s": ((100, 3), 50), "5/s": ((20, 3), 20), "10/min": ((6, 5), 15)},
+    "quick": {"50/s": ((10, 2), 6), "5/s": ((6, 2), 6), "10/min": ((3, 2), 6)},
+}
+
+TARGET_MEDIAN = 1.2  # wall over bound, median of the usage-async runs
+TARGET_MAX = 1.35  # ... and no run above this
+TARGET_429 = 0.05  # 429s as a share of requests, every run
+IO_GRACE = 0.005  # real seconds a virtual loop waits for loopback bytes before jumping
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One server shape and one workload of the matrix."""
+
+    rate: str  # a key of RATES
+    burst: int
+    mode: str  # a key of MODES
+    slow: bool  # pages 200 ms slower than 429s
+    workload: str  # "fan-out" or "stream"
+
+    @property
+    def id(self) -> str:
+        """A short name: ``50/s b5 none fast fan-out``."""
+        speed = "slow" if self.slow else "fast"
+        return f"{self.rate} b{self.burst} {self.mode} {speed} {self.workload}"
+
+    @property
+    def virtual(self) -> bool:
+        """Whether the cell runs on the virtual clock (the 10/min cells)."""
+        return RATES[self.rate] < 1.0
+
+    def dataset(self, size: str) -> Dataset:
+        """The page server's dataset for this cell."""
+        (streams, pages), long_pages = SIZES[size][self.rate]
+        if self.workload == "stream":
+            streams, pages = 1, long_pages
+        name = "p-" + self.id.replace("/", "per").replace(" ", "-")
+        return Dataset(
+            name,
+            streams,
+            pages,
+            1,
+            1,
+            rate=RATES[self.rate],
+            burst=self.burst,
+            retry_after=1 if self.mode == "ra1" else None,
+            exact_wait=self.mode == "exact",
+            ratelimit_headers=self.mode == "headers",
+            success_delay=SLOW_SUCCESS if self.slow else 0.0,
+        )
+
+
+def cells(size: str = "full") -> list[Cell]:
+    """Every cell at a size: the whole matrix (``full``) or its ``quick`` subset."""
+    everything = [
+        Cell(rate, burst, mode, slow, workload)
+        for rate in RATES
+        for burst in BURSTS
+        for mode in MODES
+        for slow in (False, True)
+        for workload in ("fan-out", "stream")
+    ]
+    if size == "full":
+        return everything
+    # quick (the smoke test's): small fan-outs at 50/s with and without the headers, a
+    # long stream with slow pages, and a cell on the virtual clock; counts, not speed.
+    return [
+        Cell("50/s", 5, "none", False, "fan-out"),
+        Cell("50/s", 5, "headers", False, "fan-out"),
+        Cell("50/s", 1, "ra1", True, "stream"),
+        Cell("10/min", 5, "exact", False, "fan-out"),
+    ]
+
+
+def least_time(dataset: Dataset) -> float:
+    """The least time the bucket allows for the workload (the cell's bound).
+
+    An oracle that knows the bucket (``rate``, ``burst``, full at the start) sends each
+    stream's next request as soon as its previous page is back (``success_delay`` later;
+    the loopback round trip counts as zero) and a token is there, earliest-ready first;
+    the bound is when its last page is back. For a fan-out with pages as fast as 429s that
+    is ``(n - burst) / rate``; a long stream of slow pages is ``n * success_delay`` at least.
+    """
+    rate = dataset.rate
+    if rate is None:
+        raise ValueError("the pacing matrix needs rate-limited datasets")
+    tokens, stamp, end = float(dataset.burst), 0.0, 0.0
+    ready = [(0.0, i, dataset.pages) for i in range(dataset.streams)]
+    heapq.heapify(ready)
+    while ready:
+        at, stream, left = heapq.heappop(ready)
+        tokens = min(float(dataset.burst), tokens + (at - stamp) * rate)
+        stamp = at
+        if tokens < 1.0:
+            stamp = at = at + (1.0 - tokens) / rate
+            tokens = 1.0
+        tokens -= 1.0
+        back = at + dataset.success_delay
+        end = max(end, back)
+        if left > 1:
+            heapq.heappush(ready, (back, stream, left - 1))
+    return end
+
+
+# -- the virtual clock ----------------------------------------------------------------------
+
+
+class _VirtualSelector(selectors.DefaultSelector):
+    """A selector whose waits advance the virtual clock instead of sleeping."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        # Nothing to do on either side: let the kernel hand over loopback bytes in flight
+        # (they arrive in microseconds), then jump to the next timer.
+        grace = IO_GRACE if timeout is None else min(timeout, IO_GRACE)
+        ready = super().select(grace)
+        if not ready and timeout is not None:
+            self._loop.now += timeout
+        return ready
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose ``time()`` only moves when everything on it is waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(_VirtualSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+# -- one cell --------------------------------------------------------------------------------
+
+
+def _client_run(client: str) -> Callable[[Any], Coroutine[Any, Any, Any]]:
+    if client == "ua":
+        from .clients.usage_async_client import run
+    elif client == "naive":
+        from .clients.naive import run
+    else:
+        from .clients.openai_sdk import run
+    return run
+
+
+def _workload(dataset: Dataset, url: str, client: str) -> Any:
+    from .clients import Workload
+
+    return Workload(
+        base_url=url,
+        streams=[dataset.stream_params(i) for i in range(dataset.streams)],
+        concurrency=dataset.streams if client == "ua" else None,
+        openai_retries=None,  # the SDK's default retries: what its users get
+    )
+
+
+def _check(dataset: Dataset, tallies: list[Any]) -> tuple[int, list[str]]:
+    """Buckets missing, and the problems: every bucket of every stream once, in order."""
+    expected = list(dataset.expected_starts())
+    missing, problems = 0, []
+    for i, tally in enumerate(tallies):
+        if tally.starts != expected:
+            delivered = set(tally.starts)
+            missing += sum(1 for s in expected if s not in delivered)
+            if len(tally.starts) != len(set(tally.starts)):
+                problems.append(f"stream {i}: a bucket delivered twice")
+            problems.append(f"stream {i}: {len(tally.starts)}/{len(expected)} buckets")
+        if tally.error:
+            problems.append(f"stream {i}: {tally.error}")
+    return missing, problems[:5]
+
+
+def _figures(
+    dataset: Dataset, bound: float, wall: float, tallies: list[Any], stats: dict[str, Any]
+) -> dict[str, Any]:
+    missing, problems = _check(dataset, tallies)
+    status = stats.get("status", {})
+    requests = stats.get("requests", 0)
+    ok = status.get("200", 0)
+    if not problems and ok != dataset.total_pages:
+        problems.append(f"{ok} 200s for {dataset.total_pages} pages")
+    return {
+        "wall_s": wall,
+        "ratio": wall / bound if bound > 0 else None,
+        "requests": requests,
+        "throttled": status.get("429", 0),
+        "share_429": status.get("429", 0) / requests if requests else 0.0,
+        "missing_buckets": missing,
+        "problems": problems,
+    }
+
+
+def _order(repeat: int) -> list[tuple[str, int]]:
+    """usage-async's runs with the baselines in between: drift falls on every client."""
+    order = [("ua", r) for r in range(repeat)]
+    order.insert(min(1, len(order)), ("naive", 0))
+    order.insert(min(3, len(order)), ("openai", 0))
+    return order
+
+
+def _baselines() -> list[str]:
+    import importlib.util
+
+    return ["naive"] + (["openai"] if importlib.util.find_spec("openai") else [])
+
+
+async def _timed_run(client: str, dataset: Dataset, url: str, limit: float) -> tuple[float, Any]:
+    loop = asyncio.get_running_loop()
+    run = _client_run(client)
+    started = loop.time()
+    try:
+        tallies = await asyncio.wait_for(run(_workload(dataset, url, client)), limit)
+    except asyncio.TimeoutError:
+        from .clients import Tally
+
+        tallies = [Tally(error=f"not done in {limit:.0f}s") for _ in range(dataset.streams)]
+    return loop.time() - started, tallies
+
+
+def _time_limit(bound: float) -> float:
+    return 10.0 * bound + 60.0
+
+
+def run_cell(cell: Cell, size: str, repeat: int) -> dict[str, Any]:
+    """Every run of one cell (in this process, with its own server); the figures."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        os.environ.pop(name, None)
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+    dataset = cell.dataset(size)
+    bound = least_time(dataset)
+    started = time.perf_counter()
+    runs: dict[str, list[dict[str, Any]]] = {}
+    order = [(c, r) for c, r in _order(repeat) if c == "ua" or c in _baselines()]
+    if cell.virtual:
+        _run_virtual(cell, dataset, bound, order, runs)
+    else:
+        _run_real(dataset, bound, order, runs)
+    return {
+        "cell": asdict(cell),
+        "id": cell.id,
+        "virtual": cell.virtual,
+        "dataset": asdict(dataset),
+        "bound_s": bound,
+        "runs": runs,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _run_real(
+    dataset: Dataset,
+    bound: float,
+    order: Sequence[tuple[str, int]],
+    runs: dict[str, list[dict[str, Any]]],
+) -> None:
+    from .server import PageServer
+
+    with PageServer([dataset]) as server:
+        for client, r in order:
+            key = f"{client}-{r}"
+            url = server.base_url(dataset.name, key)
+            wall, tallies = asyncio.run(_timed_run(client, dataset, url, _time_limit(bound)))
+            stats = server.stats([(dataset.name, key)])[0]
+            runs.setdefault(client, []).append(_figures(dataset, bound, wall, tallies, stats))
+
+
+def _run_virtual(
+    cell: Cell,
+    dataset: Dataset,
+    bound: float,
+    order: Sequence[tuple[str, int]],
+    runs: dict[str, list[dict[str, Any]]],
+) -> None:
+    from aiohttp import web
+
+    from .server import PageStore, make_app
+
+    loop = VirtualTimeLoop()
+
+    async def main() -> None:
+        store = PageStore([render(dataset)], clock=loop.time)
+        runner = web.AppRunner(make_app(store), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            for client, r in order:
+                key = f"{client}-{r}"
+                url = base_url(port, dataset.name, key)
+                wall, tallies = await _timed_run(client, dataset, url, _time_limit(bound))
+                stats = store.stats([(dataset.name, key)])[0]
+                runs.setdefault(client, []).append(_figures(dataset, bound, wall, tallies, stats))
+        finally:
+            await runner.cleanup()
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
+# -- the matrix ------------------------------------------------------------------------------
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ratios = [r["ratio"] for r in runs if r["ratio"] is not None]
+    return {
+        "runs": len(runs),
+        "median": statistics.median(ratios) if ratios else None,
+        "min": min(ratios) if ratios else None,
+        "max": max(ratios) if ratios else None,
+        "share_429_max": max((r["share_429"] for r in runs), default=0.0),
+        "share_429_median": statistics.median([r["share_429"] for r in runs]) if runs else 0.0,
+        "missing": max((r["missing_buckets"] for r in runs), default=0),
+        "problems": sorted({p for r in runs for p in r["problems"]}),
+    }
+
+
+def evaluate(result: dict[str, Any]) -> dict[str, Any]:
+    """Summaries per client and the cell's verdict on usage-async's runs."""
+    summaries = {c: _summary(runs) for c, runs in result["runs"].items()}
+    ua = summaries.get("ua")
+    misses = []
+    if ua is None or ua["median"] is None:
+        misses.append("no run")
+    else:
+        if ua["median"] > TARGET_MEDIAN:
+            misses.append(f"median {ua['median']:.2f}x > {TARGET_MEDIAN}x")
+        if ua["max"] > TARGET_MAX:
+            misses.append(f"a run {ua['max']:.2f}x > {TARGET_MAX}x")
+        if ua["share_429_max"] > TARGET_429:
+            misses.append(f"429s {100 * ua['share_429_max']:.1f}% > {100 * TARGET_429:.0f}%")
+        if ua["missing"] or ua["problems"]:
+            misses.append("lost or repeated buckets")
+    return {"summaries": summaries, "pass": not misses, "misses": misses}
+
+
+def _fmt_ratio(s: dict[str, Any] | None, spread: bool) -> str:
+    if s is None or s["median"] is None:
+        return "-"
+    text = f"{s['median']:.2f}"
+    if spread and s["runs"] > 1:
+        text += f" ({s['min']:.2f}-{s['max']:.2f})"
+    if s["missing"] or s["problems"]:
+        text += " LOST" if s["missing"] else " BAD"
+    return text
+
+
+def _fmt_share(s: dict[str, Any] | None) -> str:
+    return "-" if s is None else f"{100 * s['share_429_max']:.1f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The matrix as a markdown table: one row a cell."""
+    lines = [
+        "| rate | burst | 429 says | pages | workload | bound s | usage-async wall/bound, "
+        "median (min-max) | 429 % | naive loop | 429 % | openai SDK | 429 % | target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for result in results["cells"]:
+        cell, verdict = result["cell"], result["verdict"]
+        s = verdict["summaries"]
+        dataset = result["dataset"]
+        shape = (
+            f"{dataset['streams']} x {dataset['pages']}"
+            if cell["workload"] == "fan-out"
+            else f"1 x {dataset['pages']}"
+        )
+        clock = " (virtual)" if result["virtual"] else ""
+        lines.append(
+            f"| {cell['rate']}{clock} | {cell['burst']} | {cell['mode']} "
+            f"| {'+200 ms' if cell['slow'] else 'as 429s'} | {shape} | {result['bound_s']:.1f} "
+            f"| {_fmt_ratio(s.get('ua'), True)} | {_fmt_share(s.get('ua'))} "
+            f"| {_fmt_ratio(s.get('naive'), False)} | {_fmt_share(s.get('naive'))} "
+            f"| {_fmt_ratio(s.get('openai'), False)} | {_fmt_share(s.get('openai'))} "
+            f"| {'PASS' if verdict['pass'] else 'FAIL: ' + '; '.join(verdict['misses'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_matrix(
+    size: str, repeat: int, jobs: int, out: Any = sys.stdout, only: Sequence[Cell] | None = None
+) -> dict[str, Any]:
+    """Run every cell (``jobs`` at once, each in a pool process); print a line per cell."""
+    chosen = list(only) if only is not None else cells(size)
+    started = time.perf_counter()
+    # The long cells first, so the short ones fill the gaps at the end.
+    chosen.sort(key=lambda c: -least_time(c.dataset(size)) * (0 if c.virtual else 1))
+    results: list[dict[str, Any]] = []
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(run_cell, c, size, repeat): c for c in chosen}
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            result["verdict"] = evaluate(result)
+            results.append(result)
+            ua = result["verdict"]["summaries"].get("ua")
+            print(
+                f"{len(results):3d}/{len(chosen)} {result['id']:32s}"
+                f" bound {result['bound_s']:6.1f}s"
+                f"  usage-async {_fmt_ratio(ua, True):22s} 429s {_fmt_share(ua):>5s}%  "
+                f"{'PASS' if result['verdict']['pass'] else 'FAIL'}"
+                f"  ({result['seconds']:.0f}s)",
+                file=out,
+                flush=True,
+            )
+    order = {c.id: i for i, c in enumerate(cells(size) if only is None else only)}
+    results.sort(key=lambda r: order.get(r["id"], 0))
+    passed = sum(1 for r in results if r["verdict"]["pass"])
+    return {
+        "meta": {
+            "size": size,
+            "repeat": repeat,
+            "jobs": jobs,
+            "seconds": round(time.perf_counter() - started, 1),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+        "cells": results,
+        "passed": passed,
+    }
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.pacing", description="The pacing matrix."
+    )
+    parser.add_argument("--quick", action="store_true", help="a subset of small cells")
+    parser.add_argument("--repeat", type=int, default=5, help="usage-async runs per cell")
+    parser.add_argument("--jobs", type=int, default=12, help="cells run at once (default 12)")
+    parser.add_argument("--json", default="benchmarks/results/pacing.json")
+    parser.add_argument("--markdown", default="benchmarks/results/pacing.md")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.jobs < 1:
+        parser.error("--repeat and --jobs must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the matrix; print and write its table and raw figures. Exit 1 when a run of
+    usage-async lost or repeated a bucket (a slow cell is a FAIL in the table, not an error)."""
+    args = _parse(argv)
+    size = "quick" if args.quick else "full"
+    results = run_matrix(size, args.repeat, args.jobs)
+    table = markdown(results)
+    print("\n" + table)
+    for path, text in ((args.json, json.dumps(results, indent=1) + "\n"), (args.markdown, table)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+    print(
+        f"{results['passed']}/{len(results['cells'])} cells meet the targets; "
+        f"{results['meta']['seconds']}s in all; table: {args.markdown}, figures: {args.json}"
+    )
+    lost = [
+        r["id"] for r in results["cells"] if r["verdict"]["summaries"].get("ua", {}).get("problems")
+    ]
+    with contextlib.suppress(BrokenPipeError):
+        for cell_id in lost:
+            print(f"usage-async lost or repeated buckets: {cell_id}")
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
