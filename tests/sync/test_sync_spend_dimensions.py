@@ -323,3 +323,16 @@ async def test_the_command_writes_the_columns_in_the_order_given_in_every_format
         )
         assert [list(item) for item in items] == [header] * len(answer)
         assert [Decimal(item["amount"]) for item in items] == [r.amount for r in answer]
+
+
+async def test_columns_held_only_in_separate_collections_are_refused_naming_them_all(
+    collect: Collect, store_url: str
+) -> None:
+    await collect(store_url, group_by=["project_id", "line_item"])
+    await collect(store_url, group_by=["api_key_id"])
+    with pytest.raises(
+        SpendDimensionError, match="grouped by all of api_key_id, line_item at"
+    ) as caught:
+        await spend(store_url, by="model,api_key")
+    assert str(caught.value).endswith("sync --group-by costs=line_item,api_key_id")
+    assert caught.value.missing == "api_key_id,line_item"

@@ -340,11 +340,14 @@ async def _spend(
     if not held:
         return SpendAnswer(by=by, held=held)
     if not able:
-        missing = next(n for n in needs if not any(n in c.group_by.split(",") for c in held))
-        asked = ", ".join(d for d in by if _NEEDS.get(d) == missing)
+        absent = [n for n in needs if not any(n in c.group_by.split(",") for c in held)]
+        # Each column may be in some collection, but none has them all: name them all.
+        missing = absent[0] if absent else ",".join(needs)
+        what = missing if absent else f"all of {', '.join(needs)} at once"
+        asked = ",".join(d for d in by if d in _NEEDS and (not absent or _NEEDS[d] == missing))
         shown = "; ".join(str(c) for c in held)
         raise SpendDimensionError(
-            f"no costs collection is grouped by {missing}, which --by {asked} needs: the "
+            f"no costs collection is grouped by {what}, which --by {asked} needs: the "
             f"database holds {shown}; collect one with usage-async sync --group-by "
             f"costs={_group_by_hint(needs)}",
             held,
