@@ -21,7 +21,8 @@ from usage_async.cli import main
 from usage_async.testing import FakeUsageServer, Faults
 
 # The end of a line once a 503 and then a 429 (Retry-After: 1) were retried.
-SO_FAR = r"; so far 2 retries, 1 429, pace [\d.]+/s, paused 1\.\ds"
+PACE = r"pace [\d.]+/(s|min)"
+SO_FAR = rf"; so far 2 retries, 1 429, {PACE}, paused 1\.\ds"
 
 
 class Terminal(io.StringIO):
@@ -138,12 +139,12 @@ def test_the_live_line_shows_the_retries_429s_pace_and_pause(
     assert lines[1] == "sync: 0/2 pages, 0 rows written, 1 retry; reading costs"
     # Drawn at the 429's retry: the pause under way says how long it has left.
     assert re.fullmatch(
-        r"sync: 0/2 pages, 0 rows written, 2 retries, 1 429, pace [\d.]+/s, "
+        rf"sync: 0/2 pages, 0 rows written, 2 retries, 1 429, {PACE}, "
         r"paused \d\.\ds \(\d+s more\); reading costs",
         lines[2],
     )
     assert re.fullmatch(
-        r"sync: 2/2 pages, [\d,]+ rows written, 2 retries, 1 429, pace [\d.]+/s, paused 1\.\ds",
+        rf"sync: 2/2 pages, [\d,]+ rows written, 2 retries, 1 429, {PACE}, paused 1\.\ds",
         lines[-1],
     )
     assert terminal.getvalue().endswith("\r\x1b[K")  # cleared at the end

@@ -189,7 +189,8 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="buckets per page (default: max)")
     parser.add_argument(
         "--progress", choices=("auto", "lines", "none"), default="auto",
-        help="auto: a live line on a terminal; lines: one line per committed page; none",
+        help="auto: a live line on a terminal; lines: one line per committed page; none "
+        "(both say the retries, 429s, pace and time paused so far, once any happened)",
     )  # fmt: skip
     add_names_argument(
         parser,
