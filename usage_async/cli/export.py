@@ -67,9 +67,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("csv", "parquet"), help="default: -o's extension")
     parser.add_argument("--focus", action="store_true", help="costs in FOCUS 1.2 columns")
     parser.add_argument(
-        "--since", type=parse_since, default=parse_since("30d"), metavar="TIME|PERIOD",
-        help="first UTC day (default 30d), or a period: month, last-month, week, ... "
-        "(sets --until too)",
+        "--since", type=parse_since, default=parse_since("30d"), metavar="TIME",
+        help="first UTC day (default 30d); or a period (last-month, ...) that sets --until too",
     )  # fmt: skip
     parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="end, exclusive (default: the newest)"

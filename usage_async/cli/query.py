@@ -93,9 +93,9 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"group by these, in this column order; dimensions: {', '.join(DIMENSIONS)}",
     )
     spend_parser.add_argument(
-        "--since", type=parse_since, metavar="TIME|PERIOD",
-        help="buckets from (90d, 2025-01-01, ...), or a period: month, last-month, week, ... "
-        "(sets --until too)",
+        "--since", type=parse_since, metavar="TIME",
+        help="buckets from (90d, 2025-01-01, ...); or a period (last-month, ...) that sets "
+        "--until too",
     )  # fmt: skip
     spend_parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
@@ -129,9 +129,9 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         help="local days of this IANA zone (Europe/Berlin); needs sync --bucket-width ENDPOINT=1h",
     )
     usage_parser.add_argument(
-        "--since", type=parse_since, metavar="TIME|PERIOD",
-        help="buckets from (90d, 2025-01-01, ...), or a period: month, last-month, week, ... "
-        "(sets --until too)",
+        "--since", type=parse_since, metavar="TIME",
+        help="buckets from (90d, 2025-01-01, ...); or a period (last-month, ...) that sets "
+        "--until too",
     )  # fmt: skip
     usage_parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"

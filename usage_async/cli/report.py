@@ -80,9 +80,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         help="the HTML file to write (written whole, or not at all)",
     )  # fmt: skip
     parser.add_argument(
-        "--since", type=parse_since, default=parse_since("30d"), metavar="TIME|PERIOD",
-        help="first UTC day (default 30d), or a period: month, last-month, week, ... "
-        "(sets --until too)",
+        "--since", type=parse_since, default=parse_since("30d"), metavar="TIME",
+        help="first UTC day (default 30d); or a period (last-month, ...) that sets --until too",
     )  # fmt: skip
     parser.add_argument(
         "--until", type=parse_time, metavar="TIME",
