@@ -44,6 +44,7 @@ __all__ = [
     "money",
     "output_spec",
     "project",
+    "request_parts",
     "text_rows",
     "text_table",
     "top_items",
@@ -143,13 +144,10 @@ class Progress(logging.Handler):
         parts = [
             _count(self.pages, "page"),
             _count(self.buckets, "bucket"),
-            _count(self.retries, "retry", "retries"),
+            *request_parts(self.retries, self._watch),
         ]
         if self.endpoints:
             parts.insert(0, f"{self.done}/{self.endpoints} endpoints")
-        client = self._watch.client if self._watch is not None else None
-        if client is not None:
-            parts.extend(_pace_parts(client.pace_stats()))
         return f"{self.label}: {', '.join(parts)}"
 
     def draw(self) -> None:
@@ -199,6 +197,17 @@ class Progress(logging.Handler):
             for bucket in page.data:
                 yield bucket
             self.draw()
+
+
+def request_parts(retries: int, watch: Watch | None, *, zero: bool = True) -> list[str]:
+    """How the requests are going, as parts of a progress line: ``retries`` so far (counted
+    by the caller from the ``on_retry`` hook), then the 429s, pace and time paused of the
+    ``watch``'s client. With ``zero=False``, nothing at all while nothing happened."""
+    parts = [_count(retries, "retry", "retries")] if retries or zero else []
+    client = watch.client if watch is not None else None
+    if client is not None:
+        parts.extend(_pace_parts(client.pace_stats()))
+    return parts
 
 
 def _pace_parts(stats: PaceStats) -> list[str]:

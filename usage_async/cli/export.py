@@ -35,6 +35,7 @@ from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
+    PERIOD_HELP,
     PROG,
     TIME_HELP,
     Api,
@@ -43,6 +44,7 @@ from ._common import (
     add_client_arguments,
     iso,
     open_client,
+    parse_since,
     parse_time,
     resolve_range,
 )
@@ -65,8 +67,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("csv", "parquet"), help="default: -o's extension")
     parser.add_argument("--focus", action="store_true", help="costs in FOCUS 1.2 columns")
     parser.add_argument(
-        "--since", type=parse_time, default=parse_time("30d"), metavar="TIME",
-        help="first UTC day (default 30d)",
+        "--since", type=parse_since, default=parse_since("30d"), metavar="TIME",
+        help="first UTC day (default 30d); or a period (last-month, ...) that sets --until too",
     )  # fmt: skip
     parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="end, exclusive (default: the newest)"
@@ -209,13 +211,14 @@ COMMANDS = (
         description="Export an endpoint's rows (costs by default) to CSV or Parquet (money as "
         "a decimal type; the parquet extra), costs also in FOCUS 1.2 columns (--focus), from "
         "the API, --fake, or a sync database (--db).",
-        epilog=TIME_HELP,
+        epilog=f"{TIME_HELP}\n{PERIOD_HELP}",
         add_arguments=_arguments,
         run=_run,
         examples=(
             f"{PROG} export --fake -o costs.parquet",
             f"{PROG} export --db sqlite:///usage.db --focus --since 2025-03-01 -o focus.parquet",
             f"{PROG} export completions --db sqlite:///usage.db --since 7d -o tokens.csv",
+            f"{PROG} export --db sqlite:///usage.db --since last-month -o last-month.csv",
         ),
     ),
 )

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from .._rows import Row
 from ..errors import InvalidParameterError
-from ..localtime import load_zone
+from ..localtime import Zone, load_zone
 from ..spend import DIMENSIONS, check_dimensions
 from ..sync.query import SpendRangeError, spend, spend_columns
 from ..sync.stores import (
@@ -30,9 +30,12 @@ from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
+    PERIOD_HELP,
+    TIME_HELP,
     Command,
     CommandError,
     add_names_argument,
+    parse_since,
     parse_time,
     resolve_range,
     resolve_time,
@@ -48,15 +51,18 @@ _EXAMPLE_LINES = (
     "usage-async query spend --by month,kind --format json -o by-kind.json",
     "usage-async query spend --by project --no-names --fields project_id,amount",
     "usage-async query spend --by day --since 30d --format csv -o spend.csv",
+    "usage-async query spend --by project,model --since last-month",
     "usage-async query --db postgresql://me@db/usage spend --by line_item --since 2025-01-01",
 )
 _USAGE_EXAMPLE_LINES = (
     "usage-async query usage --since 7d",
     "usage-async query usage --tz Europe/Berlin --since 30d",
+    "usage-async query usage --tz Europe/Berlin --since last-week",
     "usage-async query usage --endpoint embeddings --format csv -o embeddings.csv",
 )
 _EXAMPLES = "Examples:\n" + "\n".join(f"  {line}" for line in _EXAMPLE_LINES)
 _USAGE_EXAMPLES = "Examples:\n" + "\n".join(f"  {line}" for line in _USAGE_EXAMPLE_LINES)
+_TIMES = f"{TIME_HELP}\n{PERIOD_HELP}\n\n"
 
 
 _DB_HELP = f"the database (default ${DB_ENV}, else {DEFAULT_DB})"
@@ -74,7 +80,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
             "Collected spend, summed exactly, by any combination of project, line item, "
             "model, kind, UTC day, ISO week, month and API key."
         ),
-        epilog=_EXAMPLES,
+        epilog=_TIMES + _EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     # Also after the question (`query spend --db X`), where people put it; SUPPRESS keeps a
@@ -87,8 +93,10 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"group by these, in this column order; dimensions: {', '.join(DIMENSIONS)}",
     )
     spend_parser.add_argument(
-        "--since", type=parse_time, metavar="TIME", help="buckets from (90d, 2025-01-01, ...)"
-    )
+        "--since", type=parse_since, metavar="TIME",
+        help="buckets from (90d, 2025-01-01, ...); or a period (last-month, ...) that sets "
+        "--until too",
+    )  # fmt: skip
     spend_parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
     )
@@ -105,7 +113,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
             "by them): UTC days, or with --tz the local days of a zone, summed from 1h "
             "buckets (23 or 25 hours on the days clocks change)."
         ),
-        epilog=_USAGE_EXAMPLES,
+        epilog=_TIMES + _USAGE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     usage_parser.add_argument("--db", default=argparse.SUPPRESS, metavar="URL", help=_DB_HELP)
@@ -121,8 +129,10 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         help="local days of this IANA zone (Europe/Berlin); needs sync --bucket-width ENDPOINT=1h",
     )
     usage_parser.add_argument(
-        "--since", type=parse_time, metavar="TIME", help="buckets from (90d, 2025-01-01, ...)"
-    )
+        "--since", type=parse_since, metavar="TIME",
+        help="buckets from (90d, 2025-01-01, ...); or a period (last-month, ...) that sets "
+        "--until too",
+    )  # fmt: skip
     usage_parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
     )
@@ -135,13 +145,15 @@ async def _each(rows: list[Row]) -> AsyncIterator[Row]:
         yield row
 
 
-def _range(args: argparse.Namespace) -> tuple[int | None, int | None]:
+def _range(args: argparse.Namespace, tz: Zone | None = None) -> tuple[int | None, int | None]:
+    """``--since``/``--until`` as Unix seconds (None: not given); a period, a bare date or a
+    whole number of days ago are days of ``tz`` when given (``query usage --tz``)."""
     now = int(time.time())
     since = until = None
     if args.since is not None:
-        since, until = resolve_range(args.since, args.until, "1d", now)
+        since, until = resolve_range(args.since, args.until, "1d", now, tz=tz)
     elif args.until is not None:
-        until = resolve_time(args.until, "1d", now)
+        until = resolve_time(args.until, "1d", now, tz)
     return since, until
 
 
@@ -182,12 +194,11 @@ async def run_query(args: argparse.Namespace) -> int:
 async def _run_usage(args: argparse.Namespace) -> int:
     out = output_spec(args)
     try:  # before opening the database
-        if args.tz is not None:
-            load_zone(args.tz)
+        zone = load_zone(args.tz) if args.tz is not None else None
     except InvalidParameterError as exc:
         raise CommandError(f"--{exc}", EXIT_USAGE) from None
     try:
-        since, until = _range(args)
+        since, until = _range(args, zone)
         db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
         answer = await usage(
             db, endpoint=args.endpoint, tz=args.tz, since=since, until=until, names=args.names

@@ -27,6 +27,7 @@ from ._common import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
+    PERIOD_HELP,
     PROG,
     TIME_HELP,
     Api,
@@ -36,6 +37,7 @@ from ._common import (
     iso,
     non_negative_int,
     open_client,
+    parse_since,
     parse_time,
     resolve_range,
 )
@@ -78,8 +80,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         help="the HTML file to write (written whole, or not at all)",
     )  # fmt: skip
     parser.add_argument(
-        "--since", type=parse_time, default=parse_time("30d"), metavar="TIME",
-        help="first UTC day (default 30d)",
+        "--since", type=parse_since, default=parse_since("30d"), metavar="TIME",
+        help="first UTC day (default 30d); or a period (last-month, ...) that sets --until too",
     )  # fmt: skip
     parser.add_argument(
         "--until", type=parse_time, metavar="TIME",
@@ -244,7 +246,7 @@ COMMANDS = (
         "project, this period against the previous one, tokens by model, the top line items "
         "and budget use, each chart with a table of its exact figures. From the API, --fake, "
         "or a sync database (--db), whose figures equal `query spend`'s.",
-        epilog=TIME_HELP,
+        epilog=f"{TIME_HELP}\n{PERIOD_HELP}",
         add_arguments=_arguments,
         run=_run,
         examples=(
@@ -252,6 +254,7 @@ COMMANDS = (
             f"{PROG} report --db sqlite:///usage.db --since 2025-03-01 --until 2025-04-01 "
             "-o march.html",
             f"{PROG} report --since 7d --budget 1000 --budget proj_abc=200 -o week.html",
+            f"{PROG} report --fake --since last-month -o last-month.html",
         ),
     ),
 )

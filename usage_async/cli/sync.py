@@ -12,12 +12,14 @@ import argparse
 import asyncio
 import datetime as _dt
 import json
+import logging
 import os
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TextIO
 
+from .. import RetryEvent
 from .._endpoints import ENDPOINTS
 from .._rows import Row
 from ..errors import (
@@ -52,17 +54,28 @@ from ._common import (
     Command,
     CommandError,
     TimeArg,
+    Watch,
     add_client_arguments,
     add_names_argument,
     iso,
     open_client,
     parse_time,
+    watched,
 )
 from ._names import DB_ENV
-from ._output import OutputSpec, Target, add_output_arguments, output_spec, project, write_rows
+from ._output import (
+    OutputSpec,
+    Target,
+    add_output_arguments,
+    output_spec,
+    project,
+    request_parts,
+    write_rows,
+)
 
 __all__ = ["COMMANDS", "DB_ENV", "database_url", "format_report"]
 
+log = logging.getLogger("usage_async")
 SIMULATOR_HOST = "simulator"  # the source host of --fake: its port changes every run
 
 
@@ -176,7 +189,8 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, metavar="N", help="buckets per page (default: max)")
     parser.add_argument(
         "--progress", choices=("auto", "lines", "none"), default="auto",
-        help="auto: a live line on a terminal; lines: one line per committed page; none",
+        help="auto: a live line on a terminal; lines: one line per committed page; none "
+        "(both say the retries, 429s, pace and time paused so far, once any happened)",
     )  # fmt: skip
     add_names_argument(
         parser,
@@ -188,16 +202,59 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     add_client_arguments(parser)
 
 
-class _Progress:
-    """Progress on stderr: a live line on a terminal, or one line per page."""
+class _Progress(logging.Handler):
+    """Progress on stderr: a live line on a terminal, or one line per page.
+
+    Both say how the requests are going, as the other commands' :class:`~._output.Progress`
+    does: the retries so far (the client's ``on_retry`` hook, through :func:`~._common.watched`,
+    never log text), then the client's 429s, pace and time paused (``pace_stats()``). The
+    live line always has them; a page line (``--progress lines``) ends with them once any
+    happened. Use inside :func:`~._common.open_client`, as a context manager: on a terminal
+    it also prints the library's warnings above the line, retries being on the line instead.
+    """
 
     def __init__(self, mode: str, out: TextIO) -> None:
+        super().__init__(logging.WARNING)
         if mode == "auto":
             mode = "live" if out.isatty() else "none"
         self.mode = mode
         self.out = out
         self.reports: dict[int, EndpointReport] = {}
+        self.retries = 0
+        self._watch: Watch | None = None
         self._last = 0.0
+        self._shown = False
+
+    def __enter__(self) -> _Progress:
+        self._watch = watched()
+        if self._watch is not None:
+            self._watch.listeners.append(self.retried)
+        if self.mode == "live":
+            log.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        log.removeHandler(self)
+        if self._watch is not None:
+            self._watch.listeners.remove(self.retried)
+            self._watch = None
+        self.finish()
+
+    def retried(self, event: RetryEvent) -> None:
+        """Count one retry (the client's ``on_retry`` hook calls this); redraw the line."""
+        self.retries += 1
+        self.draw()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """On a terminal: a retry is on the line; any other record is one line above it."""
+        try:
+            if hasattr(record, "retry_event") and self._watch is not None:
+                return  # counted on the line, through the client's on_retry hook
+            self.finish()
+            self.out.write(record.getMessage() + "\n")
+            self.draw()
+        except Exception:  # noqa: BLE001 - logging's own rule: a handler never raises
+            self.handleError(record)
 
     def __call__(self, report: EndpointReport) -> None:
         if self.mode == "lines":
@@ -210,12 +267,17 @@ class _Progress:
                     flush=True,
                 )
             elif report.done:
-                print(f"done {report.endpoint} pages={report.pages}", file=self.out, flush=True)
+                print(
+                    f"done {report.endpoint} pages={report.pages}{self._so_far()}",
+                    file=self.out,
+                    flush=True,
+                )
             else:
                 until = "-" if report.committed_until is None else iso(report.committed_until)
                 print(
                     f"page {report.endpoint} {report.pages}/{report.pages_expected}"
-                    f" up to {until} inserted={report.inserted} changed={report.changed}",
+                    f" up to {until} inserted={report.inserted} changed={report.changed}"
+                    f"{self._so_far()}",
                     file=self.out,
                     flush=True,
                 )
@@ -224,24 +286,41 @@ class _Progress:
             return
         self.reports[id(report)] = report
         now = time.monotonic()
-        if now - self._last < 0.1:
+        if now - self._last < 0.1 and not report.done:  # a target's end is always drawn
             return
         self._last = now
+        self.draw()
+
+    def _so_far(self) -> str:
+        parts = request_parts(self.retries, self._watch, zero=False)
+        return f"; so far {', '.join(parts)}" if parts else ""
+
+    def text(self) -> str:
+        """The live line as it would be drawn now."""
         reports = self.reports.values()
         pages = sum(r.pages for r in reports)
         expected = sum(max(r.pages_expected, r.pages) for r in reports)
         rows = sum(r.rows for r in reports)
         busy = [r.endpoint for r in reports if not r.done]
-        line = f"sync: {pages}/{expected} pages, {rows:,} rows written"
+        parts = [f"{pages}/{expected} pages", f"{rows:,} rows written"]
+        line = f"sync: {', '.join([*parts, *request_parts(self.retries, self._watch)])}"
         if busy:
             line += f"; reading {', '.join(busy[:3])}{' ...' if len(busy) > 3 else ''}"
-        self.out.write("\r\033[K" + line[:200])
-        self.out.flush()
+        return line
+
+    def draw(self) -> None:
+        """Redraw the live line (in live mode only)."""
+        if self.mode == "live":
+            self.out.write("\r\033[K" + self.text()[:200])
+            self.out.flush()
+            self._shown = True
 
     def finish(self) -> None:
-        if self.mode == "live":
+        """Erase the live line."""
+        if self._shown:
             self.out.write("\r\033[K")
             self.out.flush()
+            self._shown = False
 
 
 def format_report(report: SyncReport) -> str:
@@ -421,33 +500,32 @@ async def run_sync(args: argparse.Namespace) -> int:
         width = _widths(args.bucket_width)
         group_by = _group_by(args.group_by)
         plan_targets(endpoints, width, group_by, args.limit)
-        progress = _Progress(args.progress, sys.stderr)
         async with open_store(database_url(args)) as store, open_client(args) as api:
-            source = source_of(api.client)
-            if args.fake:  # one simulator, whatever port it got this time
-                source = Source(SIMULATOR_HOST, source.identity)
-            collector = Collector(
-                api.client,
-                store,
-                endpoints=endpoints,
-                bucket_width=width,
-                group_by=group_by,
-                since=since,
-                lookback=lookback,
-                limit=args.limit,
-                clock=api.now,
-                source=source,
-                progress=progress,
-                names=args.names,
-            )
-            try:
-                report = await collector.run()
-            except (asyncio.CancelledError, KeyboardInterrupt):
-                progress.finish()
-                print(f"usage-async sync: {format_committed(collector.reports)}", file=sys.stderr)
-                raise  # main turns it into exit code 130
-            finally:
-                progress.finish()
+            with _Progress(args.progress, sys.stderr) as progress:
+                source = source_of(api.client)
+                if args.fake:  # one simulator, whatever port it got this time
+                    source = Source(SIMULATOR_HOST, source.identity)
+                collector = Collector(
+                    api.client,
+                    store,
+                    endpoints=endpoints,
+                    bucket_width=width,
+                    group_by=group_by,
+                    since=since,
+                    lookback=lookback,
+                    limit=args.limit,
+                    clock=api.now,
+                    source=source,
+                    progress=progress,
+                    names=args.names,
+                )
+                try:
+                    report = await collector.run()
+                except (asyncio.CancelledError, KeyboardInterrupt):
+                    progress.finish()
+                    committed = format_committed(collector.reports)
+                    print(f"usage-async sync: {committed}", file=sys.stderr)
+                    raise  # main turns it into exit code 130
     except (InvalidParameterError, StoreURLError, SchemaVersionError, SourceMismatchError) as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
     except ConfigurationError as exc:
