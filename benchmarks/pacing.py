@@ -67,7 +67,7 @@ CLIENT_LABELS = {"ua": "usage-async", "naive": "naive loop", "openai": "openai S
 
 # The workloads: (streams, pages) of the fan-out, and pages of the long stream, per rate.
 SIZES: dict[str, dict[str, tuple[tuple[int, int], int]]] = {
-    "full": {"50/s": ((100, 3), 50), "5/s": ((20, 3), 20), "10/min": ((6, 5), 15)},
+    "full": {"50/s": ((100, 3), 50), "5/s": ((40, 3), 30), "10/min": ((6, 5), 30)},
     "quick": {"50/s": ((10, 2), 6), "5/s": ((6, 2), 6), "10/min": ((3, 2), 6)},
 }
 
