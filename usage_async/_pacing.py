@@ -111,7 +111,10 @@ HISTORY = 4096  # successes remembered for the estimate
 
 SAME_TIME = 0.001  # seconds: requests sent this close together reach the server in any order
 HEADER_MARGIN = 0.99  # pace this far below the rate the headers say
-HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back
+HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back, when
+SLACK_MIN = 0.02  # the bucket has room; else this much of a token, doubled (plus this) at
+SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each success
+SLACK_DECAY = 0.99
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
 # server changed its limit, start again from that response
@@ -558,6 +561,7 @@ class Pacer:
         self._batch_at, self._batch_seq = -math.inf, 0  # the last requests sent together
         self._batches: dict[int, tuple[int, int]] = {}  # batch -> (sent, still out)
         self._log: collections.deque[tuple[int, float]] = collections.deque(maxlen=HISTORY)
+        self._slack = SLACK_MIN  # tokens kept in hand when mirroring the server's bucket
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
@@ -729,12 +733,15 @@ class Pacer:
             level = min(burst, level + rate * max(0.0, sent_at - at)) - 1.0
             at = max(at, sent_at)
         level = min(burst, level + rate * max(0.0, now - at))
-        # A request reaching the server a little earlier than the one before it would find
-        # the token not quite back: keep a little refill in hand (HEADER_SLACK seconds, or
-        # less than 2 % of a request interval: a bucket of one wastes what comes late).
-        self._refill(now)
+        # A request reaching the server a little sooner after its send than the one before
+        # it would find the token not quite back: keep some refill in hand. With room in
+        # the bucket that costs nothing (HEADER_SLACK seconds of it); a bucket of one wastes
+        # whatever comes late, so there it starts at 2 % of a request interval and grows
+        # only as the server's 429s show it must (see release).
+        roomy = min(rate * HEADER_SLACK, (burst - 1.0) / 2.0)
+        slack = max(self._slack, roomy)
         whole = remaining - out - len(later)  # tokens the server said it had, for sure
-        self._tokens = max(level - min(rate * HEADER_SLACK, 0.02), min(level, whole))
+        self._tokens = max(level - slack, min(level, whole))
         self._stamp = now
 
     def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
@@ -767,6 +774,13 @@ class Pacer:
                     self._after_cut(now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
+        if told:
+            # A 429 the headers did not foresee: requests reach the server less evenly than
+            # the slack allows for (a busy machine, a busy network): keep more in hand.
+            if status == 429:
+                self._slack = min(SLACK_MAX, 2.0 * self._slack + SLACK_MIN)
+            else:
+                self._slack = max(SLACK_MIN, self._slack * SLACK_DECAY)
         if level is not None:
             self._mirror(level, remaining, ticket, batch, answered, now)
         if self._waiters:
