@@ -161,7 +161,7 @@ def test_remaining_zero_waits_for_the_servers_next_token() -> None:
         await pacer.acquire()
         return loop.time() - started
 
-    assert run_virtual(main) == pytest.approx(0.2, abs=0.005)  # a little after, never before
+    assert 0.2 <= run_virtual(main) <= 0.21  # a little after, never before
 
 
 def test_what_remains_goes_at_once_and_the_rest_at_the_servers_rate() -> None:
@@ -191,7 +191,7 @@ def test_a_429_with_headers_waits_for_the_token_without_cutting_the_rate() -> No
         return loop.time() - started, pacer._rate(loop.time())
 
     waited, rate = run_virtual(main)
-    assert waited <= 0.021
+    assert waited <= 0.026  # 20 ms at most, and a little in hand
     assert rate == pytest.approx(50 * 0.99)
 
 

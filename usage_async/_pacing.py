@@ -562,6 +562,7 @@ class Pacer:
         self._batches: dict[int, tuple[int, int]] = {}  # batch -> (sent, still out)
         self._log: collections.deque[tuple[int, float]] = collections.deque(maxlen=HISTORY)
         self._slack = SLACK_MIN  # tokens kept in hand when mirroring the server's bucket
+        self._told_at: float | None = None  # when the server's headers first set the pace
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
@@ -741,7 +742,7 @@ class Pacer:
         roomy = min(rate * HEADER_SLACK, (burst - 1.0) / 2.0)
         slack = max(self._slack, roomy)
         whole = remaining - out - len(later)  # tokens the server said it had, for sure
-        self._tokens = max(level - slack, min(level, whole))
+        self._tokens = level - slack if whole < 1 else max(level - slack, min(level, whole))
         self._stamp = now
 
     def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
@@ -774,7 +775,9 @@ class Pacer:
                     self._after_cut(now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
-        if told:
+        if told and self._told_at is None:
+            self._told_at = now
+        if told and self._told_at is not None and ticket.sent_at > self._told_at:
             # A 429 the headers did not foresee: requests reach the server less evenly than
             # the slack allows for (a busy machine, a busy network): keep more in hand.
             if status == 429:
