@@ -67,7 +67,7 @@ CLIENT_LABELS = {"ua": "usage-async", "naive": "naive loop", "openai": "openai S
 
 # The workloads: (streams, pages) of the fan-out, and pages of the long stream, per rate.
 SIZES: dict[str, dict[str, tuple[tuple[int, int], int]]] = {
-    "full": {"50/s": ((100, 3), 50), "5/s": ((20, 3), 20), "10/min": ((6, 5), 15)},
+    "full": {"50/s": ((100, 3), 50), "5/s": ((30, 3), 30), "10/min": ((6, 5), 30)},
     "quick": {"50/s": ((10, 2), 6), "5/s": ((6, 2), 6), "10/min": ((3, 2), 6)},
 }
 
@@ -501,7 +501,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a subset of small cells")
     parser.add_argument("--repeat", type=int, default=5, help="usage-async runs per cell")
-    parser.add_argument("--jobs", type=int, default=12, help="cells run at once (default 12)")
+    parser.add_argument("--jobs", type=int, default=16, help="cells run at once (default 16)")
     parser.add_argument("--json", default="benchmarks/results/pacing.json")
     parser.add_argument("--markdown", default="benchmarks/results/pacing.md")
     args = parser.parse_args(argv)

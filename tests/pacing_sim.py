@@ -13,6 +13,7 @@ simulator writes them (``usage_async.testing``'s ``Faults(rate_limit_headers=Tru
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import selectors
 from collections.abc import Callable, Coroutine
@@ -21,6 +22,7 @@ from typing import Any
 import attrs
 
 from usage_async._pacing import Pacer
+from usage_async.errors import parse_retry_after
 from usage_async.testing._faults import openai_rate_limit_headers
 
 
@@ -70,6 +72,7 @@ class TokenBucketServer:
     outage: tuple[float, float] | None = None  # [from, until): every request is a 429
     lowered: tuple[float, float] | None = None  # (from, rate): the limit is lowered for good
     headers: bool = False  # answers carry x-ratelimit-*-requests headers
+    exact_wait: bool = False  # a 429 names the wait for the next token (retry-after-ms)
     tokens: float = attrs.field(init=False)
     stamp: float = 0.0
     admitted: int = 0
@@ -122,19 +125,25 @@ class Outcome:
         return self.throttled / self.requests
 
 
-async def _request(pacer: Pacer, slots: asyncio.Semaphore, server: TokenBucketServer) -> bool:
-    """One attempt, as the client makes it: its pace first, then a concurrency slot."""
+async def _attempt(
+    pacer: Pacer, slots: asyncio.Semaphore, server: TokenBucketServer
+) -> tuple[bool, float | None]:
+    """One attempt, as the client makes it: its pace first, then a concurrency slot.
+    Whether it got through, and the server's wait if it did not and named one."""
     loop = asyncio.get_running_loop()
     ticket = await pacer.acquire()
     async with slots:
         await asyncio.sleep(server.rtt / 2)
         ok = server.admit(loop.time())
         headers = server.rate_headers()
+        if not ok and server.exact_wait:
+            wait = (1.0 - server.tokens) / server.rate
+            headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000 - 1e-6)))
         await asyncio.sleep(server.rtt / 2 + (server.success_delay if ok else 0.0))
     if not ok and server.retry_after is not None:
         headers["retry-after"] = str(server.retry_after)
     pacer.release(ticket, 200 if ok else 429, headers)
-    return ok
+    return ok, None if ok else parse_retry_after(headers)
 
 
 def fan_out(
@@ -158,13 +167,12 @@ def fan_out(
             nonlocal failed
             for _ in range(pages):
                 for attempt in range(1, max_attempts + 1):
-                    ok = await _request(pacer, slots, server)
+                    ok, wait = await _attempt(pacer, slots, server)
                     if ok:
                         break
                     if attempt == max_attempts:
                         failed += 1
                         return
-                    wait = server.retry_after
                     if wait is None and rate_limit != "adaptive":
                         # the midpoint of the client's jittered backoff
                         wait = min(30.0, 0.5 * 2 ** (attempt - 1)) * 0.75
@@ -201,10 +209,11 @@ def steady_load(
         async def worker() -> None:
             while loop.time() < until:
                 for _ in range(max_attempts):
-                    if await _request(pacer, slots, server):
+                    ok, wait = await _attempt(pacer, slots, server)
+                    if ok:
                         break
-                    if server.retry_after is not None:
-                        await asyncio.sleep(server.retry_after)
+                    if wait is not None:
+                        await asyncio.sleep(wait)
 
         await asyncio.gather(*(worker() for _ in range(workers)))
 
@@ -214,3 +223,26 @@ def steady_load(
 def bound(server: TokenBucketServer, requests: int) -> float:
     """The least time the server needs to admit ``requests``."""
     return max(0.0, (requests - server.burst) / server.rate) if math.isfinite(server.rate) else 0
+
+
+def least_time(server: TokenBucketServer, streams: int, pages: int) -> float:
+    """The least time the server's bucket allows ``streams`` streams of ``pages`` requests,
+    each sent when the stream's previous page is back: an oracle that knows the bucket
+    (full at the start) sends as soon as a token is there, earliest-ready stream first;
+    the round trip counts as zero, a page's ``success_delay`` does not."""
+    tokens, stamp, end = server.burst, 0.0, 0.0
+    ready = [(0.0, i, pages) for i in range(streams)]
+    heapq.heapify(ready)
+    while ready:
+        at, stream, left = heapq.heappop(ready)
+        tokens = min(server.burst, tokens + (at - stamp) * server.rate)
+        stamp = at
+        if tokens < 1.0:
+            stamp = at = at + (1.0 - tokens) / server.rate
+            tokens = 1.0
+        tokens -= 1.0
+        back = at + server.success_delay
+        end = max(end, back)
+        if left > 1:
+            heapq.heappush(ready, (back, stream, left - 1))
+    return end

@@ -100,9 +100,9 @@ def test_one_response_pins_the_rate_and_the_servers_level() -> None:
     rate = AdaptiveRate()
     # 10 a bucket, 3 used, full again in 6 s: 2 to 3 tokens refill in 6 s.
     level = rate.on_headers(RateLimitHeaders(10, 7, 6.0), 0.0)
-    assert rate.header_rate == pytest.approx(0.5)
+    assert rate.server_rate == pytest.approx(0.5)
     assert rate.burst == 10
-    assert rate.rate_at(0.0) == pytest.approx(0.5)
+    assert rate.rate_at(0.0) == pytest.approx(0.5 * 0.99)  # paced a little under it
     assert level == pytest.approx(7.0)
     assert rate.window is None  # no slow start: the server said what it allows
 
@@ -112,16 +112,16 @@ def test_more_responses_narrow_the_rate_to_the_least_upper_bound() -> None:
     rate.on_headers(RateLimitHeaders(5, 0, 0.11), 0.0)  # 5 tokens in 0.11 s: at most 45/s
     rate.on_headers(RateLimitHeaders(5, 0, 0.1), 0.0)  # at most 50/s
     rate.on_headers(RateLimitHeaders(5, 3, 0.04), 0.0)  # at most 50/s, at least 25/s
-    assert rate.header_rate == pytest.approx(5 / 0.11)
+    assert rate.server_rate == pytest.approx(5 / 0.11)
 
 
 def test_a_response_far_outside_what_is_known_starts_again_from_it() -> None:
     rate = AdaptiveRate()
     rate.on_headers(RateLimitHeaders(5, 0, 0.1), 0.0)  # 40-50/s
     rate.on_headers(RateLimitHeaders(5, 2, 0.06), 0.0)  # 33-50/s: agrees
-    assert rate.header_rate == pytest.approx(50)
+    assert rate.server_rate == pytest.approx(50)
     rate.on_headers(RateLimitHeaders(5, 0, 1.0), 0.0)  # 4-5/s: the server lowered its limit
-    assert rate.header_rate == pytest.approx(5)
+    assert rate.server_rate == pytest.approx(5)
 
 
 def test_an_answer_the_server_gave_earlier_that_comes_back_later_is_not_mirrored() -> None:
@@ -130,7 +130,7 @@ def test_an_answer_the_server_gave_earlier_that_comes_back_later_is_not_mirrored
     rate = AdaptiveRate()
     assert rate.on_headers(RateLimitHeaders(20, 17, 0.06), 1.0) == pytest.approx(17)
     assert rate.on_headers(RateLimitHeaders(20, 18, 0.04), 1.0) is None
-    assert rate.header_rate == pytest.approx(50)  # its rate still counts
+    assert rate.server_rate == pytest.approx(50)  # its rate still counts
 
 
 def test_a_new_limit_forgets_the_old_rate() -> None:
@@ -138,13 +138,13 @@ def test_a_new_limit_forgets_the_old_rate() -> None:
     rate.on_headers(RateLimitHeaders(5, 0, 0.1), 0.0)
     rate.on_headers(RateLimitHeaders(20, 19, 2.0), 0.0)
     assert rate.burst == 20
-    assert rate.header_rate == pytest.approx(0.5)
+    assert rate.server_rate == pytest.approx(0.5)
 
 
 def test_headers_that_pin_no_rate_leave_the_adaptive_estimate_in_charge() -> None:
     rate = AdaptiveRate()
     assert rate.on_headers(RateLimitHeaders(5, 5, 0.0), 0.0) is None
-    assert rate.header_rate is None
+    assert rate.server_rate is None
     assert rate.rate_at(0.0) is None
 
 
@@ -161,7 +161,7 @@ def test_remaining_zero_waits_for_the_servers_next_token() -> None:
         await pacer.acquire()
         return loop.time() - started
 
-    assert run_virtual(main) == pytest.approx(0.2, abs=0.005)  # a little after, never before
+    assert 0.2 <= run_virtual(main) <= 0.21  # a little after, never before
 
 
 def test_what_remains_goes_at_once_and_the_rest_at_the_servers_rate() -> None:
@@ -177,7 +177,7 @@ def test_what_remains_goes_at_once_and_the_rest_at_the_servers_rate() -> None:
             sent.append(loop.time() - started)
         return sent
 
-    assert run_virtual(main) == pytest.approx([0.0] * 9 + [6.0], abs=0.01)
+    assert run_virtual(main) == pytest.approx([0.0] * 9 + [6.0 / 0.99], abs=0.01)
 
 
 def test_a_429_with_headers_waits_for_the_token_without_cutting_the_rate() -> None:
@@ -191,8 +191,8 @@ def test_a_429_with_headers_waits_for_the_token_without_cutting_the_rate() -> No
         return loop.time() - started, pacer._rate(loop.time())
 
     waited, rate = run_virtual(main)
-    assert waited <= 0.02 + 1e-9
-    assert rate == pytest.approx(50)
+    assert waited <= 0.026  # 20 ms at most, and a little in hand
+    assert rate == pytest.approx(50 * 0.99)
 
 
 def test_a_fixed_rate_ignores_the_headers() -> None:
@@ -269,3 +269,24 @@ async def test_a_client_paced_by_the_simulators_headers_gets_two_429s_at_most() 
         )
     assert all(page.data for page in pages)
     assert len(srv.requests) <= 14  # 12 pages, and two retries at most
+
+
+def test_a_429_the_headers_did_not_foresee_keeps_more_in_hand() -> None:
+    # Requests that reach the server less evenly than the slack allows for (a busy machine)
+    # meet a token not quite back: each such 429 widens the slack, successes narrow it.
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        ticket = await pacer.acquire()
+        pacer.release(ticket, 200, _headers(1, 0, "200ms"))
+        started = loop.time()
+        ticket = await pacer.acquire()
+        before = loop.time() - started
+        pacer.release(ticket, 429, _headers(1, 0, "200ms"))
+        started = loop.time()
+        await pacer.acquire()
+        return before, loop.time() - started
+
+    before, after = run_virtual(main)
+    assert after > before + 0.005
+    assert after < 0.2 / 0.99 * 1.25  # a quarter of a token at most

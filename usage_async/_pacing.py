@@ -12,16 +12,22 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   like TCP's slow start (4, then one more per success), so that 100 streams started at
   once do not hit the server as one burst of 100.
 * The first 429 switches pacing on. The successes before it estimate the server's burst.
-  The rate then probes upwards (doubling with every success) until the next 429.
+  The rate then probes upwards (doubling with every success, from 10/s at least) until
+  the next 429.
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
   any ``t`` seconds), or halved when they prove nothing, and then grows slowly (1 % of
   itself per second) so a raised limit is found again. Just below means 1.5 %, or 3 % when
   the 429 came with a server wait: then each further 429 pauses the whole client, so the
   probe for a raised limit comes later.
-* While nothing gets through, the rate is capped below what the time without a success
-  allows; the cap is lifted if a request sent in that time succeeds after all (a 429,
-  with no page to send, can overtake the 200s of requests sent before it). It never goes
+* Successes count by when they were sent, not when they came back: a page sent before a
+  429 but back after it (pages are slower than 429s) still proves the rate the cut
+  assumed, and raises it when it proves more.
+* While nothing gets through, the rate is capped at a quarter of what the time without a
+  success allows (so a lone stream's retries reach far enough for a slow server), and a
+  server wait that was wrong once is not trusted to let a request through at its end.
+  The cap is lifted if a request sent in that time succeeds after all (a 429, with no
+  page to send, can overtake the 200s of requests sent before it). It never goes
   below one request every 5 s (unless the server was proven 8 times slower than that), so
   a server that is back after an outage is noticed within seconds.
 * When requests get through again after such a drought, the rate probes back up to what
@@ -36,9 +42,11 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   refill continuously), ``limit`` is the bucket, and ``reset`` the time until it is full
   again, so ``limit - remaining`` requests refill in ``reset`` seconds. Each response pins
   the rate to ``[(used - 1) / reset, used / reset]`` (``remaining`` is whole tokens); the
-  pace is the least upper bound so far, and the client's own bucket is set to the server's
-  level (``limit - rate * reset``, less the requests sent after that one) at each response,
-  so a full bucket goes out at once and an empty one waits for its next token.
+  pace is 99 % of the least upper bound so far. At each response the client's own bucket
+  is set to the server's: its level then (``limit - rate * reset``), replayed with the
+  requests sent since, so a full bucket goes out at once and an empty one waits for its
+  next token. Answers to requests sent together come back in any order: only the one
+  naming the latest time the bucket is full again is the server's latest state.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it, for at most the client's ``max_retry_after``: a longer
   wait is one the retry layer refuses (it raises at once), and the client's other requests
@@ -79,12 +87,19 @@ log = logging.getLogger("usage_async")
 INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
 PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at most,
 # never faster than every half request interval, and at most once per success
+PROBE_AGAIN = 1.1  # after a probe's 429, probe on when halfway up is this much higher,
+REPROBE_FROM = 1.0  # and the probe had reached this rate (requests per second)
 STEADY_MARGIN = 0.985  # pace this far below the proven rate
 WAIT_MARGIN = 0.97  # or this far, when the 429 came with a server wait
 STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
 STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
+FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts no lower
+# (from 1/s, a 50/s server's lone 429 cost its client seconds of climbing back)
+DROUGHT_CUT = 4.0  # while nothing gets through, pace at this fraction of the most the time
+# without a success allows: 4 retries then span 30x the first wait (a lone stream against a
+# 10/min server must not run out of attempts)
 MIN_RATE = 1 / 120  # never slower than one request per two minutes
 DROUGHT_PROBE = 5.0  # seconds: while nothing gets through, still send one request this
 DROUGHT_DEPTH = 8.0  # often, or 1/8 of the rate proven before (a slow server): a server
@@ -95,7 +110,11 @@ HISTORY = 4096  # successes remembered for the estimate
 
 
 SAME_TIME = 0.001  # seconds: requests sent this close together reach the server in any order
-HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back
+HEADER_MARGIN = 0.99  # pace this far below the rate the headers say
+HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back, when
+SLACK_MIN = 0.02  # the bucket has room; else this much of a token, doubled (plus this) at
+SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each success
+SLACK_DECAY = 0.99
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
 # server changed its limit, start again from that response
@@ -195,8 +214,10 @@ class AdaptiveRate:
         # (drought start, its last 429, the rate without the cap) while a drought caps it
         self._unceiled: tuple[float, float, float] | None = None
         self._paused_by_server = False  # whether the last cut came with a server wait
+        self.repeated = False  # whether the last cut's 429 was not the first of a drought
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
+        self._cut: tuple[float, float | None] | None = None  # (its 429 sent, the one before)
         self._logged_rate = 0.0
         self.limit: int | None = None  # the server's bucket, from its x-ratelimit headers
         self._header_low = 0.0  # the rate those headers pin down, so far
@@ -219,10 +240,21 @@ class AdaptiveRate:
         return max(1.0, self.burst_bound - 1.0)
 
     @property
-    def header_rate(self) -> float | None:
-        """The rate the server's x-ratelimit headers pin down (their least upper bound)."""
+    def server_rate(self) -> float | None:
+        """The rate the server's x-ratelimit headers say (their least upper bound)."""
         high = self._header_high
         return high if self.limit is not None and math.isfinite(high) else None
+
+    @property
+    def header_rate(self) -> float | None:
+        """The rate the server's x-ratelimit headers pin down (their least upper bound),
+        paced at 99 % of it."""
+        high = self._header_high
+        if self.limit is None or not math.isfinite(high):
+            return None
+        # A little under: a request reaching a full bucket restarts its refill on arrival,
+        # later than our own bucket, which counts from the send.
+        return high * HEADER_MARGIN
 
     def rate_at(self, now: float) -> float | None:
         """The pace at ``now``: None (unpaced), or requests per second."""
@@ -271,6 +303,7 @@ class AdaptiveRate:
             self._recover(now)
         elif self._probe_cap is not None and ticket.epoch == self.epoch:
             self._probe_on(now)
+        self._late_proof(ticket, now)
         first = self._first_throttle
         if ticket.epoch == 0 and first is not None and first - 1.0 <= ticket.sent_at:
             self._early_successes += 1  # out before the first 429, back after it
@@ -308,7 +341,7 @@ class AdaptiveRate:
                         log.info("pacing requests at %.3g/s, as the server's headers say", high)
                     self._header_high = high
         self.window = None  # the server says what it allows: no slow start
-        rate = self.header_rate
+        rate = self.server_rate
         full_at = answered + info.reset
         if rate is None or full_at < self._full_at - HEADER_TIE:
             return None
@@ -381,6 +414,7 @@ class AdaptiveRate:
             proven = self._proven_rate(sent)
         ceiling = self._ceiling(sent)
         starts_drought = self._drought_from is None
+        self.repeated = not starts_drought
         if starts_drought:
             self._drought_from = sent
         if proven is not None:
@@ -391,26 +425,42 @@ class AdaptiveRate:
             # A recovery probe found the limit below the rate before the drought: the
             # server allowed the rate it doubled from.
             self.known = previous / 2.0
+        cap = None
         if self.known is not None:
             self.rate = self.known * (STEADY_MARGIN if resume_at <= now else WAIT_MARGIN)
-            self.probing = False
+            if (
+                self.probing
+                and proven is not None
+                and previous is not None
+                and previous >= REPROBE_FROM
+                and resume_at <= now
+            ):
+                # A probe's 429: the rate it reached is too much, but its successes, sent
+                # slower than the server allowed most of the time, prove too little. Probe
+                # on from what they prove to halfway: if that is too far, the 429 costs a
+                # round trip (no server wait; and at a request a second or more, not one
+                # of the few attempts a request has in a minute).
+                cap = (self.rate + previous) / 2.0
+            self.probing = cap is not None and cap > self.rate * PROBE_AGAIN
         else:
             # Nothing proven: probe upwards again from below what just failed.
-            self.rate = self.burst_bound if previous is None else previous / 2.0
+            first = max(self.burst_bound, FIRST_PROBE)
+            self.rate = first if previous is None else previous / 2.0
             self.probing = True
         self._unceiled = None
-        if ceiling is not None and ceiling / 2.0 < self.rate:
+        if ceiling is not None and ceiling / DROUGHT_CUT < self.rate:
             # Kept until a request sent during the drought turns out to have succeeded.
             self._unceiled = (self._drought_from or sent, sent, max(MIN_RATE, self.rate))
-            self.rate = ceiling / 2.0
+            self.rate = ceiling / DROUGHT_CUT
         if starts_drought:
             self._recall = self.known
         self.rate = max(MIN_RATE, self.rate, self._drought_floor())
-        self._probe_cap = None
+        self._probe_cap = cap if self.probing else None
         self._probe_successes = 0
         self.window = None
         self._paused_by_server = resume_at > now
         self._grow_from = resume_at
+        self._cut = (sent, self._last_throttle)
         self._last_throttle = sent
         self.epoch += 1
         log.info(
@@ -438,7 +488,27 @@ class AdaptiveRate:
             return None
         return 1.0 / (until - first)
 
-    def _proven_rate(self, until: float) -> float | None:
+    def _late_proof(self, ticket: Ticket, now: float) -> None:
+        """A success sent before the last cut came back after it (a page is slower than a
+        429): the successes prove a rate by when they were sent, so count it now, and pace
+        at what they prove if that is more than the cut assumed."""
+        cut = self._cut
+        if cut is None or ticket.epoch != self.epoch - 1 or ticket.sent_at >= cut[0]:
+            return
+        proven = self._proven_rate(cut[0], cut[1])
+        if proven is None or (self.known is not None and proven <= self.known):
+            return
+        self.known = proven
+        if self.probing or self._unceiled is not None:
+            return
+        margin = WAIT_MARGIN if self._paused_by_server else STEADY_MARGIN
+        grown = self.rate_at(now)
+        if grown is not None and proven * margin > grown:
+            self.rate = proven * margin
+            self._grow_from = max(now, self._grow_from)
+            log.info("request rate raised to %.3g/s (pages sent before a 429)", self.rate)
+
+    def _proven_rate(self, until: float, last: float | None = None) -> float | None:
         """The highest rate the successes sent before ``until`` prove the server allows.
 
         A token bucket holding at most ``burst_bound`` tokens admits at most
@@ -453,7 +523,8 @@ class AdaptiveRate:
             if count >= self.burst_bound + ESTIMATE_MIN_COUNT:
                 bound = (count - self.burst_bound + CENTRE) / (until - start)
                 best = bound if best is None else max(best, bound)
-        last = self._last_throttle
+        if last is None:
+            last = self._last_throttle
         if last is not None:
             admitted = sum(1 for s in times if s >= last)
             if admitted >= 1 + ESTIMATE_MIN_COUNT:
@@ -490,6 +561,8 @@ class Pacer:
         self._batch_at, self._batch_seq = -math.inf, 0  # the last requests sent together
         self._batches: dict[int, tuple[int, int]] = {}  # batch -> (sent, still out)
         self._log: collections.deque[tuple[int, float]] = collections.deque(maxlen=HISTORY)
+        self._slack = SLACK_MIN  # tokens kept in hand when mirroring the server's bucket
+        self._told_at: float | None = None  # when the server's headers first set the pace
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
@@ -616,13 +689,17 @@ class Pacer:
 
     def _after_cut(self, now: float) -> None:
         """The server's bucket is empty now: ours too. A pause refills it as time passes,
-        and when the server named the time to come back, one request may go right then."""
+        and when the server named the time to come back, one request may go right then,
+        unless nothing has got through since the last time it named one."""
         self._stamp = now
         self._tokens = 0.0
         pause = self.paused_until - now
         rate = self._rate(now)
         if pause > 0 and rate is not None:
             self._tokens = max(0.0, 1.0 - rate * pause)
+            if self._adaptive is not None and self._adaptive.repeated:
+                # The server's named time was wrong before: this time pace from it.
+                self._tokens = -rate * pause
 
     def _mirror(
         self,
@@ -642,7 +719,8 @@ class Pacer:
         (requests sent together reach it in any order; those of them already back reached
         it before this one, or this answer would not be the latest).
         """
-        rate, burst = self._rate(now) or 0.0, self._burst()
+        server_rate = self._adaptive.server_rate if self._adaptive is not None else None
+        rate, burst = server_rate or 0.0, self._burst()
         total, out = batch
         level -= out
         at = answered
@@ -656,12 +734,15 @@ class Pacer:
             level = min(burst, level + rate * max(0.0, sent_at - at)) - 1.0
             at = max(at, sent_at)
         level = min(burst, level + rate * max(0.0, now - at))
-        # A request reaching the server a little earlier than the one before it would find
-        # the token not quite back: keep a little refill in hand (HEADER_SLACK seconds, or
-        # less than 2 % of a request interval: a bucket of one wastes what comes late).
-        self._refill(now)
+        # A request reaching the server a little sooner after its send than the one before
+        # it would find the token not quite back: keep some refill in hand. With room in
+        # the bucket that costs nothing (HEADER_SLACK seconds of it); a bucket of one wastes
+        # whatever comes late, so there it starts at 2 % of a request interval and grows
+        # only as the server's 429s show it must (see release).
+        roomy = min(rate * HEADER_SLACK, (burst - 1.0) / 2.0)
+        slack = max(self._slack, roomy)
         whole = remaining - out - len(later)  # tokens the server said it had, for sure
-        self._tokens = max(level - min(rate * HEADER_SLACK, 0.02), min(level, whole))
+        self._tokens = level - slack if whole < 1 else max(level - slack, min(level, whole))
         self._stamp = now
 
     def release(self, ticket: Ticket, status: int | None, headers: Mapping[str, str]) -> None:
@@ -694,6 +775,15 @@ class Pacer:
                     self._after_cut(now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
+        if told and self._told_at is None:
+            self._told_at = now
+        if told and self._told_at is not None and ticket.sent_at > self._told_at:
+            # A 429 the headers did not foresee: requests reach the server less evenly than
+            # the slack allows for (a busy machine, a busy network): keep more in hand.
+            if status == 429:
+                self._slack = min(SLACK_MAX, 2.0 * self._slack + SLACK_MIN)
+            else:
+                self._slack = max(SLACK_MIN, self._slack * SLACK_DECAY)
         if level is not None:
             self._mirror(level, remaining, ticket, batch, answered, now)
         if self._waiters:
