@@ -17,7 +17,8 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
   any ``t`` seconds), or halved when they prove nothing, and then grows slowly (1 % of
-  itself per second) so a raised limit is found again. Just below means 1.5 %, or 3 % when
+  itself per second, or per request interval below a request a second) so a raised
+  limit is found again. Just below means 1.5 %, or 3 % when
   the 429 came with a server wait: then each further 429 pauses the whole client, so the
   probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
@@ -93,6 +94,7 @@ STEADY_MARGIN = 0.985  # pace this far below the proven rate
 WAIT_MARGIN = 0.97  # or this far, when the 429 came with a server wait
 STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
 STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
+SLOW_SERVER = 1.0  # requests per second: below this, steady growth goes by the request
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
 FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts no lower
@@ -269,7 +271,9 @@ class AdaptiveRate:
             doublings = min(elapsed / doubling, self._probe_successes + 1.0)
             probed = float(self.rate * 2.0**doublings)
             return probed if self._probe_cap is None else min(probed, self._probe_cap)
-        growth = STEADY_GROWTH * elapsed
+        # Below a request a second, grow by the request instead of by the second: 1 % a
+        # second is 6 % a request at 10 a minute, a 429 every few requests.
+        growth = STEADY_GROWTH * elapsed * min(1.0, self.rate / SLOW_SERVER)
         if not self._paused_by_server:
             growth += min(
                 STEADY_GROWTH_PER_SUCCESS * self._probe_successes, STEADY_GROWTH_MAX * elapsed
