@@ -31,7 +31,8 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   page to send, can overtake the 200s of requests sent before it). It never goes
   below one request every 5 s (unless the server was proven 8 times slower than that), so
   a server that is back after an outage is noticed within seconds.
-* When requests get through again after such a drought, the rate probes back up to what
+* When requests get through again after such a drought, the rate probes up again (from
+  where the drought left it when nothing was proven before it), or back up to what
   the server was proven to allow before it, doubling with every success, instead of
   growing 1 % a second (which took most of an hour after a minute of 429s). The successes
   from before the drought no longer count as proof: if the server came back slower (its
@@ -358,7 +359,15 @@ class AdaptiveRate:
         what the server was proven to allow before it (an outage, say), probe back up to
         that rate (:meth:`_probe_on`) instead of growing 1 % a second."""
         recall, rate = self._recall, self.rate_at(now)
-        if recall is None or rate is None:
+        if rate is None:
+            return
+        if recall is None:
+            if not self.probing:
+                # Nothing was proven before the drought, which dragged the rate down as far
+                # as the time without a success allowed: find the rate again from here.
+                self.rate, self.probing, self._probe_cap = rate, True, None
+                self._probe_successes = 0
+                self._grow_from = now
             return
         margin = WAIT_MARGIN if self._paused_by_server else STEADY_MARGIN
         target = recall * margin
