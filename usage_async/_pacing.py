@@ -85,7 +85,8 @@ __all__ = [
 log = logging.getLogger("usage_async")
 
 
-# Tuning, in one place. Measured with `python -m benchmarks --only S5` (benchmarks/README.md).
+# Tuning, in one place. Measured with `python -m benchmarks --only S5` and `--only pacing`
+# (benchmarks/README.md), and on the virtual clock of tests/pacing_sim.py (every shape).
 INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
 PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at most,
 # never faster than every half request interval, and at most once per success
@@ -95,9 +96,9 @@ STEADY_MARGIN = 0.985  # pace this far below the proven rate
 WAIT_MARGIN = 0.97  # or this far, when the 429 came with a server wait
 STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
 STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
-SLOW_SERVER = 1.0  # requests per second: below this, steady growth goes by the request
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
+SLOW_SERVER = 1.0  # requests per second: below this, steady growth goes by the request
 FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts no lower
 # (from 1/s, a 50/s server's lone 429 cost its client seconds of climbing back)
 DROUGHT_CUT = 4.0  # while nothing gets through, pace at this fraction of the most the time
