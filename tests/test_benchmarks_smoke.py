@@ -247,3 +247,14 @@ def test_the_matrix_table_has_a_row_per_cell(matrix: dict[str, Any]) -> None:
 )
 def test_the_bound_is_the_least_time_the_bucket_allows(dataset: Dataset, bound: float) -> None:
     assert pacing.least_time(dataset) == pytest.approx(bound)
+
+
+def test_after_a_drought_with_nothing_proven_a_10_per_minute_stream_finds_the_rate() -> None:
+    # Over real sockets on the virtual clock (a few real seconds): a first wave "proved"
+    # a rate before the drought began, the drought dragged the pace to one request in
+    # 24 s against a server allowing one in 6, and only the slow growth lifted it (3.6x
+    # the bound). Now the first success after such a drought starts a probe.
+    result = pacing.run_cell(pacing.Cell("10/min", 5, "ra1", False, "stream"), "full", 1)
+    (run,) = result["runs"]["ua"]
+    assert run["problems"] == []
+    assert run["ratio"] <= 1.2

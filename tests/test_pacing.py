@@ -104,23 +104,27 @@ BEYOND: dict[Shape, float] = {
     ("50/s", 20, "ra1", True, "fan-out"): 3.33,
     ("5/s", 1, "ra1", False, "fan-out"): 3.78,
     ("5/s", 1, "ra1", False, "stream"): 4.54,
-    ("5/s", 1, "ra1", True, "fan-out"): 3.94,
-    ("10/min", 20, "ra1", True, "fan-out"): 1.73,
+    ("5/s", 1, "ra1", True, "fan-out"): 3.95,
+    ("10/min", 20, "ra1", False, "fan-out"): 1.39,
+    ("10/min", 20, "ra1", True, "fan-out"): 2.40,
     # A bucket of one and nothing said: a request a little early is a 429, and the rate
     # is found only by overshooting it, one 429 (and round trip) at a time.
     ("50/s", 1, "none", False, "stream"): 1.23,
     ("50/s", 1, "none", True, "fan-out"): 1.41,
     ("50/s", 1, "exact", False, "fan-out"): 1.50,
     ("50/s", 1, "exact", False, "stream"): 1.60,
-    ("50/s", 1, "exact", True, "fan-out"): 1.25,
+    ("50/s", 1, "exact", True, "fan-out"): 1.50,
+    ("5/s", 1, "exact", True, "fan-out"): 1.31,
     ("5/s", 1, "none", False, "stream"): 1.40,
-    ("10/min", 1, "none", False, "fan-out"): 1.45,
-    ("10/min", 1, "none", False, "stream"): 1.42,
-    ("10/min", 1, "none", True, "fan-out"): 1.37,
-    ("10/min", 1, "none", True, "stream"): 1.42,
+    ("10/min", 1, "none", False, "fan-out"): 1.62,
+    ("10/min", 1, "none", False, "stream"): 1.63,
+    ("10/min", 1, "none", True, "fan-out"): 1.32,
+    ("10/min", 1, "none", True, "stream"): 1.64,
 }
-# A page lost: a request that met five 429s in a row (the retry policy's attempts).
-LOSES = {("10/min", 1, "exact", True, "fan-out"), ("10/min", 20, "none", False, "fan-out")}
+# A page lost: a request that met five 429s in a row (the retry policy's attempts). None
+# here since steady growth goes by the request below a request a second; over real sockets
+# (benchmarks/pacing.py) two 10/min fan-outs still lose one now and then: see its README.
+LOSES: set[Shape] = set()
 
 
 def _shape_id(shape: Shape) -> str:
@@ -220,6 +224,14 @@ def test_a_lone_stream_outlasts_a_10_per_minute_server_that_says_retry_after_1()
     # spaces the next request out further, beyond the server's (wrong) wait.
     outcome, _ = _ride(("10/min", 5, "ra1", False, "stream"))
     assert outcome.failed == 0
+
+
+def test_below_a_request_a_second_the_pace_grows_by_the_request_not_by_the_second() -> None:
+    # 1 % a second is 6 % a request at 10 a minute: a 429 every few requests (30 % of them
+    # here before), and a fan-out's request that met five in a row was lost.
+    outcome, _ = _ride(("10/min", 5, "exact", False, "stream"))
+    assert outcome.throttled_share < 0.2
+    assert _ride(("10/min", 20, "none", False, "fan-out"))[0].failed == 0
 
 
 def test_a_server_wait_that_was_wrong_does_not_let_a_request_through_at_its_end_again() -> None:

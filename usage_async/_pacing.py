@@ -17,7 +17,8 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
   any ``t`` seconds), or halved when they prove nothing, and then grows slowly (1 % of
-  itself per second) so a raised limit is found again. Just below means 1.5 %, or 3 % when
+  itself per second, or per request interval below a request a second) so a raised
+  limit is found again. Just below means 1.5 %, or 3 % when
   the 429 came with a server wait: then each further 429 pauses the whole client, so the
   probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
@@ -30,7 +31,8 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   page to send, can overtake the 200s of requests sent before it). It never goes
   below one request every 5 s (unless the server was proven 8 times slower than that), so
   a server that is back after an outage is noticed within seconds.
-* When requests get through again after such a drought, the rate probes back up to what
+* When requests get through again after such a drought, the rate probes up again (from
+  where the drought left it when nothing was proven before it), or back up to what
   the server was proven to allow before it, doubling with every success, instead of
   growing 1 % a second (which took most of an hour after a minute of 429s). The successes
   from before the drought no longer count as proof: if the server came back slower (its
@@ -83,7 +85,8 @@ __all__ = [
 log = logging.getLogger("usage_async")
 
 
-# Tuning, in one place. Measured with `python -m benchmarks --only S5` (benchmarks/README.md).
+# Tuning, in one place. Measured with `python -m benchmarks --only S5` and `--only pacing`
+# (benchmarks/README.md), and on the virtual clock of tests/pacing_sim.py (every shape).
 INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
 PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at most,
 # never faster than every half request interval, and at most once per success
@@ -95,6 +98,7 @@ STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second
 STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
+SLOW_SERVER = 1.0  # requests per second: below this, steady growth goes by the request
 FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts no lower
 # (from 1/s, a 50/s server's lone 429 cost its client seconds of climbing back)
 DROUGHT_CUT = 4.0  # while nothing gets through, pace at this fraction of the most the time
@@ -269,7 +273,9 @@ class AdaptiveRate:
             doublings = min(elapsed / doubling, self._probe_successes + 1.0)
             probed = float(self.rate * 2.0**doublings)
             return probed if self._probe_cap is None else min(probed, self._probe_cap)
-        growth = STEADY_GROWTH * elapsed
+        # Below a request a second, grow by the request instead of by the second: 1 % a
+        # second is 6 % a request at 10 a minute, a 429 every few requests.
+        growth = STEADY_GROWTH * elapsed * min(1.0, self.rate / SLOW_SERVER)
         if not self._paused_by_server:
             growth += min(
                 STEADY_GROWTH_PER_SUCCESS * self._probe_successes, STEADY_GROWTH_MAX * elapsed
@@ -354,7 +360,15 @@ class AdaptiveRate:
         what the server was proven to allow before it (an outage, say), probe back up to
         that rate (:meth:`_probe_on`) instead of growing 1 % a second."""
         recall, rate = self._recall, self.rate_at(now)
-        if recall is None or rate is None:
+        if rate is None:
+            return
+        if recall is None:
+            if not self.probing:
+                # Nothing was proven before the drought, which dragged the rate down as far
+                # as the time without a success allowed: find the rate again from here.
+                self.rate, self.probing, self._probe_cap = rate, True, None
+                self._probe_successes = 0
+                self._grow_from = now
             return
         margin = WAIT_MARGIN if self._paused_by_server else STEADY_MARGIN
         target = recall * margin
