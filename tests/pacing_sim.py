@@ -23,6 +23,7 @@ import attrs
 
 from usage_async._pacing import Pacer
 from usage_async.errors import parse_retry_after
+from usage_async.retry import RetryPolicy
 from usage_async.testing._faults import openai_rate_limit_headers
 
 
@@ -156,7 +157,9 @@ def fan_out(
     rate_limit: float | str | None = "adaptive",
 ) -> Outcome:
     """``streams`` concurrent streams of ``pages`` requests each, with retries as the client
-    does them: the server's wait when it gives one, else backoff from 0.5 s."""
+    does them: the server's wait when it gives one, else backoff from 0.5 s; a paced client's
+    429s may use the policy's ``max_throttled_attempts``."""
+    limit = RetryPolicy(max_attempts=max_attempts).throttled_limit(paced=rate_limit == "adaptive")
 
     async def main() -> Outcome:
         pacer = Pacer(rate_limit)
@@ -166,11 +169,11 @@ def fan_out(
         async def stream(index: int) -> None:
             nonlocal failed
             for _ in range(pages):
-                for attempt in range(1, max_attempts + 1):
+                for attempt in range(1, limit + 1):
                     ok, wait = await _attempt(pacer, slots, server)
                     if ok:
                         break
-                    if attempt == max_attempts:
+                    if attempt == limit:
                         failed += 1
                         return
                     if wait is None and rate_limit != "adaptive":
@@ -200,6 +203,7 @@ def steady_load(
     """A long-lived client (a web app): ``workers`` tasks each making one request after
     another until ``until`` (virtual seconds), with the client's retries; a request that
     runs out of attempts is given up and the next one made."""
+    limit = RetryPolicy(max_attempts=max_attempts).throttled_limit(paced=True)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -208,7 +212,7 @@ def steady_load(
 
         async def worker() -> None:
             while loop.time() < until:
-                for _ in range(max_attempts):
+                for _ in range(limit):
                     ok, wait = await _attempt(pacer, slots, server)
                     if ok:
                         break

@@ -260,6 +260,24 @@ async def test_a_server_wait_above_max_retry_after_is_raised_at_once_with_it() -
     assert len(srv.requests) == 1
 
 
+async def test_a_paced_client_keeps_its_page_through_more_429s_than_max_attempts() -> None:
+    # Against a server of a few requests a minute one request can meet several 429s in a
+    # row while the pace settles: the adaptive client goes on (max_throttled_attempts).
+    throttled = Reply(429, headers={"retry-after-ms": "5"})
+    policy = ua.RetryPolicy(max_attempts=2, initial_delay=0.01, max_throttled_attempts=4)
+    async with ScriptedServer([throttled] * 3 + [OK]) as srv, client(srv, retry=policy) as c:
+        result = await c.completions(start_time=0)
+    assert len(srv.requests) == 4
+    assert result.data
+    async with (
+        ScriptedServer([throttled] * 3 + [OK]) as srv,
+        client(srv, retry=policy, rate_limit=None) as c,
+    ):
+        with pytest.raises(ua.RateLimitError):
+            await c.completions(start_time=0)
+    assert len(srv.requests) == 2
+
+
 async def test_a_truncated_json_body_is_retried() -> None:
     replies = [Reply(body=b'{"object": "page", "data": [{"obj'), OK]
     async with ScriptedServer(replies) as srv, client(srv) as c:

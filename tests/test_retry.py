@@ -87,6 +87,8 @@ def test_retry_policy_refuses_nonsense() -> None:
         ua.RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="initial_delay"):
         ua.RetryPolicy(initial_delay=0)
+    with pytest.raises(ValueError, match="max_throttled_attempts"):
+        ua.RetryPolicy(max_throttled_attempts=0)
 
 
 async def _run(retrying: tenacity.AsyncRetrying, failures: list[BaseException]) -> Any:
@@ -146,3 +148,37 @@ async def test_each_retry_is_logged_with_status_and_wait(caplog: pytest.LogCaptu
     assert "429" in record.getMessage()
     assert "1.25s" in record.getMessage()
     assert "/organization/costs" in record.getMessage()
+
+
+async def test_a_paced_client_retries_a_429_up_to_max_throttled_attempts() -> None:
+    async def sleep(seconds: float) -> None:
+        pass
+
+    policy = ua.RetryPolicy(max_attempts=3, max_throttled_attempts=6)
+    paced = build_retrying(policy, sleep=sleep, paced_429=True)
+    result, calls = await _run(paced, [status(429)] * 5)
+    assert (result, calls) == ("ok", 6)
+    result, calls = await _run(paced.copy(), [status(429)] * 6)
+    assert calls == 6
+    assert isinstance(result, ua.RateLimitError)
+
+
+async def test_other_failures_and_unpaced_429s_stop_at_max_attempts() -> None:
+    async def sleep(seconds: float) -> None:
+        pass
+
+    policy = ua.RetryPolicy(max_attempts=3, max_throttled_attempts=6)
+    paced = build_retrying(policy, sleep=sleep, paced_429=True)
+    result, calls = await _run(paced, [status(429), status(503), status(503), status(429)])
+    assert calls == 3  # a 5xx is the third attempt: the ordinary limit
+    assert isinstance(result, ua.InternalServerError)
+    unpaced = build_retrying(policy, sleep=sleep)
+    result, calls = await _run(unpaced, [status(429)] * 5)
+    assert calls == 3
+    assert isinstance(result, ua.RateLimitError)
+
+
+def test_retries_off_means_no_429_retry_either() -> None:
+    off = ua.RetryPolicy(max_attempts=1, max_throttled_attempts=10)
+    assert off.throttled_limit(paced=True) == 1
+    assert ua.RetryPolicy(max_attempts=7, max_throttled_attempts=3).throttled_limit(paced=True) == 7

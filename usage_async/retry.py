@@ -53,6 +53,11 @@ class RetryPolicy:
     """How a client retries connection errors, timeouts, 408, 409, 429, 5xx and bad 2xx bodies.
 
     ``max_attempts`` counts every request, the first included (1 turns retries off).
+    On a client that paces adaptively (the default) a request answered 429 may go on up to
+    ``max_throttled_attempts`` attempts (at least ``max_attempts``): each 429 slows the
+    whole client's pace, so against a server of a few requests a minute one request can meet
+    several in a row while the pace settles, and giving up its page then would lose it for
+    nothing. Any other failure stops at ``max_attempts``.
     The wait is the server's when it gives one (``retry-after-ms``, then ``Retry-After``)
     used as given; a server wait above ``max_retry_after`` is not waited: the error is
     raised at once with ``.retry_after``. Otherwise the wait grows exponentially from
@@ -64,11 +69,20 @@ class RetryPolicy:
     initial_delay: float = attrs.field(default=0.5, validator=_positive)
     max_delay: float = attrs.field(default=30.0, validator=_positive)
     max_retry_after: float = attrs.field(default=120.0, validator=_positive)
+    max_throttled_attempts: int = attrs.field(default=10)
 
     @max_attempts.validator
-    def _check_attempts(self, _: attrs.Attribute[int], value: int) -> None:
+    @max_throttled_attempts.validator
+    def _check_attempts(self, attribute: attrs.Attribute[int], value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be an int >= 1, got {value!r}")
+            raise ValueError(f"RetryPolicy.{attribute.name} must be an int >= 1, got {value!r}")
+
+    def throttled_limit(self, *, paced: bool) -> int:
+        """How many attempts a request answered 429 may make (``max_attempts`` unpaced, or
+        when retries are off)."""
+        if not paced or self.max_attempts == 1:
+            return self.max_attempts
+        return max(self.max_attempts, self.max_throttled_attempts)
 
 
 def should_retry(exc: BaseException) -> bool:
@@ -117,6 +131,20 @@ class wait_server_or_backoff(wait_base):  # noqa: N801 - named like tenacity's s
         if self.paced_429 and isinstance(exc, APIStatusError) and exc.status_code == 429:
             return 0.0
         return float(self.backoff(retry_state))
+
+
+class stop_after_attempts(tenacity.stop.stop_base):  # noqa: N801
+    """Stop after ``attempts`` attempts, or ``throttled`` when the last one was a 429."""
+
+    def __init__(self, attempts: int, throttled: int) -> None:
+        self.attempts = attempts
+        self.throttled = throttled
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        throttled = isinstance(exc, APIStatusError) and exc.status_code == 429
+        return retry_state.attempt_number >= (self.throttled if throttled else self.attempts)
 
 
 class retry_unless_wait_too_long(tenacity.retry_base):  # noqa: N801
@@ -234,7 +262,9 @@ def build_retrying(
     at WARNING through the ``usage_async`` logger, with the failed attempt's request id;
     then calls ``on_retry`` with the retry's :class:`RetryEvent` (its exceptions are the
     caller's to handle) and ``before_sleep`` with tenacity's state. ``sleep`` defaults to
-    ``asyncio.sleep``. ``paced_429``: see :class:`wait_server_or_backoff`.
+    ``asyncio.sleep``. ``paced_429`` (a client that paces adaptively): see
+    :class:`wait_server_or_backoff`; a 429 may then be retried up to the policy's
+    ``max_throttled_attempts``.
     """
     backoff = wait_random_exponential(
         multiplier=policy.initial_delay, max=policy.max_delay, min=policy.initial_delay / 2
@@ -252,7 +282,7 @@ def build_retrying(
     if sleep is not None:
         kwargs["sleep"] = sleep
     return tenacity.AsyncRetrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts),
+        stop=stop_after_attempts(policy.max_attempts, policy.throttled_limit(paced=paced_429)),
         wait=wait_server_or_backoff(backoff, paced_429=paced_429),
         retry=retry_unless_wait_too_long(policy.max_retry_after),
         before_sleep=log_and_notify,
