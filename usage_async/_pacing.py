@@ -16,8 +16,9 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   the next 429.
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
-  any ``t`` seconds), or halved when they prove nothing, and then grows slowly (1 % of
-  itself per second, or per request interval below a request a second) so a raised
+  any ``t`` seconds), or halved when they prove nothing (then the probe goes only halfway
+  back, geometrically, to the least rate that met such a 429), and then grows slowly (1 %
+  of itself per second, or per request interval below a request a second) so a raised
   limit is found again. Just below means 1.5 %, or 3 % when
   the 429 came with a server wait: then each further 429 pauses the whole client, so the
   probe for a raised limit comes later.
@@ -215,6 +216,9 @@ class AdaptiveRate:
         self._drought_from: float | None = None  # the first 429 since the last success
         self._recall: float | None = None  # the rate proven when the drought began
         self._probe_cap: float | None = None  # a recovery probe grows up to this rate
+        self._too_fast: float | None = None  # the least paced rate a 429 came at, unproven
+        self._guessed = False  # whether the probe's cap is a guess below `_too_fast`
+        self._guess_reached = False  # a probe reached that guess since the last cut
         # (drought start, its last 429, the rate without the cap) while a drought caps it
         self._unceiled: tuple[float, float, float] | None = None
         self._paused_by_server = False  # whether the last cut came with a server wait
@@ -367,6 +371,7 @@ class AdaptiveRate:
                 # Nothing was proven before the drought, which dragged the rate down as far
                 # as the time without a success allowed: find the rate again from here.
                 self.rate, self.probing, self._probe_cap = rate, True, None
+                self._guessed = False
                 self._probe_successes = 0
                 self._grow_from = now
             return
@@ -376,7 +381,7 @@ class AdaptiveRate:
             return  # a short drought: the usual growth will do
         self.rate = rate
         self.probing = True
-        self._probe_cap = target
+        self._probe_cap, self._guessed = target, False
         self._probe_successes = 0
         self._grow_from = now
         # What it believed before is forgotten, and the successes that proved it: if the
@@ -396,6 +401,7 @@ class AdaptiveRate:
             return
         if rate >= cap:
             self.rate, self.probing, self._probe_cap = cap, False, None
+            self._guess_reached = self._guessed
             log.info("request rate back at %.3g/s", cap)
         else:
             self.rate, self._probe_successes = rate, 0
@@ -433,17 +439,19 @@ class AdaptiveRate:
             self._drought_from = sent
         if proven is not None:
             self.known = proven
+            if self._too_fast is not None and proven >= self._too_fast:
+                self._too_fast = None  # the server's limit was raised
         elif self.known is not None:
             self.known *= 0.5
-        elif self._probe_cap is not None and previous is not None:
+        elif self._probe_cap is not None and not self._guessed and previous is not None:
             # A recovery probe found the limit below the rate before the drought: the
             # server allowed the rate it doubled from.
             self.known = previous / 2.0
-        cap = None
+        cap, guessed = None, False
         if self.known is not None:
             self.rate = self.known * (STEADY_MARGIN if resume_at <= now else WAIT_MARGIN)
             if (
-                self.probing
+                (self.probing or self._guess_reached)
                 and proven is not None
                 and previous is not None
                 and previous >= REPROBE_FROM
@@ -461,6 +469,13 @@ class AdaptiveRate:
             first = max(self.burst_bound, FIRST_PROBE)
             self.rate = first if previous is None else previous / 2.0
             self.probing = True
+            if previous is not None and starts_drought and resume_at <= now:
+                # A paced rate met a 429: the server allows less. Probe only up to halfway
+                # (geometrically) to the least such rate, so the probe does not meet it again.
+                too_fast = previous if self._too_fast is None else min(self._too_fast, previous)
+                self._too_fast = too_fast
+                cap, guessed = math.sqrt(self.rate * too_fast), True
+                self.probing = cap > self.rate * PROBE_AGAIN
         self._unceiled = None
         if ceiling is not None and ceiling / DROUGHT_CUT < self.rate:
             # Kept until a request sent during the drought turns out to have succeeded.
@@ -470,6 +485,8 @@ class AdaptiveRate:
             self._recall = self.known
         self.rate = max(MIN_RATE, self.rate, self._drought_floor())
         self._probe_cap = cap if self.probing else None
+        self._guessed = guessed and self.probing
+        self._guess_reached = False
         self._probe_successes = 0
         self.window = None
         self._paused_by_server = resume_at > now
