@@ -324,6 +324,20 @@ def test_a_server_wait_that_was_wrong_does_not_let_a_request_through_at_its_end_
     assert third > second + 1.0 + 0.5  # then paced from the end of the pause
 
 
+def test_a_long_lived_pacer_keeps_no_record_of_each_request_it_let_through() -> None:
+    # A web app's client sends one request after another for days: the batches the pacer
+    # tracks (requests sent together, for the server's headers) must not pile up.
+    async def main() -> int:
+        pacer = Pacer("adaptive")
+        for _ in range(500):
+            ticket = await pacer.acquire()
+            await asyncio.sleep(0.01)
+            pacer.release(ticket, 200, {})
+        return len(pacer._batches)
+
+    assert run_virtual(main) <= 1
+
+
 # -- outages ----------------------------------------------------------------------------------
 
 

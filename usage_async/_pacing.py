@@ -645,6 +645,9 @@ class Pacer:
         self.in_flight += 1
         self.requests += 1
         if now > self._batch_at + SAME_TIME:
+            done = self._batches.get(self._batch_seq)
+            if done is not None and done[1] == 0:  # the batch before is all back: forget it
+                del self._batches[self._batch_seq]
             self._batch_at, self._batch_seq = now, self._sent
         total, out = self._batches.get(self._batch_seq, (0, 0))
         self._batches[self._batch_seq] = (total + 1, out + 1)
