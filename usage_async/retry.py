@@ -21,6 +21,7 @@ from .errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    RateLimitError,
     parse_retry_after,
 )
 
@@ -128,7 +129,7 @@ class wait_server_or_backoff(wait_base):  # noqa: N801 - named like tenacity's s
         wait = server_wait(exc)
         if wait is not None:
             return wait
-        if self.paced_429 and isinstance(exc, APIStatusError) and exc.status_code == 429:
+        if self.paced_429 and isinstance(exc, RateLimitError):
             return 0.0
         return float(self.backoff(retry_state))
 
@@ -143,8 +144,8 @@ class stop_after_attempts(tenacity.stop.stop_base):  # noqa: N801
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
-        throttled = isinstance(exc, APIStatusError) and exc.status_code == 429
-        return retry_state.attempt_number >= (self.throttled if throttled else self.attempts)
+        limit = self.throttled if isinstance(exc, RateLimitError) else self.attempts
+        return retry_state.attempt_number >= limit
 
 
 class retry_unless_wait_too_long(tenacity.retry_base):  # noqa: N801
