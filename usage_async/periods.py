@@ -34,7 +34,7 @@ import attrs
 
 from .errors import InvalidParameterError
 from .localtime import Zone, load_zone, local_day, zone_name
-from .spend import TIME_DIMENSIONS, SpendTable, SpendTableRow
+from .spend import TIME_DIMENSIONS, SpendTable, SpendTableRow, key_order
 
 __all__ = [
     "PERIOD_NAMES",
@@ -311,9 +311,8 @@ def _changes(
     return tuple(out)
 
 
-def _order(item: tuple[tuple[str | None, ...], str]) -> tuple[tuple[int, str], ...]:
-    key, currency = item
-    return (*((v is None, v or "") for v in key), (False, currency))
+def _order(item: tuple[tuple[str | None, ...], str]) -> tuple[tuple[bool, str], ...]:
+    return key_order(*item)
 
 
 def compare(this: SpendTable, before: SpendTable, *, allow_empty: bool = False) -> Comparison:

@@ -49,6 +49,7 @@ __all__ = [
     "SpendTableRow",
     "check_dimensions",
     "group_spend",
+    "key_order",
 ]
 
 TIME_DIMENSIONS = ("day", "week", "month")
@@ -248,8 +249,14 @@ def _names(
     )
 
 
+def key_order(key: tuple[str | None, ...], currency: str) -> tuple[tuple[bool, str], ...]:
+    """The sort key of a spend row: its key's values in order (None, no id, last), then its
+    currency."""
+    return (*((v is None, v or "") for v in key), (False, currency))
+
+
 def _row_order(
     item: tuple[tuple[tuple[str | None, ...], str], Decimal],
 ) -> tuple[tuple[bool, str], ...]:
     (key, currency), _ = item
-    return (*((v is None, v or "") for v in key), (False, currency))
+    return key_order(key, currency)

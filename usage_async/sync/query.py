@@ -36,7 +36,14 @@ from .._endpoints import ENDPOINTS
 from .._query import to_unix
 from ..directory import UNKNOWN_MARKER
 from ..errors import UsageError
-from ..spend import DIMENSIONS, TIME_DIMENSIONS, SpendTable, SpendTableRow, check_dimensions
+from ..spend import (
+    DIMENSIONS,
+    TIME_DIMENSIONS,
+    SpendTable,
+    SpendTableRow,
+    check_dimensions,
+    key_order,
+)
 from ._schema import DIRECTORY_TABLES, canonical_decimal
 from ._targets import DEFAULT_GROUP_BY
 from .stores import DEFAULT_DB, Store, open_store
@@ -133,11 +140,15 @@ class SpendRow:
             out[_OUT[dimension]] = "" if value is None else value
             if names and dimension in _NAMED:
                 name = self.names[i] if i < len(self.names) else self.name
-                if name is None and value:
-                    name = f"{value} {UNKNOWN_MARKER}"
-                out[_NAMED[dimension][1]] = name
+                out[_NAMED[dimension][1]] = name_label(value, name)
         out.update(currency=self.currency, amount=self.amount, settled=self.settled)
         return out
+
+
+def name_label(value: str | None, name: str | None) -> str | None:
+    """What a name column shows: the stored name, or the id and "(unknown)" for an id the
+    directory has no name for (None for no id)."""
+    return name if name is not None or not value else f"{value} {UNKNOWN_MARKER}"
 
 
 def _iso(when: int) -> str:
@@ -154,11 +165,15 @@ class Collection:
     since: int
     watermark: int
 
-    def __str__(self) -> str:
+    def describe(self, endpoint: str = "costs") -> str:
+        """The collection in one phrase, as an endpoint's (``costs`` unless another)."""
         return (
-            f"costs {self.bucket_width} by {self.group_by or '(nothing)'}"
+            f"{endpoint} {self.bucket_width} by {self.group_by or '(nothing)'}"
             f" from {_iso(self.since)} to {_iso(self.watermark)}"
         )
+
+    def __str__(self) -> str:
+        return self.describe()
 
 
 class SpendAnswer(list[SpendRow]):
@@ -212,7 +227,7 @@ class SpendAnswer(list[SpendRow]):
         """The answer as the :class:`~usage_async.SpendTable` that
         :func:`~usage_async.group_spend` makes of the API's buckets: rows in key order,
         totals per currency, and the range summed (UTC days)."""
-        rows = sorted(self, key=lambda r: (*((v is None, v or "") for v in r.key), r.currency))
+        rows = sorted(self, key=lambda r: key_order(r.key, r.currency))
         totals: dict[str, decimal.Decimal] = {}
         for r in rows:
             totals[r.currency] = _EXACT.add(totals.get(r.currency, decimal.Decimal(0)), r.amount)
@@ -233,10 +248,7 @@ def _labels(by: tuple[str, ...], row: SpendRow) -> tuple[str | None, ...]:
     "(unknown)", for a project or API key; None for other dimensions and for no id."""
     out: list[str | None] = []
     for dimension, value, name in zip(by, row.key, row.names, strict=True):
-        if dimension not in _NAMED or not value:
-            out.append(None)
-        else:
-            out.append(name if name is not None else f"{value} {UNKNOWN_MARKER}")
+        out.append(name_label(value, name) if dimension in _NAMED and value else None)
     return tuple(out)
 
 
@@ -458,7 +470,7 @@ async def _sum(
             )
         )
     if timed:
-        rows.sort(key=lambda r: (*((v is None, v or "") for v in r.key), r.currency))
+        rows.sort(key=lambda r: key_order(r.key, r.currency))
     else:
-        rows.sort(key=lambda r: (-r.amount, *((v is None, v or "") for v in r.key), r.currency))
+        rows.sort(key=lambda r: (-r.amount, key_order(r.key, r.currency)))
     return rows, results

@@ -24,12 +24,11 @@ import attrs
 
 from .._endpoints import ENDPOINTS, WIDTH_SECONDS
 from .._query import to_unix
-from ..directory import UNKNOWN_MARKER
 from ..errors import InvalidParameterError, UsageError
 from ..localtime import LocalDayBucket, load_zone, local_day, rebucket, zone_name
 from ..models import Bucket
 from ._schema import DIRECTORY_TABLES, INT, SCHEMA
-from .query import Collection
+from .query import Collection, _iso, name_label
 from .reading import choose, collections
 from .stores import DEFAULT_DB, Store, open_store
 
@@ -160,25 +159,11 @@ class UsageAnswer(list[UsageDay]):
                 value = getattr(d, key)
                 row[key] = value
                 if key == "project_id" and names:
-                    name = d.project_name
-                    row["project_name"] = (
-                        name if name is not None or not value else f"{value} {UNKNOWN_MARKER}"
-                    )
+                    row["project_name"] = name_label(value, d.project_name)
             row.update(d.counts)
             row["complete"] = d.complete
             out.append(row)
         return out
-
-
-def _shown(endpoint: str, c: Collection) -> str:
-    return (
-        f"{endpoint} {c.bucket_width} by {c.group_by or '(nothing)'} from {_iso(c.since)} to "
-        f"{_iso(c.watermark)}"
-    )
-
-
-def _iso(when: int) -> str:
-    return _dt.datetime.fromtimestamp(when, _UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def usage(
@@ -239,7 +224,7 @@ async def _usage(
     if not held:
         return UsageAnswer(endpoint=endpoint, zone=shown_zone)
     able = [c for c in held if c.bucket_width in _LOCAL_WIDTHS] if local else list(held)
-    listing = "; ".join(_shown(endpoint, c) for c in held)
+    listing = "; ".join(c.describe(endpoint) for c in held)
     if not able:
         raise UsageQueryError(
             f"--tz {shown_zone}: local days are summed from 1h buckets, and the database "
