@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .directory import Directory
 
 __all__ = [
+    "COSTS_FIELD",
     "DIMENSIONS",
     "TIME_DIMENSIONS",
     "SpendTable",
@@ -56,8 +57,7 @@ TIME_DIMENSIONS = ("day", "week", "month")
 DIMENSIONS = ("project", "line_item", "model", "kind", *TIME_DIMENSIONS, "api_key")
 """Every dimension :func:`group_spend` groups by."""
 
-# The Costs field each dimension reads (time dimensions read the bucket).
-_SOURCE: Mapping[str, str] = MappingProxyType(
+COSTS_FIELD: Mapping[str, str] = MappingProxyType(
     {
         "project": "project_id",
         "api_key": "api_key_id",
@@ -66,6 +66,8 @@ _SOURCE: Mapping[str, str] = MappingProxyType(
         "kind": "line_item",
     }
 )
+"""The Costs result field each dimension reads, and so the ``group_by`` it needs (the time
+dimensions read the bucket and need none)."""
 _NAMED: Mapping[str, str] = MappingProxyType({"project": "project_id", "api_key": "api_key_id"})
 _UTC = _dt.timezone.utc
 
@@ -155,7 +157,7 @@ def _value(dimension: str, result: CostsResult, start: int) -> str | None:
         return parse_line_item(result.line_item).model if result.line_item else None
     if dimension == "kind":
         return parse_line_item(result.line_item).kind if result.line_item else None
-    value: str | None = getattr(result, _SOURCE[dimension])
+    value: str | None = getattr(result, COSTS_FIELD[dimension])
     return value
 
 
@@ -204,7 +206,7 @@ def group_spend(
                 continue
             results += 1
             for dimension in dims:
-                source = _SOURCE.get(dimension)
+                source = COSTS_FIELD.get(dimension)
                 if source is not None and getattr(result, source) is not None:
                     seen_source[dimension] = True
             if result.amount is None:
@@ -216,7 +218,7 @@ def group_spend(
             totals[currency] = totals.get(currency, Decimal(0)) + result.amount.value
     if results:
         for dimension in dims:
-            source = _SOURCE.get(dimension)
+            source = COSTS_FIELD.get(dimension)
             if source is not None and not seen_source.get(dimension):
                 raise InvalidParameterError(
                     f"by: the Costs results carry no {source}, so they cannot be grouped by "

@@ -21,7 +21,7 @@ from ..errors import API_KEY_GROUPING_SINCE
 from ..localtime import Zone, local_day, rebucket, zone_name
 from ..models import Bucket
 from ..periods import Comparison, Period, compare, period, period_between, previous
-from ..spend import TIME_DIMENSIONS, SpendTable, check_dimensions, group_spend
+from ..spend import COSTS_FIELD, TIME_DIMENSIONS, SpendTable, check_dimensions, group_spend
 from ._common import (
     EXIT_OK,
     PERIOD_HELP,
@@ -397,17 +397,13 @@ def _project_of(comparison: Comparison, change: Any) -> str | None:
 
 # -- compare -------------------------------------------------------------------------------
 
-# The Costs group_by each --by dimension needs.
-_SOURCES = {"project": "project_id", "api_key": "api_key_id", "line_item": "line_item",
-            "model": "line_item", "kind": "line_item"}  # fmt: skip
-
 
 def compare_dimensions(text: str | None, wanted: bool) -> tuple[str, ...]:
     """``--by`` checked before any request: known dimensions, none of time, only with
     ``--compare`` (default ``project,model``)."""
     if text is not None and not wanted:
         raise CommandError("--by goes with --compare: it says what to compare by")
-    allowed = ", ".join(_SOURCES)
+    allowed = ", ".join(COSTS_FIELD)
     try:
         dims = check_dimensions(text if text is not None else "project,model")
     except InvalidParameterError as exc:
@@ -450,7 +446,7 @@ async def _spend_of(
     index: int,
 ) -> None:
     """The Costs of ``p``, grouped as ``dims`` need, into ``into[index]``."""
-    group_by = sorted({_SOURCES[d] for d in dims})
+    group_by = sorted({COSTS_FIELD[d] for d in dims})
     into[index] = await client.endpoint("costs").collect(
         start_time=p.start_time,
         end_time=p.end_time if p.end_time <= now else None,

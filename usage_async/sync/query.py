@@ -37,6 +37,7 @@ from .._query import to_unix
 from ..directory import UNKNOWN_MARKER
 from ..errors import UsageError
 from ..spend import (
+    COSTS_FIELD,
     DIMENSIONS,
     TIME_DIMENSIONS,
     SpendTable,
@@ -64,7 +65,7 @@ SPEND_BY = {"project": "project_id", "line_item": "line_item", "day": None}
 """The first three ``by`` values of :func:`spend` and the costs column each groups on (None:
 the UTC day); every dimension is in :data:`DIMENSIONS`."""
 
-# The costs column each dimension reads, and the group_by column a collection needs for it.
+# The costs table column each dimension reads (model and kind: schema 4's parsed columns).
 _COLUMN: Mapping[str, str] = MappingProxyType(
     {
         "project": "project_id",
@@ -72,15 +73,6 @@ _COLUMN: Mapping[str, str] = MappingProxyType(
         "line_item": "line_item",
         "model": "model",
         "kind": "kind",
-    }
-)
-_NEEDS: Mapping[str, str] = MappingProxyType(
-    {
-        "project": "project_id",
-        "api_key": "api_key_id",
-        "line_item": "line_item",
-        "model": "line_item",
-        "kind": "line_item",
     }
 )
 # Dimensions with a name beside the id: the directory table and the name column shown.
@@ -347,7 +339,7 @@ def _group_by_hint(needs: Sequence[str]) -> str:
 async def _spend(
     store: Store, by: tuple[str, ...], since: int | None, until: int | None, names: bool
 ) -> SpendAnswer:
-    needs = sorted({_NEEDS[d] for d in by if d in _NEEDS})
+    needs = sorted({COSTS_FIELD[d] for d in by if d in COSTS_FIELD})
     able, held = _answering(await store.states(), needs)
     if not held:
         return SpendAnswer(by=by, held=held)
@@ -356,7 +348,9 @@ async def _spend(
         # Each column may be in some collection, but none has them all: name them all.
         missing = absent[0] if absent else ",".join(needs)
         what = missing if absent else f"all of {', '.join(needs)} at once"
-        asked = ",".join(d for d in by if d in _NEEDS and (not absent or _NEEDS[d] == missing))
+        asked = ",".join(
+            d for d in by if d in COSTS_FIELD and (not absent or COSTS_FIELD[d] == missing)
+        )
         shown = "; ".join(str(c) for c in held)
         raise SpendDimensionError(
             f"no costs collection is grouped by {what}, which --by {asked} needs: the "
