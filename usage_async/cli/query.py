@@ -92,14 +92,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIM[,DIM...]",
         help=f"group by these, in this column order; dimensions: {', '.join(DIMENSIONS)}",
     )
-    spend_parser.add_argument(
-        "--since", type=parse_since, metavar="TIME",
-        help="buckets from (90d, 2025-01-01, ...); or a period (last-month, ...) that sets "
-        "--until too",
-    )  # fmt: skip
-    spend_parser.add_argument(
-        "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
-    )
+    _add_range(spend_parser)
     add_names_argument(
         spend_parser,
         "without the project_name and api_key_name columns (no join with the names sync stored)",
@@ -128,16 +121,20 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ZONE",
         help="local days of this IANA zone (Europe/Berlin); needs sync --bucket-width ENDPOINT=1h",
     )
-    usage_parser.add_argument(
+    _add_range(usage_parser)
+    add_names_argument(usage_parser, "without the project_name column")
+    add_output_arguments(usage_parser, append=False)
+
+
+def _add_range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--since", type=parse_since, metavar="TIME",
         help="buckets from (90d, 2025-01-01, ...); or a period (last-month, ...) that sets "
         "--until too",
     )  # fmt: skip
-    usage_parser.add_argument(
+    parser.add_argument(
         "--until", type=parse_time, metavar="TIME", help="buckets before (exclusive)"
     )
-    add_names_argument(usage_parser, "without the project_name column")
-    add_output_arguments(usage_parser, append=False)
 
 
 async def _each(rows: list[Row]) -> AsyncIterator[Row]:
