@@ -24,7 +24,14 @@ from usage_async import (
     UsageClient,
     VectorStoresResult,
 )
-from usage_async.localtime import TZ_EXTRA, load_zone, local_day, local_days, rebucket
+from usage_async.localtime import (
+    TZ_EXTRA,
+    load_zone,
+    local_day,
+    local_days,
+    local_midnight,
+    rebucket,
+)
 from usage_async.testing import FakeUsageServer
 from usage_async.testing._state import Selection, UsageState
 
@@ -276,3 +283,12 @@ async def test_a_client_reads_simulated_hours_into_berlin_days_across_both_clock
                 assert stored.results == last_hour.data[0].results  # a gauge: the last hour
                 oracle = srv.state.buckets("embeddings", start, end - start, 1, Selection())[0]
                 assert used.results[0].input_tokens == oracle[0]["input_tokens"]
+
+
+def test_local_midnight_is_the_start_of_the_local_day_holding_the_instant() -> None:
+    berlin = load_zone("Europe/Berlin")
+    noon = int(dt.datetime(2025, 3, 30, 12, tzinfo=berlin).timestamp())
+    assert local_midnight(noon, berlin) == local_day(dt.date(2025, 3, 30), berlin)[0]
+    # 23:30 UTC on the 29th is already the 30th in Berlin
+    late = int(dt.datetime(2025, 3, 29, 23, 30, tzinfo=dt.timezone.utc).timestamp())
+    assert local_midnight(late, berlin) == local_day(dt.date(2025, 3, 30), berlin)[0]

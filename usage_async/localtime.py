@@ -46,6 +46,7 @@ __all__ = [
     "load_zone",
     "local_day",
     "local_days",
+    "local_midnight",
     "rebucket",
     "zone_name",
 ]
@@ -108,6 +109,11 @@ def local_day(day: _dt.date, tz: Zone) -> tuple[int, int]:
     """``(start, end)``: the Unix seconds of the first instant of the local ``day`` and of the
     day after (23, 24 or 25 hours apart around clock changes)."""
     return _day_start(day, tz), _day_start(day + _dt.timedelta(days=1), tz)
+
+
+def local_midnight(seconds: int, tz: Zone) -> int:
+    """The Unix seconds at which the local day holding ``seconds`` began."""
+    return _day_start(_local_date(seconds, tz), tz)
 
 
 def _day_start(day: _dt.date, tz: Zone) -> int:

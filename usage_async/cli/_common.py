@@ -32,7 +32,7 @@ from .. import (
 from .._endpoints import WIDTH_SECONDS, floor_to_width
 from .._rows import Row
 from ..directory import Directory, Owner, build_directory
-from ..localtime import Zone, load_zone, local_day
+from ..localtime import Zone, load_zone, local_day, local_midnight
 from ..models import ProjectApiKey
 from ..periods import PERIOD_NAMES, period
 from ._names import (
@@ -235,7 +235,7 @@ def resolve_time(value: TimeArg, bucket_width: str, now: int, tz: Zone | None = 
         return value.seconds
     when = now - value.seconds
     if tz is not None and bucket_width == "1d":
-        return local_day(_dt.datetime.fromtimestamp(when, tz).date(), tz)[0]
+        return local_midnight(when, tz)
     # An unknown width is left for the library to refuse, with the allowed ones.
     return floor_to_width(when, bucket_width) if bucket_width in WIDTH_SECONDS else when
 

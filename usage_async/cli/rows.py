@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageError
 from .._rows import Row, arows, columns, rows
-from ..localtime import Zone, local_day, rebucket, zone_name
+from ..localtime import Zone, local_midnight, rebucket, zone_name
 from ..models import Bucket
 from ._common import (
     EXIT_FAILURE,
@@ -179,11 +179,6 @@ def local_zone(spec: EndpointSpec, args: argparse.Namespace) -> Zone | None:
     return zone
 
 
-def _local_midnight(when: int, tz: Zone) -> int:
-    """The start of the local day of ``when`` in ``tz``."""
-    return local_day(_dt.datetime.fromtimestamp(when, tz).date(), tz)[0]
-
-
 def endpoint_params(
     spec: EndpointSpec, args: argparse.Namespace, now: int, tz: Zone | None = None
 ) -> dict[str, Any]:
@@ -197,8 +192,8 @@ def endpoint_params(
     start, end = resolve_range(args.since, args.until, width, now, tz=tz)
     if tz is not None:
         # Whole local days only, so that each row's day is the day summed.
-        start = _local_midnight(start, tz)
-        end = None if end is None else _local_midnight(end, tz)
+        start = local_midnight(start, tz)
+        end = None if end is None else local_midnight(end, tz)
         if end is not None and end <= start:
             raise CommandError(
                 f"--since and --until are within one day in {zone_name(tz)}: --tz sums whole "

@@ -18,7 +18,7 @@ from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageClient
 from .._endpoints import floor_to_width
 from .._rows import Row, rows
 from ..errors import API_KEY_GROUPING_SINCE
-from ..localtime import Zone, local_day, rebucket, zone_name
+from ..localtime import Zone, local_midnight, rebucket, zone_name
 from ..models import Bucket
 from ..periods import Comparison, Period, compare, period, period_between, previous
 from ..spend import COSTS_FIELD, TIME_DIMENSIONS, SpendTable, check_dimensions, group_spend
@@ -611,7 +611,7 @@ def _summary_arguments(parser: argparse.ArgumentParser) -> None:
 def _floor_day(when: int, zone: Zone | None) -> int:
     if zone is None:
         return floor_to_width(when, "1d")
-    return local_day(_dt.datetime.fromtimestamp(when, zone).date(), zone)[0]
+    return local_midnight(when, zone)
 
 
 def _day_range(
