@@ -118,6 +118,7 @@ from ..models import Amount
 from ._targets import DEFAULT_GROUP_BY
 
 __all__ = [
+    "DIALECT_SQL",
     "DIRECTORY_TABLES",
     "LINE_ITEM_COLUMNS",
     "POSTGRES",
@@ -569,10 +570,11 @@ VIEWS = (
 )
 """The views of spend every database has (version 5), in the order they are created."""
 
-# What the views write differently in each store: the exact sum, "every row settled", the
-# UTC date of Unix seconds, the first instant of this UTC month, and a byte-order collation
-# (Python's order of strings, whatever the database's locale).
-_VIEW_SQL: Mapping[str, Mapping[str, str]] = MappingProxyType(
+# What spend's SQL (the views, and `query spend`) writes differently in each store: the exact
+# sum of c.amount_value, "every row settled", the UTC date of Unix seconds, the first instant
+# of this UTC month, and a byte-order collation (Python's order of strings, whatever the
+# database's locale).
+DIALECT_SQL: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "sqlite": MappingProxyType(
             {
@@ -636,7 +638,7 @@ def view_statements(dialect: Dialect) -> list[str]:
     amounts with ``decimal_sum``, the aggregate usage-async registers on its connections
     (another tool registers ``usage_async.sync.DecimalSum`` under that name to read them).
     """
-    sql = _VIEW_SQL[dialect.name]
+    sql = DIALECT_SQL[dialect.name]
     projects = DIRECTORY_TABLES[PROJECTS].name
     day_start = "(c.start_time / 86400) * 86400"
     day = sql["date"].format(day_start)

@@ -45,7 +45,7 @@ from ..spend import (
     check_dimensions,
     key_order,
 )
-from ._schema import DIRECTORY_TABLES, canonical_decimal
+from ._schema import DIALECT_SQL, DIRECTORY_TABLES, canonical_decimal
 from ._targets import DEFAULT_GROUP_BY
 from .stores import DEFAULT_DB, Store, open_store
 
@@ -84,10 +84,6 @@ _OUT: Mapping[str, str] = MappingProxyType(
     {**{d: d for d in DIMENSIONS}, "project": "project_id", "api_key": "api_key_id"}
 )
 
-_SQL = {  # per dialect: exact sum of amount_value; "every row settled"
-    "sqlite": ("decimal_sum(c.amount_value)", "MIN(c.settled)"),
-    "postgresql": ("SUM(c.amount_value)", "bool_and(c.settled)"),
-}
 _EXACT = decimal.Context(prec=decimal.MAX_PREC)  # adding days into weeks: never rounds
 
 
@@ -396,7 +392,8 @@ async def _sum(
     """One GROUP BY of the columns of ``by`` (and the UTC day, for a time dimension), with
     names joined; weeks and months then add their days in Python, exactly."""
     p = store.dialect.param
-    total, settled = _SQL[store.dialect.name]
+    sql = DIALECT_SQL[store.dialect.name]
+    total, settled = sql["sum"], sql["settled"]
     selects: list[str] = []
     joins: list[str] = []
     for dimension in by:
