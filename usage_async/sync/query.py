@@ -392,8 +392,8 @@ async def _sum(
     """One GROUP BY of the columns of ``by`` (and the UTC day, for a time dimension), with
     names joined; weeks and months then add their days in Python, exactly."""
     p = store.dialect.param
-    sql = DIALECT_SQL[store.dialect.name]
-    total, settled = sql["sum"], sql["settled"]
+    dialect_sql = DIALECT_SQL[store.dialect.name]
+    total, settled = dialect_sql["sum"], dialect_sql["settled"]
     selects: list[str] = []
     joins: list[str] = []
     for dimension in by:
