@@ -16,7 +16,14 @@ import sys
 import tempfile
 import time
 import types
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from decimal import Decimal
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
@@ -434,10 +441,15 @@ def project(header: Sequence[str], fields: Sequence[str] | None) -> list[str]:
     return list(fields)
 
 
+async def _arrive(rows: Iterable[Row]) -> AsyncIterator[Row]:
+    for row in rows:
+        yield row
+
+
 async def write_rows(
     target: Target,
     header: Sequence[str],
-    rows: AsyncIterable[Row],
+    rows: AsyncIterable[Row] | Iterable[Row],
     *,
     warn: Callable[[str], None] | None = None,
     empty: str = "(no rows)",
@@ -447,8 +459,11 @@ async def write_rows(
     csv, json and jsonl are written as rows arrive (flat memory); table waits for the last
     row and leaves out columns that are empty in every row (unless ``--fields`` chose them).
     A row's keys outside ``header`` are kept by json and jsonl when no ``--fields`` was given,
-    and dropped by csv with one warning. Returns the number of rows written.
+    and dropped by csv with one warning. Returns the number of rows written. ``rows`` may be
+    a stream or rows already at hand (a list).
     """
+    if not isinstance(rows, AsyncIterable):
+        rows = _arrive(rows)
     spec = target.spec
     names = project(header, spec.fields)
     fmt = spec.format

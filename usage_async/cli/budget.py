@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -257,11 +257,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     add_client_arguments(parser)
 
 
-async def _each(found: Sequence[Row]) -> AsyncIterator[Row]:
-    for row in found:
-        yield row
-
-
 async def _run(args: argparse.Namespace) -> int:
     out = output_spec(args)
     columns = budget_columns(args.names)
@@ -282,7 +277,7 @@ async def _run(args: argparse.Namespace) -> int:
             }
             target.write(json.dumps(body, indent=2, default=json_default) + "\n")
         else:
-            await write_rows(target, columns, _each(found))
+            await write_rows(target, columns, found)
     threshold: Decimal | None = args.fail_above
     if threshold is not None:
         above = budget.report.above(threshold)

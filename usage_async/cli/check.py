@@ -14,7 +14,7 @@ no key or bad settings.
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 from .._rows import Row
 from ..keycheck import KeyCheck
@@ -79,11 +79,6 @@ def _lines(rows: Sequence[Row], names: Sequence[str]) -> str:
     return "\n".join(out) + "\n"
 
 
-async def _each(rows: list[Row]) -> AsyncIterator[Row]:
-    for row in rows:
-        yield row
-
-
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser, append=False)
     add_client_arguments(parser)
@@ -99,7 +94,7 @@ async def _run_check(args: argparse.Namespace) -> int:
         if out.format == "table":
             target.write(_lines(rows, names))
         else:
-            await write_rows(target, CHECK_COLUMNS, _each(rows))
+            await write_rows(target, CHECK_COLUMNS, rows)
     if not result.main_job_ok:
         raise CommandError(why_not(result), EXIT_FAILURE)
     return EXIT_OK

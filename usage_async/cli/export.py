@@ -13,7 +13,6 @@ import contextlib
 import datetime as _dt
 import sys
 import time
-from collections.abc import AsyncIterator
 
 from .. import ENDPOINTS, columns
 from .._endpoints import floor_to_width
@@ -164,11 +163,6 @@ async def _read_db(
     return found, said, {}, account
 
 
-async def _each(found: list[Row]) -> AsyncIterator[Row]:
-    for row in found:
-        yield row
-
-
 async def _run(args: argparse.Namespace) -> int:
     path: str = args.output
     fmt = args.format or ("parquet" if path.lower().endswith(".parquet") else "csv")
@@ -198,7 +192,7 @@ async def _run(args: argparse.Namespace) -> int:
             raise CommandError(message, EXIT_FAILURE) from None
     else:
         with Target(OutputSpec("csv", path)) as target:
-            await write_rows(target, header, _each(found))
+            await write_rows(target, header, found)
     what = f"{len(found)} rows" if found else "no rows: nothing in that range"
     sys.stderr.write(f"{PROG} export: wrote {path}, {what} ({said})\n")
     return EXIT_OK

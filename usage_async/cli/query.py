@@ -11,7 +11,6 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 
 from .._rows import Row
 from ..errors import InvalidParameterError
@@ -137,11 +136,6 @@ def _add_range(parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def _each(rows: list[Row]) -> AsyncIterator[Row]:
-    for row in rows:
-        yield row
-
-
 def _range(args: argparse.Namespace, tz: Zone | None = None) -> tuple[int | None, int | None]:
     """``--since``/``--until`` as Unix seconds (None: not given); a period, a bare date or a
     whole number of days ago are days of ``tz`` when given (``query usage --tz``)."""
@@ -184,7 +178,7 @@ async def run_query(args: argparse.Namespace) -> int:
     print(f"usage-async query: {answer.describe()}", file=sys.stderr)  # what was summed
     rows: list[Row] = answer.records(names=args.names)
     with Target(out) as target:
-        await write_rows(target, spend_columns(by, names=args.names), _each(rows))
+        await write_rows(target, spend_columns(by, names=args.names), rows)
     return EXIT_OK
 
 
@@ -222,7 +216,7 @@ async def _run_usage(args: argparse.Namespace) -> int:
         header = answer.columns(names=args.names, every=False)
     rows: list[Row] = [{k: r[k] for k in header} for r in answer.records(names=args.names)]
     with Target(out) as target:
-        await write_rows(target, header, _each(rows))
+        await write_rows(target, header, rows)
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -322,11 +322,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     add_client_arguments(parser)
 
 
-async def _each(found: Sequence[Row]) -> AsyncIterator[Row]:
-    for row in found:
-        yield row
-
-
 async def _run(args: argparse.Namespace) -> int:
     out = output_spec(args)
     project(RECONCILE_COLUMNS, out.fields)
@@ -358,7 +353,7 @@ async def _run(args: argparse.Namespace) -> int:
             }
             target.write(json.dumps(body, indent=2, default=json_default) + "\n")
         else:
-            await write_rows(target, RECONCILE_COLUMNS, _each(rows))
+            await write_rows(target, RECONCILE_COLUMNS, rows)
     return EXIT_OK
 
 

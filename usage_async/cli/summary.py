@@ -703,13 +703,8 @@ async def _run_summary(args: argparse.Namespace) -> int:
         elif out.format == "table":
             target.write(_summary_text(summary, args.top, now))
         else:
-            await write_rows(target, summary.columns(), _each(summary.rows()))
+            await write_rows(target, summary.columns(), summary.rows())
     return EXIT_OK
-
-
-async def _each(rows: list[Row]) -> AsyncIterator[Row]:
-    for row in rows:
-        yield row
 
 
 def _covered(summary: Summary, now: int) -> str:

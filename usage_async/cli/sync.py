@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 from .. import RetryEvent
@@ -469,12 +469,7 @@ async def _write_report(out: OutputSpec, report: SyncReport) -> None:
         for r in report.endpoints:
             if r.since_moved_from is not None:
                 print(f"usage-async sync: note: {r.endpoint}: {since_moved(r)}", file=sys.stderr)
-        await write_rows(target, REPORT_COLUMNS, _each(rows))
-
-
-async def _each(rows: list[Row]) -> AsyncIterator[Row]:
-    for row in rows:
-        yield row
+        await write_rows(target, REPORT_COLUMNS, rows)
 
 
 def format_committed(reports: Sequence[EndpointReport]) -> str:
