@@ -73,6 +73,7 @@ __all__ = [
     "cli_words",
     "directory_walk",
     "iso",
+    "listen",
     "name_values",
     "named_columns",
     "non_negative_int",
@@ -85,7 +86,6 @@ __all__ = [
     "resolve_range",
     "resolve_time",
     "split_commas",
-    "watched",
 ]
 
 _UNIT_SECONDS = {"S": 1, "M": 60, "H": 3600, "D": 86400, "W": 7 * 86400}
@@ -429,7 +429,7 @@ class Api:
 class Watch:
     """The client :func:`open_client` opened, for the command's progress lines to show: its
     pace (``client.pace_stats()``) and each retry (its ``on_retry`` hook, passed on to the
-    ``listeners``). Inside ``with watch:``, :func:`watched` returns it."""
+    ``listeners``). Inside ``with watch:``, :func:`listen` finds it."""
 
     def __init__(self) -> None:
         self.client: UsageClient | None = None
@@ -439,6 +439,10 @@ class Watch:
     def on_retry(self, event: RetryEvent) -> None:
         for listener in self.listeners:
             listener(event)
+
+    def leave(self, listener: Callable[[RetryEvent], None]) -> None:
+        """Stop passing retries to ``listener`` (see :func:`listen`)."""
+        self.listeners.remove(listener)
 
     def __enter__(self) -> Watch:
         self._token = _WATCH.set(self)
@@ -453,9 +457,13 @@ class Watch:
 _WATCH: contextvars.ContextVar[Watch | None] = contextvars.ContextVar("watch", default=None)
 
 
-def watched() -> Watch | None:
-    """The :class:`Watch` of the client the running command opened, if it opened one."""
-    return _WATCH.get()
+def listen(listener: Callable[[RetryEvent], None]) -> Watch | None:
+    """Pass each retry of the client the running command opened to ``listener``; that
+    client's :class:`Watch` (None if it opened none). Undo with :meth:`Watch.leave`."""
+    watch = _WATCH.get()
+    if watch is not None:
+        watch.listeners.append(listener)
+    return watch
 
 
 @contextlib.asynccontextmanager

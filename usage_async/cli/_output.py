@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 import attrs
 
 from .._rows import Row
-from ._common import EXIT_FAILURE, PROG, CommandError, Watch, iso, watched
+from ._common import EXIT_FAILURE, PROG, CommandError, Watch, iso, listen
 
 if TYPE_CHECKING:
     from .. import Bucket, PaceStats, Page, RetryEvent
@@ -133,16 +133,14 @@ class Progress(logging.Handler):
 
     def __enter__(self) -> Progress:
         log.addHandler(self)
-        self._watch = watched()
-        if self._watch is not None:
-            self._watch.listeners.append(self.retried)
+        self._watch = listen(self.retried)
         self.draw()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         log.removeHandler(self)
         if self._watch is not None:
-            self._watch.listeners.remove(self.retried)
+            self._watch.leave(self.retried)
             self._watch = None
         self.clear()
 

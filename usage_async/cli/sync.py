@@ -58,9 +58,9 @@ from ._common import (
     add_client_arguments,
     add_names_argument,
     iso,
+    listen,
     open_client,
     parse_time,
-    watched,
 )
 from ._names import DB_ENV
 from ._output import (
@@ -206,7 +206,7 @@ class _Progress(logging.Handler):
     """Progress on stderr: a live line on a terminal, or one line per page.
 
     Both say how the requests are going, as the other commands' :class:`~._output.Progress`
-    does: the retries so far (the client's ``on_retry`` hook, through :func:`~._common.watched`,
+    does: the retries so far (the client's ``on_retry`` hook, through :func:`~._common.listen`,
     never log text), then the client's 429s, pace and time paused (``pace_stats()``). The
     live line always has them; a page line (``--progress lines``) ends with them once any
     happened. Use inside :func:`~._common.open_client`, as a context manager: on a terminal
@@ -226,9 +226,7 @@ class _Progress(logging.Handler):
         self._shown = False
 
     def __enter__(self) -> _Progress:
-        self._watch = watched()
-        if self._watch is not None:
-            self._watch.listeners.append(self.retried)
+        self._watch = listen(self.retried)
         if self.mode == "live":
             log.addHandler(self)
         return self
@@ -236,7 +234,7 @@ class _Progress(logging.Handler):
     def __exit__(self, *exc_info: object) -> None:
         log.removeHandler(self)
         if self._watch is not None:
-            self._watch.listeners.remove(self.retried)
+            self._watch.leave(self.retried)
             self._watch = None
         self.finish()
 
