@@ -180,6 +180,37 @@ def test_what_remains_goes_at_once_and_the_rest_at_the_servers_rate() -> None:
     assert run_virtual(main) == pytest.approx([0.0] * 9 + [6.0 / 0.99], abs=0.01)
 
 
+def test_requests_overtaken_by_a_later_one_are_still_counted_as_coming() -> None:
+    """Reproduced over real sockets (5/s, a bucket of 20, pages 200 ms slower): 16 requests
+    sent together waited for new connections, one sent 2 ms later on an open one reached the
+    server first and said 15 remained; the pacer took the 16 as arrived, let 15 more go at
+    once, and 14 of them met 429s."""
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        first = [await pacer.acquire() for _ in range(4)]
+        await asyncio.sleep(0.2)  # pages are 200 ms slower than 429s
+        for i, ticket in enumerate(first):  # a bucket of 20, 5/s: 19, 18, 17, 16 left
+            pacer.release(ticket, 200, _headers(20, 19 - i, f"{200 * (i + 1)}ms"))
+        batch = []
+        while pacer._earliest(loop.time()) <= loop.time():
+            batch.append(await pacer.acquire())
+        assert len(batch) == 16  # what remained (the token refilled since is kept in hand)
+        await asyncio.sleep(0.002)
+        later = await pacer.acquire()  # on an open connection: it overtakes the batch
+        await asyncio.sleep(0.2)
+        pacer.release(later, 200, _headers(20, 15, "995ms"))  # the batch has not arrived
+        let_through = 0
+        while pacer._earliest(loop.time()) <= loop.time():
+            await pacer.acquire()
+            let_through += 1
+        return let_through
+
+    # The 16 still out are coming: none may go now.
+    assert run_virtual(main) == 0
+
+
 def test_a_429_with_headers_waits_for_the_token_without_cutting_the_rate() -> None:
     async def main() -> tuple[float, float | None]:
         loop = asyncio.get_running_loop()

@@ -49,7 +49,10 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   is set to the server's: its level then (``limit - rate * reset``), replayed with the
   requests sent since, so a full bucket goes out at once and an empty one waits for its
   next token. Answers to requests sent together come back in any order: only the one
-  naming the latest time the bucket is full again is the server's latest state.
+  naming the latest time the bucket is full again is the server's latest state. Requests
+  sent before the answered one and still out count as still to come (one waiting for a new
+  connection is overtaken by one sent later on an open one), less the admissions the
+  answer shows since the latest answer (each moves that time on by a token's refill).
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it, for at most the client's ``max_retry_after``: a longer
   wait is one the retry layer refuses (it raises at once), and the client's other requests
@@ -231,6 +234,7 @@ class AdaptiveRate:
         self._header_low = 0.0  # the rate those headers pin down, so far
         self._header_high = math.inf
         self._full_at = -math.inf  # when the latest answer said the bucket is full again
+        self.unseen = 0  # admissions between the latest two such answers, answers still out
 
     @property
     def burst_bound(self) -> float:
@@ -355,6 +359,10 @@ class AdaptiveRate:
         full_at = answered + info.reset
         if rate is None or full_at < self._full_at - HEADER_TIE:
             return None
+        # Each request the server admits moves that time on by a token's refill: the steps
+        # between the latest answer and this one are admissions whose answers are still out.
+        before = self._full_at
+        self.unseen = max(0, round((full_at - before) * rate) - 1) if before > -math.inf else 0
         self._full_at = max(self._full_at, full_at)
         level = info.limit - rate * (info.reset + HEADER_TIE / 2)  # reset: to the ms
         return min(max(level, float(info.remaining)), info.remaining + 1.0)
@@ -756,6 +764,12 @@ class Pacer:
         server_rate = self._adaptive.server_rate if self._adaptive is not None else None
         rate, burst = server_rate or 0.0, self._burst()
         total, out = batch
+        # Requests sent before this one and still out may reach the server after it (one
+        # waiting for a new connection is overtaken by one sent later on an open one): all
+        # but the admissions its answer shows between the latest answer and it.
+        earlier = sum(o for seq, (_, o) in self._batches.items() if seq < ticket.seq)
+        unseen = self._adaptive.unseen if self._adaptive is not None else 0
+        out += max(0, earlier - unseen)
         level -= out
         at = answered
         first = ticket.seq + total  # the first request let through after its batch
