@@ -260,6 +260,10 @@ def _figures(
         "requests": requests,
         "throttled": status.get("429", 0),
         "share_429": status.get("429", 0) / requests if requests else 0.0,
+        "first_wave": stats.get("first_wave_429", 0),
+        "share_after_wave": (status.get("429", 0) - stats.get("first_wave_429", 0)) / requests
+        if requests
+        else 0.0,
         "missing_buckets": missing,
         "problems": problems,
     }
@@ -352,7 +356,7 @@ def _run_virtual(
     loop = VirtualTimeLoop()
 
     async def main() -> None:
-        store = PageStore([render(dataset)], clock=loop.time)
+        store = PageStore([render(dataset)], clock=loop.time, wave=0.0)
         runner = web.AppRunner(make_app(store), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -386,6 +390,8 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "max": max(ratios) if ratios else None,
         "share_429_max": max((r["share_429"] for r in runs), default=0.0),
         "share_429_median": statistics.median([r["share_429"] for r in runs]) if runs else 0.0,
+        "first_wave_max": max((r.get("first_wave", 0) for r in runs), default=0),
+        "share_after_wave_max": max((r.get("share_after_wave", 0.0) for r in runs), default=0.0),
         "missing": max((r["missing_buckets"] for r in runs), default=0),
         "problems": sorted({p for r in runs for p in r["problems"]}),
     }
@@ -404,7 +410,10 @@ def evaluate(result: dict[str, Any]) -> dict[str, Any]:
         if ua["max"] > TARGET_MAX:
             misses.append(f"a run {ua['max']:.2f}x > {TARGET_MAX}x")
         if ua["share_429_max"] > TARGET_429:
-            misses.append(f"429s {100 * ua['share_429_max']:.1f}% > {100 * TARGET_429:.0f}%")
+            misses.append(
+                f"429s {100 * ua['share_429_max']:.1f}% > {100 * TARGET_429:.0f}% "
+                f"({100 * ua['share_after_wave_max']:.1f}% after the first wave)"
+            )
         if ua["missing"] or ua["problems"]:
             misses.append("lost or repeated buckets")
     return {"summaries": summaries, "pass": not misses, "misses": misses}
@@ -425,12 +434,17 @@ def _fmt_share(s: dict[str, Any] | None) -> str:
     return "-" if s is None else f"{100 * s['share_429_max']:.1f}"
 
 
+def _fmt_wave(s: dict[str, Any] | None) -> str:
+    return "-" if s is None else str(s.get("first_wave_max", 0))
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The matrix as a markdown table: one row a cell."""
     lines = [
         "| rate | burst | 429 says | pages | workload | bound s | usage-async wall/bound, "
-        "median (min-max) | 429 % | naive loop | 429 % | openai SDK | 429 % | target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "median (min-max) | 429 % | first wave | naive loop | 429 % | openai SDK | 429 % "
+        "| target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results["cells"]:
         cell, verdict = result["cell"], result["verdict"]
@@ -446,6 +460,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {cell['rate']}{clock} | {cell['burst']} | {cell['mode']} "
             f"| {'+200 ms' if cell['slow'] else 'as 429s'} | {shape} | {result['bound_s']:.1f} "
             f"| {_fmt_ratio(s.get('ua'), True)} | {_fmt_share(s.get('ua'))} "
+            f"| {_fmt_wave(s.get('ua'))} "
             f"| {_fmt_ratio(s.get('naive'), False)} | {_fmt_share(s.get('naive'))} "
             f"| {_fmt_ratio(s.get('openai'), False)} | {_fmt_share(s.get('openai'))} "
             f"| {'PASS' if verdict['pass'] else 'FAIL: ' + '; '.join(verdict['misses'])} |"

@@ -170,7 +170,24 @@ def test_the_page_server_admits_a_burst_then_answers_429_with_retry_after() -> N
     assert answers[2][1] == {"Retry-After": "1"}
     now[0] += 0.025  # a little over one token at 50 per second
     assert store.answer(rendered, stats, None, None)[0] == 200
-    assert stats.as_dict() == {"requests": 4, "status": {"200": 3, "429": 1}}
+    assert stats.as_dict() == {"requests": 4, "status": {"200": 3, "429": 1}, "first_wave_429": 1}
+
+
+@pytest.mark.parametrize(("wave", "first_wave"), [(0.001, 2), (0.0, 1)])
+def test_the_first_wave_counts_the_429s_until_the_first_could_be_read(
+    wave: float, first_wave: int
+) -> None:
+    now = [100.0]
+    dataset = Dataset("w", 1, 10, 1, 1, rate=1.0, burst=1)
+    store = PageStore([render(dataset)], clock=lambda: now[0], wave=wave)
+    rendered = store.datasets["w"]
+    stats = store.run(dataset, "run")
+    statuses = []
+    for step in (0.0, 0.0, 0.0005, 0.01, 0.02):  # a 200, then 429s from the first on
+        now[0] += step
+        statuses.append(store.answer(rendered, stats, None, None)[0])
+    assert statuses == [200, 429, 429, 429, 429]
+    assert stats.as_dict()["first_wave_429"] == first_wave
 
 
 def test_the_page_server_can_name_the_exact_wait_and_send_ratelimit_headers() -> None:
@@ -234,6 +251,19 @@ def test_the_virtual_cells_take_virtual_minutes_in_real_seconds(matrix: dict[str
 def test_the_matrix_table_has_a_row_per_cell(matrix: dict[str, Any]) -> None:
     rows = [line for line in matrix["table"].splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + len(matrix["cells"])  # the header and one row a cell
+
+
+def test_each_run_splits_its_429s_into_the_first_wave_and_the_rest(
+    matrix: dict[str, Any],
+) -> None:
+    for result in matrix["cells"]:
+        for run in result["runs"]["ua"]:
+            assert 0 <= run["first_wave"] <= run["throttled"]
+            after = (run["throttled"] - run["first_wave"]) / run["requests"]
+            assert run["share_after_wave"] == pytest.approx(after)
+    # A fan-out into a bucket of 5 (10 streams, nothing said) meets 429s at its first wave.
+    (cell,) = [r for r in matrix["cells"] if r["id"] == "50/s b5 none fast fan-out"]
+    assert cell["runs"]["ua"][0]["first_wave"] >= 1
 
 
 @pytest.mark.parametrize(
