@@ -94,8 +94,7 @@ log = logging.getLogger("usage_async")
 INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
 PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at most,
 # never faster than every half request interval, and at most once per success
-PROBE_AGAIN = 1.1  # after a probe's 429, probe on when halfway up is this much higher,
-REPROBE_FROM = 1.0  # and the probe had reached this rate (requests per second)
+PROBE_AGAIN = 1.1  # after a probe's 429, probe on when halfway up is this much higher
 STEADY_MARGIN = 0.985  # pace this far below the proven rate
 WAIT_MARGIN = 0.97  # or this far, when the 429 came with a server wait
 STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
@@ -462,14 +461,13 @@ class AdaptiveRate:
                 (self.probing or self._guess_reached)
                 and proven is not None
                 and previous is not None
-                and previous >= REPROBE_FROM
                 and resume_at <= now
             ):
                 # A probe's 429: the rate it reached is too much, but its successes, sent
                 # slower than the server allowed most of the time, prove too little. Probe
                 # on from what they prove to halfway: if that is too far, the 429 costs a
-                # round trip (no server wait; and at a request a second or more, not one
-                # of the few attempts a request has in a minute).
+                # round trip (no server wait) and, at a few requests a minute, one of the
+                # throttled attempts a request has (RetryPolicy.max_throttled_attempts).
                 cap = (self.rate + previous) / 2.0
             self.probing = cap is not None and cap > self.rate * PROBE_AGAIN
         else:
