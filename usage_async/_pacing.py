@@ -63,6 +63,7 @@ first served, and a waiter that is cancelled gives up its place.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import logging
 import math
@@ -121,6 +122,10 @@ SLACK_MIN = 0.02  # the bucket has room; else this much of a token, doubled (plu
 SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each success
 SLACK_DECAY = 0.99
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
+EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
+EXACT_TICK = 0.001  # seconds: retry-after-ms is whole milliseconds (rounded either way)
+EXACT_CONTRADICTED = 1.05  # successes proving this much more than that: the waits were not
+# exact after all, trust none again
 HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
 # server changed its limit, start again from that response
 
@@ -198,6 +203,22 @@ def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders | N
     return RateLimitHeaders(limit, remaining, reset)
 
 
+def _exact_wait(headers: Mapping[str, str], wait: float | None) -> float | None:
+    """``wait`` when it is a token bucket's exact wait for its next token: it came from
+    ``retry-after-ms`` and is not a whole number of seconds (a server that rounds its wait
+    up to seconds says little about its rate); else None."""
+    raw = headers.get("retry-after-ms")
+    if wait is None or raw is None or not wait > 0:
+        return None
+    try:
+        ms = float(raw)
+    except ValueError:
+        return None
+    if ms / 1000.0 != wait or ms % 1000.0 == 0.0:
+        return None  # Retry-After decided, or whole seconds
+    return wait
+
+
 class AdaptiveRate:
     """The adaptive rate decisions, as a pure object: feed it times and outcomes."""
 
@@ -231,6 +252,10 @@ class AdaptiveRate:
         self._header_low = 0.0  # the rate those headers pin down, so far
         self._header_high = math.inf
         self._full_at = -math.inf  # when the latest answer said the bucket is full again
+        self._wait_high = math.inf  # the least upper bound on the rate from exact waits
+        self._trust_waits = True  # until successes prove a rate above such a bound
+        # (sent, when the server's next token was due) of the latest 429s with exact waits
+        self._token_due: collections.deque[tuple[float, float]] = collections.deque(maxlen=8)
 
     @property
     def burst_bound(self) -> float:
@@ -264,6 +289,13 @@ class AdaptiveRate:
         # later than our own bucket, which counts from the send.
         return high * HEADER_MARGIN
 
+    @property
+    def wait_rate(self) -> float | None:
+        """The most the pace may be when 429s named the exact wait for the server's next
+        token (``retry-after-ms``): 99 % of the least rate those waits allow."""
+        high = self._wait_high
+        return high * EXACT_MARGIN if math.isfinite(high) else None
+
     def rate_at(self, now: float) -> float | None:
         """The pace at ``now``: None (unpaced), or requests per second."""
         told = self.header_rate
@@ -271,6 +303,13 @@ class AdaptiveRate:
             return told
         if self.rate is None:
             return None
+        capped = self.wait_rate
+        if capped is not None:
+            return min(capped, self._grown_at(now))
+        return self._grown_at(now)
+
+    def _grown_at(self, now: float) -> float:
+        assert self.rate is not None
         elapsed = max(0.0, now - self._grow_from)
         if self.probing:
             doubling = max(PROBE_DOUBLING, 0.5 / self.rate)
@@ -389,6 +428,7 @@ class AdaptiveRate:
         # reaching back before the drought would "prove" the old rate again and again.
         self.known = None
         self._successes.clear()
+        self._token_due.clear()
         self._last_throttle = None
         self.epoch += 1  # the 429s of requests sent during the drought say nothing now
         log.info("requests get through again: probing back up to %.3g/s", target)
@@ -408,14 +448,28 @@ class AdaptiveRate:
         self._grow_from = now
         self._logged_rate = self.rate
 
-    def on_throttle(self, ticket: Ticket, now: float, resume_at: float) -> bool:
+    def on_throttle(
+        self, ticket: Ticket, now: float, resume_at: float, *, exact_wait: float | None = None
+    ) -> bool:
         """A request let through at ``ticket.sent_at`` got a 429; pacing resumes at
-        ``resume_at`` (later than ``now`` when the server asked for a wait).
+        ``resume_at`` (later than ``now`` when the server asked for a wait). ``exact_wait``:
+        the wait it named for the server's next token, when it is exact (``retry-after-ms``).
 
         Returns whether the rate was cut: a 429 of a request sent before the last cut says
-        nothing new and is ignored.
+        nothing new and is ignored (but its exact wait bounds the rate all the same).
         """
+        if exact_wait is not None and self._trust_waits:
+            # A token bucket's wait for its next token is (1 - tokens) / rate, at most
+            # 1 / rate: so 1 / wait is at least the rate (and just that when the bucket
+            # was just drained).
+            high = 1.0 / exact_wait
+            if high < self._wait_high:
+                if not math.isfinite(self._wait_high):
+                    log.info("the server's wait says at most %.3g requests/s", high)
+                self._wait_high = high
         if ticket.epoch != self.epoch:
+            if exact_wait is not None and self._trust_waits:
+                self._token_due.append((ticket.sent_at, ticket.sent_at + exact_wait))
             return False
         sent = ticket.sent_at
         previous = self.rate_at(sent)
@@ -432,6 +486,11 @@ class AdaptiveRate:
             low, high = self._early_span
             self._refilled = math.floor(proven * max(0.0, high - low))
             proven = self._proven_rate(sent)
+        self._check_waits(proven)
+        if exact_wait is not None and self._trust_waits:
+            paced = self._token_rate(sent, sent + exact_wait)
+            if paced is not None and (proven is None or paced > proven):
+                proven = min(paced, self._wait_high)
         ceiling = self._ceiling(sent)
         starts_drought = self._drought_from is None
         self.repeated = not starts_drought
@@ -476,6 +535,11 @@ class AdaptiveRate:
                 self._too_fast = too_fast
                 cap, guessed = math.sqrt(self.rate * too_fast), True
                 self.probing = cap > self.rate * PROBE_AGAIN
+        capped = self.wait_rate
+        if capped is not None and (self.known is None or self.probing):
+            # The exact waits bound the rate from above: pace just under that bound
+            # instead of probing for it, 429 by 429.
+            self.rate, self.probing, cap = capped, False, None
         self._unceiled = None
         if ceiling is not None and ceiling / DROUGHT_CUT < self.rate:
             # Kept until a request sent during the drought turns out to have succeeded.
@@ -502,6 +566,38 @@ class AdaptiveRate:
         self._logged_rate = self.rate
         return True
 
+    def _token_rate(self, sent: float, due: float) -> float | None:
+        """A lower bound on the rate from the exact waits of two 429s: the bucket was short
+        of a token at both, so between them the time its next token was due moved on by at
+        most one request interval per request it admitted in between (more when it filled
+        up or other clients took tokens): ``admitted / (due - due before)``."""
+        times = sorted(self._successes)
+        best: float | None = None
+        for before, due_before in self._token_due:
+            span = due - due_before + EXACT_TICK
+            if before >= sent or span <= 0:
+                continue
+            lo = bisect.bisect_right(times, before + SAME_TIME)
+            hi = bisect.bisect_left(times, sent - SAME_TIME)
+            if hi > lo:
+                bound = (hi - lo) / span
+                best = bound if best is None else max(best, bound)
+        self._token_due.append((sent, due))
+        return best
+
+    def _check_waits(self, proven: float | None) -> None:
+        """Successes proved ``proven``: if that is more than the server's waits allow, they
+        were not exact (another kind of wait in ``retry-after-ms``): trust none again."""
+        if proven is None or proven <= self._wait_high * EXACT_CONTRADICTED:
+            return
+        log.info(
+            "the server's waits said at most %.3g requests/s, but it allowed %.3g/s: "
+            "they are not taken as its exact rate any more",
+            self._wait_high,
+            proven,
+        )
+        self._wait_high, self._trust_waits = math.inf, False
+
     def _drought_floor(self) -> float:
         """The least rate during a drought: one request every DROUGHT_PROBE seconds, so a
         server that is back is noticed soon, unless it was proven slower than that."""
@@ -527,6 +623,7 @@ class AdaptiveRate:
         if cut is None or ticket.epoch != self.epoch - 1 or ticket.sent_at >= cut[0]:
             return
         proven = self._proven_rate(cut[0], cut[1])
+        self._check_waits(proven)
         if proven is None or (self.known is not None and proven <= self.known):
             return
         self.known = proven
@@ -798,6 +895,7 @@ class Pacer:
                 remaining = info.remaining
         if status == 429:
             wait = parse_retry_after(headers)
+            exact = _exact_wait(headers, wait)
             if wait is not None:
                 # A longer wait is refused by the retry layer (raised at once); it must not
                 # freeze every other request of the client for a day either.
@@ -805,7 +903,7 @@ class Pacer:
                 self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
-                if self._adaptive.on_throttle(ticket, now, resume_at):
+                if self._adaptive.on_throttle(ticket, now, resume_at, exact_wait=exact):
                     self._after_cut(now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
