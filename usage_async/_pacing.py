@@ -65,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import itertools
 import logging
 import math
 import re
@@ -124,6 +125,8 @@ SLACK_DECAY = 0.99
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
 EXACT_TICK = 0.001  # seconds: retry-after-ms is whole milliseconds (rounded either way)
+EXACT_STEADY = 1.5  # request intervals: requests at most this far apart between two such
+# 429s leave the server's bucket no time to fill up
 EXACT_CONTRADICTED = 1.05  # successes proving this much more than that: the waits were not
 # exact after all, trust none again
 HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
@@ -416,6 +419,9 @@ class AdaptiveRate:
             return
         margin = WAIT_MARGIN if self._paused_by_server else STEADY_MARGIN
         target = recall * margin
+        capped = self.wait_rate
+        if capped is not None:
+            target = min(target, capped)  # not above what the server's waits allow
         if rate >= target / 2.0:
             return  # a short drought: the usual growth will do
         self.rate = rate
@@ -486,7 +492,7 @@ class AdaptiveRate:
             low, high = self._early_span
             self._refilled = math.floor(proven * max(0.0, high - low))
             proven = self._proven_rate(sent)
-        self._check_waits(proven)
+        self._check_waits(sent)
         if exact_wait is not None and self._trust_waits:
             paced = self._token_rate(sent, sent + exact_wait)
             if paced is not None and (proven is None or paced > proven):
@@ -536,7 +542,7 @@ class AdaptiveRate:
                 cap, guessed = math.sqrt(self.rate * too_fast), True
                 self.probing = cap > self.rate * PROBE_AGAIN
         capped = self.wait_rate
-        if capped is not None and (self.known is None or self.probing):
+        if capped is not None and (self.known is None or self.probing or self.known > capped):
             # The exact waits bound the rate from above: pace just under that bound
             # instead of probing for it, 429 by 429.
             self.rate, self.probing, cap = capped, False, None
@@ -568,35 +574,66 @@ class AdaptiveRate:
 
     def _token_rate(self, sent: float, due: float) -> float | None:
         """A lower bound on the rate from the exact waits of two 429s: the bucket was short
-        of a token at both, so between them the time its next token was due moved on by at
-        most one request interval per request it admitted in between (more when it filled
-        up or other clients took tokens): ``admitted / (due - due before)``."""
+        of a token at both, so between them the time its next token was due moved on by
+        one request interval per request it admitted in between, or more when it filled up
+        or other clients took tokens: ``admitted / (due - due before)``.
+
+        When the requests between went no further apart than the rate allows (so the bucket
+        had no time to fill up), and none is missing (a page not back yet leaves a wider
+        gap), that is the rate, give or take the waits' rounding: it bounds it from above
+        too.
+        """
         times = sorted(self._successes)
         best: float | None = None
         for before, due_before in self._token_due:
-            span = due - due_before + EXACT_TICK
-            if before >= sent or span <= 0:
+            span = due - due_before
+            if before >= sent or span <= EXACT_TICK:
                 continue
             lo = bisect.bisect_right(times, before + SAME_TIME)
             hi = bisect.bisect_left(times, sent - SAME_TIME)
-            if hi > lo:
-                bound = (hi - lo) / span
-                best = bound if best is None else max(best, bound)
+            if hi <= lo:
+                continue
+            admitted = hi - lo
+            bound = admitted / (span + EXACT_TICK)
+            best = bound if best is None else max(best, bound)
+            between = [before, *times[lo:hi], sent]
+            widest = max(b - a for a, b in itertools.pairwise(between))
+            if widest * self._wait_high <= EXACT_STEADY:
+                high = admitted / (span - EXACT_TICK)
+                if high < self._wait_high:
+                    self._wait_high = high
+                    log.debug("the server's waits say at most %.4g requests/s", high)
         self._token_due.append((sent, due))
         return best
 
-    def _check_waits(self, proven: float | None) -> None:
-        """Successes proved ``proven``: if that is more than the server's waits allow, they
-        were not exact (another kind of wait in ``retry-after-ms``): trust none again."""
-        if proven is None or proven <= self._wait_high * EXACT_CONTRADICTED:
+    def _check_waits(self, until: float) -> None:
+        """If the successes sent before ``until`` prove a rate above what the server's waits
+        allow, those waits were not exact (another kind of wait in ``retry-after-ms``):
+        trust none again.
+
+        The proof must not lean on the burst (a guess): after a 429 whose wait named when
+        the next token is due, the bucket admits at most ``1 + rate * t`` requests in the
+        ``t`` seconds from then.
+        """
+        if not math.isfinite(self._wait_high):
+            return
+        times = sorted(s for s in self._successes if s < until)
+        best = 0.0
+        for before, due in self._token_due:
+            first = bisect.bisect_right(times, before + SAME_TIME)
+            for count, at in enumerate(times[first:], 1):
+                if count > ESTIMATE_MIN_COUNT and at > due:
+                    best = max(best, (count - 1) / (at - due + EXACT_TICK))
+        if best <= self._wait_high * EXACT_CONTRADICTED:
             return
         log.info(
             "the server's waits said at most %.3g requests/s, but it allowed %.3g/s: "
             "they are not taken as its exact rate any more",
             self._wait_high,
-            proven,
+            best,
         )
         self._wait_high, self._trust_waits = math.inf, False
+        self._token_due.clear()
 
     def _drought_floor(self) -> float:
         """The least rate during a drought: one request every DROUGHT_PROBE seconds, so a
@@ -622,8 +659,8 @@ class AdaptiveRate:
         cut = self._cut
         if cut is None or ticket.epoch != self.epoch - 1 or ticket.sent_at >= cut[0]:
             return
+        self._check_waits(now)
         proven = self._proven_rate(cut[0], cut[1])
-        self._check_waits(proven)
         if proven is None or (self.known is not None and proven <= self.known):
             return
         self.known = proven
