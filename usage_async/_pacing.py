@@ -50,6 +50,14 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   requests sent since, so a full bucket goes out at once and an empty one waits for its
   next token. Answers to requests sent together come back in any order: only the one
   naming the latest time the bucket is full again is the server's latest state.
+* A 429's ``retry-after-ms`` that is not a whole number of seconds is taken as the server's
+  exact wait for its next token, ``(1 - tokens) / rate``: so ``1 / wait`` bounds the rate
+  from above, and the time that token is due moves on by one request interval per request
+  admitted between two such 429s, which bounds it from below, and from above when the
+  requests between went out at about the rate (the bucket had no time to fill). The pace
+  is then 99 % of the least upper bound, never probed past (a limit raised later is not
+  found); successes proving a faster server (from a 429's due token, not from the burst, a
+  guess) drop the bound and the trust for good. ``Retry-After: 1`` says nothing of the rate.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it, for at most the client's ``max_retry_after``: a longer
   wait is one the retry layer refuses (it raises at once), and the client's other requests
