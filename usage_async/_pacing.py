@@ -133,6 +133,8 @@ SLACK_DECAY = 0.99
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
 EXACT_TICK = 0.001  # seconds: retry-after-ms is whole milliseconds (rounded either way)
+EXACT_JITTER = 0.005  # seconds: a request may reach the server this much later than the
+# one before it, beyond their sends (an upper bound from two waits allows for it)
 EXACT_STEADY = 1.5  # request intervals: requests at most this far apart between two such
 # 429s leave the server's bucket no time to fill up
 EXACT_CONTRADICTED = 1.05  # successes proving this much more than that: the waits were not
@@ -588,8 +590,8 @@ class AdaptiveRate:
 
         When the requests between went no further apart than the rate allows (so the bucket
         had no time to fill up), and none is missing (a page not back yet leaves a wider
-        gap), that is the rate, give or take the waits' rounding: it bounds it from above
-        too.
+        gap), that is the rate, give or take the waits' rounding and the network's jitter:
+        it bounds it from above too.
         """
         times = sorted(self._successes)
         best: float | None = None
@@ -607,7 +609,7 @@ class AdaptiveRate:
             between = [before, *times[lo:hi], sent]
             widest = max(b - a for a, b in itertools.pairwise(between))
             if widest * self._wait_high <= EXACT_STEADY:
-                high = admitted / (span - EXACT_TICK)
+                high = admitted / (span - EXACT_TICK - EXACT_JITTER)
                 if high < self._wait_high:
                     self._wait_high = high
                     log.debug("the server's waits say at most %.4g requests/s", high)
