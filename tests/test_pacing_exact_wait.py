@@ -106,10 +106,11 @@ def test_two_exact_waits_with_requests_at_the_rate_between_them_pin_the_rate() -
     # A 5/s server, its bucket refilled for 5 ms: the next token in 195 ms.
     assert rate.on_throttle(Ticket(0.005, 0), 0.006, 0.2, exact_wait=0.195)
     assert rate.wait_rate == pytest.approx(0.99 / 0.195)  # 5.08/s: too fast, a bound
-    rate.on_success(Ticket(0.2, rate.epoch), 0.201)  # at the token
-    # Paced at 5.08/s, the next one is 3 ms early: the token after it is due at 0.4.
-    assert rate.on_throttle(Ticket(0.397, rate.epoch), 0.398, 0.4, exact_wait=0.003)
+    for i in range(9):  # one at the token, the others at the rate
+        rate.on_success(Ticket(0.2 + i * 0.2, rate.epoch), 0.201 + i * 0.2)
+    # Then one 3 ms early: the token after it is due at 2.0, nine intervals later.
+    assert rate.on_throttle(Ticket(1.997, rate.epoch), 1.998, 2.0, exact_wait=0.003)
     wait_rate = rate.wait_rate
     assert wait_rate is not None
-    assert 0.99 * 5 * 0.99 < wait_rate < 5.0
-    assert rate.rate_at(1.0) == pytest.approx(wait_rate)
+    assert 0.99 * 5 < wait_rate < 5.0  # 9 / (1.8 s - rounding and jitter), less 1 %
+    assert rate.rate_at(3.0) == pytest.approx(wait_rate)
