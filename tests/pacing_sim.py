@@ -74,6 +74,7 @@ class TokenBucketServer:
     lowered: tuple[float, float] | None = None  # (from, rate): the limit is lowered for good
     headers: bool = False  # answers carry x-ratelimit-*-requests headers
     exact_wait: bool = False  # a 429 names the wait for the next token (retry-after-ms)
+    retry_after_ms: str | None = None  # a 429's retry-after-ms, whatever the bucket says
     tokens: float = attrs.field(init=False)
     stamp: float = 0.0
     admitted: int = 0
@@ -143,6 +144,8 @@ async def _attempt(
         await asyncio.sleep(server.rtt / 2 + (server.success_delay if ok else 0.0))
     if not ok and server.retry_after is not None:
         headers["retry-after"] = str(server.retry_after)
+    if not ok and server.retry_after_ms is not None:
+        headers["retry-after-ms"] = server.retry_after_ms
     pacer.release(ticket, 200 if ok else 429, headers)
     return ok, None if ok else parse_retry_after(headers)
 

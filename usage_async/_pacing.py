@@ -53,6 +53,14 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   sent before the answered one and still out count as still to come (one waiting for a new
   connection is overtaken by one sent later on an open one), less the admissions the
   answer shows since the latest answer (each moves that time on by a token's refill).
+* A 429's ``retry-after-ms`` that is not a whole number of seconds is taken as the server's
+  exact wait for its next token, ``(1 - tokens) / rate``: so ``1 / wait`` bounds the rate
+  from above, and the time that token is due moves on by one request interval per request
+  admitted between two such 429s, which bounds it from below, and from above when the
+  requests between went out at about the rate (the bucket had no time to fill). The pace
+  is then 99 % of the least upper bound, never probed past (a limit raised later is not
+  found); successes proving a faster server (from a 429's due token, not from the burst, a
+  guess) drop the bound and the trust for good. ``Retry-After: 1`` says nothing of the rate.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it, for at most the client's ``max_retry_after``: a longer
   wait is one the retry layer refuses (it raises at once), and the client's other requests
@@ -66,7 +74,9 @@ first served, and a waiter that is cancelled gives up its place.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
+import itertools
 import logging
 import math
 import re
@@ -123,6 +133,14 @@ SLACK_MIN = 0.02  # the bucket has room; else this much of a token, doubled (plu
 SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each success
 SLACK_DECAY = 0.99
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
+EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
+EXACT_TICK = 0.001  # seconds: retry-after-ms is whole milliseconds (rounded either way)
+EXACT_JITTER = 0.005  # seconds: a request may reach the server this much later than the
+# one before it, beyond their sends (an upper bound from two waits allows for it)
+EXACT_STEADY = 1.5  # request intervals: requests at most this far apart between two such
+# 429s leave the server's bucket no time to fill up
+EXACT_CONTRADICTED = 1.05  # successes proving this much more than that: the waits were not
+# exact after all, trust none again
 HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
 # server changed its limit, start again from that response
 
@@ -200,6 +218,22 @@ def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders | N
     return RateLimitHeaders(limit, remaining, reset)
 
 
+def _exact_wait(headers: Mapping[str, str], wait: float | None) -> float | None:
+    """``wait`` when it is a token bucket's exact wait for its next token: it came from
+    ``retry-after-ms`` and is not a whole number of seconds (a server that rounds its wait
+    up to seconds says little about its rate); else None."""
+    raw = headers.get("retry-after-ms")
+    if wait is None or raw is None or not wait > 0:
+        return None
+    try:
+        ms = float(raw)
+    except ValueError:
+        return None
+    if ms / 1000.0 != wait or ms % 1000.0 == 0.0:
+        return None  # Retry-After decided, or whole seconds
+    return wait
+
+
 class AdaptiveRate:
     """The adaptive rate decisions, as a pure object: feed it times and outcomes."""
 
@@ -234,6 +268,10 @@ class AdaptiveRate:
         self._header_high = math.inf
         self._full_at = -math.inf  # when the latest answer said the bucket is full again
         self.unseen = 0  # admissions between the latest two such answers, answers still out
+        self._wait_high = math.inf  # the least upper bound on the rate from exact waits
+        self._trust_waits = True  # until successes prove a rate above such a bound
+        # (sent, when the server's next token was due) of the latest 429s with exact waits
+        self._token_due: collections.deque[tuple[float, float]] = collections.deque(maxlen=8)
 
     @property
     def burst_bound(self) -> float:
@@ -267,6 +305,13 @@ class AdaptiveRate:
         # later than our own bucket, which counts from the send.
         return high * HEADER_MARGIN
 
+    @property
+    def wait_rate(self) -> float | None:
+        """The most the pace may be when 429s named the exact wait for the server's next
+        token (``retry-after-ms``): 99 % of the least rate those waits allow."""
+        high = self._wait_high
+        return high * EXACT_MARGIN if math.isfinite(high) else None
+
     def rate_at(self, now: float) -> float | None:
         """The pace at ``now``: None (unpaced), or requests per second."""
         told = self.header_rate
@@ -274,6 +319,13 @@ class AdaptiveRate:
             return told
         if self.rate is None:
             return None
+        capped = self.wait_rate
+        if capped is not None:
+            return min(capped, self._grown_at(now))
+        return self._grown_at(now)
+
+    def _grown_at(self, now: float) -> float:
+        assert self.rate is not None
         elapsed = max(0.0, now - self._grow_from)
         if self.probing:
             doubling = max(PROBE_DOUBLING, 0.5 / self.rate)
@@ -384,6 +436,9 @@ class AdaptiveRate:
             return
         margin = WAIT_MARGIN if self._paused_by_server else STEADY_MARGIN
         target = recall * margin
+        capped = self.wait_rate
+        if capped is not None:
+            target = min(target, capped)  # not above what the server's waits allow
         if rate >= target / 2.0:
             return  # a short drought: the usual growth will do
         self.rate = rate
@@ -396,6 +451,7 @@ class AdaptiveRate:
         # reaching back before the drought would "prove" the old rate again and again.
         self.known = None
         self._successes.clear()
+        self._token_due.clear()
         self._last_throttle = None
         self.epoch += 1  # the 429s of requests sent during the drought say nothing now
         log.info("requests get through again: probing back up to %.3g/s", target)
@@ -415,14 +471,28 @@ class AdaptiveRate:
         self._grow_from = now
         self._logged_rate = self.rate
 
-    def on_throttle(self, ticket: Ticket, now: float, resume_at: float) -> bool:
+    def on_throttle(
+        self, ticket: Ticket, now: float, resume_at: float, *, exact_wait: float | None = None
+    ) -> bool:
         """A request let through at ``ticket.sent_at`` got a 429; pacing resumes at
-        ``resume_at`` (later than ``now`` when the server asked for a wait).
+        ``resume_at`` (later than ``now`` when the server asked for a wait). ``exact_wait``:
+        the wait it named for the server's next token, when it is exact (``retry-after-ms``).
 
         Returns whether the rate was cut: a 429 of a request sent before the last cut says
-        nothing new and is ignored.
+        nothing new and is ignored (but its exact wait bounds the rate all the same).
         """
+        if exact_wait is not None and self._trust_waits:
+            # A token bucket's wait for its next token is (1 - tokens) / rate, at most
+            # 1 / rate: so 1 / wait is at least the rate (and just that when the bucket
+            # was just drained).
+            high = 1.0 / exact_wait
+            if high < self._wait_high:
+                if not math.isfinite(self._wait_high):
+                    log.info("the server's wait says at most %.3g requests/s", high)
+                self._wait_high = high
         if ticket.epoch != self.epoch:
+            if exact_wait is not None and self._trust_waits:
+                self._token_due.append((ticket.sent_at, ticket.sent_at + exact_wait))
             return False
         sent = ticket.sent_at
         previous = self.rate_at(sent)
@@ -439,6 +509,11 @@ class AdaptiveRate:
             low, high = self._early_span
             self._refilled = math.floor(proven * max(0.0, high - low))
             proven = self._proven_rate(sent)
+        self._check_waits(sent)
+        if exact_wait is not None and self._trust_waits:
+            paced = self._token_rate(sent, sent + exact_wait)
+            if paced is not None and (proven is None or paced > proven):
+                proven = min(paced, self._wait_high)
         ceiling = self._ceiling(sent)
         starts_drought = self._drought_from is None
         self.repeated = not starts_drought
@@ -482,6 +557,11 @@ class AdaptiveRate:
                 self._too_fast = too_fast
                 cap, guessed = math.sqrt(self.rate * too_fast), True
                 self.probing = cap > self.rate * PROBE_AGAIN
+        capped = self.wait_rate
+        if capped is not None and (self.known is None or self.probing or self.known > capped):
+            # The exact waits bound the rate from above: pace just under that bound
+            # instead of probing for it, 429 by 429.
+            self.rate, self.probing, cap = capped, False, None
         self._unceiled = None
         if ceiling is not None and ceiling / DROUGHT_CUT < self.rate:
             # Kept until a request sent during the drought turns out to have succeeded.
@@ -508,6 +588,69 @@ class AdaptiveRate:
         self._logged_rate = self.rate
         return True
 
+    def _token_rate(self, sent: float, due: float) -> float | None:
+        """A lower bound on the rate from the exact waits of two 429s: the bucket was short
+        of a token at both, so between them the time its next token was due moved on by
+        one request interval per request it admitted in between, or more when it filled up
+        or other clients took tokens: ``admitted / (due - due before)``.
+
+        When the requests between went no further apart than the rate allows (so the bucket
+        had no time to fill up), and none is missing (a page not back yet leaves a wider
+        gap), that is the rate, give or take the waits' rounding and the network's jitter:
+        it bounds it from above too.
+        """
+        times = sorted(self._successes)
+        best: float | None = None
+        for before, due_before in self._token_due:
+            span = due - due_before
+            if before >= sent or span <= EXACT_TICK:
+                continue
+            lo = bisect.bisect_right(times, before + SAME_TIME)
+            hi = bisect.bisect_left(times, sent - SAME_TIME)
+            if hi <= lo:
+                continue
+            admitted = hi - lo
+            bound = admitted / (span + EXACT_TICK)
+            best = bound if best is None else max(best, bound)
+            between = [before, *times[lo:hi], sent]
+            widest = max(b - a for a, b in itertools.pairwise(between))
+            if widest * self._wait_high <= EXACT_STEADY:
+                high = admitted / (span - EXACT_TICK - EXACT_JITTER)
+                if high < self._wait_high:
+                    self._wait_high = high
+                    log.debug("the server's waits say at most %.4g requests/s", high)
+        self._token_due.append((sent, due))
+        return best
+
+    def _check_waits(self, until: float) -> None:
+        """If the successes sent before ``until`` prove a rate above what the server's waits
+        allow, those waits were not exact (another kind of wait in ``retry-after-ms``):
+        trust none again.
+
+        The proof must not lean on the burst (a guess): after a 429 whose wait named when
+        the next token is due, the bucket admits at most ``1 + rate * t`` requests in the
+        ``t`` seconds from then.
+        """
+        if not math.isfinite(self._wait_high):
+            return
+        times = sorted(s for s in self._successes if s < until)
+        best = 0.0
+        for before, due in self._token_due:
+            first = bisect.bisect_right(times, before + SAME_TIME)
+            for count, at in enumerate(times[first:], 1):
+                if count > ESTIMATE_MIN_COUNT and at > due:
+                    best = max(best, (count - 1) / (at - due + EXACT_TICK))
+        if best <= self._wait_high * EXACT_CONTRADICTED:
+            return
+        log.info(
+            "the server's waits said at most %.3g requests/s, but it allowed %.3g/s: "
+            "they are not taken as its exact rate any more",
+            self._wait_high,
+            best,
+        )
+        self._wait_high, self._trust_waits = math.inf, False
+        self._token_due.clear()
+
     def _drought_floor(self) -> float:
         """The least rate during a drought: one request every DROUGHT_PROBE seconds, so a
         server that is back is noticed soon, unless it was proven slower than that."""
@@ -532,6 +675,7 @@ class AdaptiveRate:
         cut = self._cut
         if cut is None or ticket.epoch != self.epoch - 1 or ticket.sent_at >= cut[0]:
             return
+        self._check_waits(now)
         proven = self._proven_rate(cut[0], cut[1])
         if proven is None or (self.known is not None and proven <= self.known):
             return
@@ -810,6 +954,7 @@ class Pacer:
                 remaining = info.remaining
         if status == 429:
             wait = parse_retry_after(headers)
+            exact = _exact_wait(headers, wait)
             if wait is not None:
                 # A longer wait is refused by the retry layer (raised at once); it must not
                 # freeze every other request of the client for a day either.
@@ -817,7 +962,7 @@ class Pacer:
                 self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
-                if self._adaptive.on_throttle(ticket, now, resume_at):
+                if self._adaptive.on_throttle(ticket, now, resume_at, exact_wait=exact):
                     self._after_cut(now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)

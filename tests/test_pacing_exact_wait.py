@@ -1,0 +1,116 @@
+"""A 429's exact wait for the server's next token (``retry-after-ms``) bounds its rate: on
+the virtual clock of pacing_sim, and fed to the pure decisions."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import pytest
+from pacing_sim import TokenBucketServer, fan_out
+
+from usage_async._pacing import AdaptiveRate, Ticket, _exact_wait
+from usage_async.errors import parse_retry_after
+
+RATES = {"50/s": 50.0, "5/s": 5.0, "10/min": 10 / 60}
+WORKLOADS = {"50/s": ((100, 3), 50), "5/s": ((30, 3), 30), "10/min": ((6, 5), 30)}
+SHAPES = list(itertools.product(RATES, (1, 5, 20), (False, True), ("fan-out", "stream")))
+
+
+def _id(shape: tuple[str, int, bool, str]) -> str:
+    rate, burst, slow, workload = shape
+    return f"{rate}-b{burst}-{'slow' if slow else 'fast'}-{workload}"
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=_id)
+def test_after_the_first_wave_an_exact_wait_server_meets_at_most_two_429s(
+    shape: tuple[str, int, bool, str],
+) -> None:
+    # Before, the rate was probed for 429 by 429 as if the waits said nothing: 8-44 % of
+    # the requests were 429s (10/min-b5-slow-stream 41 %), now 0-2 after the first wave
+    # (the requests out before the first 429 came back).
+    rate, burst, slow, workload = shape
+    (streams, pages), long_stream = WORKLOADS[rate]
+    if workload == "stream":
+        streams, pages = 1, long_stream
+    server = TokenBucketServer(
+        rate=RATES[rate], burst=burst, exact_wait=True, success_delay=0.2 * slow, rtt=0.001
+    )
+    outcome = fan_out(server, streams=streams, pages=pages)
+    assert outcome.failed == 0
+    first = server.throttled_at[0] if server.throttled_at else 0.0
+    later = [t for t in server.throttled_at if t > first + 0.002]
+    assert len(later) <= 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "exact"),
+    [
+        ({"retry-after-ms": "19"}, 0.019),
+        ({"retry-after-ms": "5798", "retry-after": "6"}, 5.798),
+        ({"retry-after-ms": "1000"}, None),  # whole seconds: rounded, says little
+        ({"retry-after-ms": "2000.0"}, None),
+        ({"retry-after": "1"}, None),
+        ({"retry-after": "0.02"}, None),  # not retry-after-ms
+        ({"retry-after-ms": "soon", "retry-after": "1"}, None),
+        ({"retry-after-ms": "0"}, None),
+        ({}, None),
+    ],
+)
+def test_only_a_retry_after_ms_that_is_not_whole_seconds_is_taken_as_exact(
+    headers: dict[str, str], exact: float | None
+) -> None:
+    assert _exact_wait(headers, parse_retry_after(headers)) == exact
+
+
+def test_a_retry_after_ms_of_whole_seconds_does_not_cap_a_fast_server_at_one_per_second() -> None:
+    # A server refilling every 20 ms that says "1000" ms: exactly what Retry-After: 1 does.
+    def ride(server: TokenBucketServer) -> tuple[float, int]:
+        outcome = fan_out(server, streams=100, pages=3)
+        assert outcome.failed == 0
+        return outcome.wall, outcome.throttled
+
+    said_ms = TokenBucketServer(rate=50, burst=5, rtt=0.001, retry_after_ms="1000")
+    said_s = TokenBucketServer(rate=50, burst=5, rtt=0.001, retry_after=1)
+    assert ride(said_ms) == ride(said_s)
+
+
+def test_a_wait_that_successes_contradict_is_trusted_no_more(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rate = AdaptiveRate()
+    rate.on_success(Ticket(0.0, 0), 0.001)
+    # "500 ms for the next token": at most 2 requests a second.
+    assert rate.on_throttle(Ticket(0.001, 0), 0.002, 0.501, exact_wait=0.5)
+    assert rate.wait_rate == pytest.approx(1.98)
+    assert rate.rate_at(1.0) == pytest.approx(1.98)
+    # Yet requests 50 ms apart get through for a second (say, sent before the pace).
+    for i in range(20):
+        rate.on_success(Ticket(0.6 + i * 0.05, rate.epoch), 0.65 + i * 0.05)
+    with caplog.at_level(logging.INFO, logger="usage_async"):
+        assert rate.on_throttle(Ticket(1.6, rate.epoch), 1.601, 1.7, exact_wait=0.1)
+        assert rate.wait_rate is None
+        assert rate.rate is not None
+        assert rate.rate > 15.0  # what the successes prove
+        rate.on_success(Ticket(1.7, rate.epoch), 1.75)
+        assert rate.on_throttle(Ticket(1.8, rate.epoch), 1.801, 1.9, exact_wait=0.1)
+    assert rate.wait_rate is None  # no later wait is trusted either
+    said = [r for r in caplog.records if "not taken as its exact rate" in r.getMessage()]
+    assert len(said) == 1
+
+
+def test_two_exact_waits_with_requests_at_the_rate_between_them_pin_the_rate() -> None:
+    rate = AdaptiveRate()
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.001)
+    # A 5/s server, its bucket refilled for 5 ms: the next token in 195 ms.
+    assert rate.on_throttle(Ticket(0.005, 0), 0.006, 0.2, exact_wait=0.195)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.195)  # 5.08/s: too fast, a bound
+    for i in range(9):  # one at the token, the others at the rate
+        rate.on_success(Ticket(0.2 + i * 0.2, rate.epoch), 0.201 + i * 0.2)
+    # Then one 3 ms early: the token after it is due at 2.0, nine intervals later.
+    assert rate.on_throttle(Ticket(1.997, rate.epoch), 1.998, 2.0, exact_wait=0.003)
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None
+    assert 0.99 * 5 < wait_rate < 5.0  # 9 / (1.8 s - rounding and jitter), less 1 %
+    assert rate.rate_at(3.0) == pytest.approx(wait_rate)
