@@ -7,7 +7,7 @@ import itertools
 import logging
 
 import pytest
-from pacing_sim import TokenBucketServer, fan_out
+from pacing_sim import TokenBucketServer, fan_out, steady_load
 
 from usage_async._pacing import AdaptiveRate, Ticket, _exact_wait
 from usage_async.errors import parse_retry_after
@@ -114,3 +114,31 @@ def test_two_exact_waits_with_requests_at_the_rate_between_them_pin_the_rate() -
     assert wait_rate is not None
     assert 0.99 * 5 < wait_rate < 5.0  # 9 / (1.8 s - rounding and jitter), less 1 %
     assert rate.rate_at(3.0) == pytest.approx(wait_rate)
+
+
+def test_a_limit_raised_after_exact_waits_set_the_pace_is_found_again() -> None:
+    # 5/s, its 429s naming the exact wait; at 120 s the limit is raised to 20/s for good.
+    # The waits' bound held the pace under 5/s for good before it expired.
+    server = TokenBucketServer(rate=5.0, burst=5, exact_wait=True, lowered=(120.0, 20.0))
+    steady_load(server, workers=20, until=400.0)
+    assert server.throttled > 0  # the bound was set by exact waits
+    assert 5 * 100 * 0.95 <= server.admitted_between(20.0, 120.0) <= 5 * 100 + 5
+    assert server.admitted_between(300.0, 400.0) >= 15 * 100  # near 20/s again
+
+
+def test_a_probe_held_under_the_waits_bound_for_long_never_overflows() -> None:
+    # The probe doubles once per success while the waits' bound holds the pace under it;
+    # 429s of requests sent before the cut (they cut nothing) keep the bound fresh. After a
+    # few hundred seconds 2 ** doublings overflowed a float (OverflowError).
+    rate = AdaptiveRate()
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.002, 0), 0.003, 0.003, exact_wait=0.05)  # <= 20/s
+    for i in range(1, 3000):
+        t = 0.1 * i  # 10/s
+        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+        if i % 50 == 0:  # an old request's 429: no cut, but the bound holds
+            assert not rate.on_throttle(Ticket(0.002, 0), t + 0.001, t + 0.001, exact_wait=0.05)
+        paced = rate.rate_at(t + 0.002)
+        assert paced is not None
+        assert paced <= 20.5

@@ -58,9 +58,10 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   from above, and the time that token is due moves on by one request interval per request
   admitted between two such 429s, which bounds it from below, and from above when the
   requests between went out at about the rate (the bucket had no time to fill). The pace
-  is then 99 % of the least upper bound, never probed past (a limit raised later is not
-  found); successes proving a faster server (from a 429's due token, not from the burst, a
-  guess) drop the bound and the trust for good. ``Retry-After: 1`` says nothing of the rate.
+  is then 99 % of the least upper bound, not probed past until 100 successes and a minute
+  without such a 429 (then it grows as usual, so a raised limit is found); successes
+  proving a faster server (from a 429's due token, not from the burst, a guess) drop the
+  bound and the trust for good. ``Retry-After: 1`` says nothing of the rate.
 * A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
   only the one that received it, for at most the client's ``max_retry_after``: a longer
   wait is one the retry layer refuses (it raises at once), and the client's other requests
@@ -104,6 +105,7 @@ log = logging.getLogger("usage_async")
 INITIAL_WINDOW = 4  # requests in flight before anything is known (slow start)
 PROBE_DOUBLING = 0.1  # seconds: while probing, the rate doubles this often at most,
 # never faster than every half request interval, and at most once per success
+PROBE_MAX_DOUBLINGS = 64.0  # ... and at most this many times over (a float must not overflow)
 PROBE_AGAIN = 1.1  # after a probe's 429, probe on when halfway up is this much higher
 STEADY_MARGIN = 0.985  # pace this far below the proven rate
 WAIT_MARGIN = 0.97  # or this far, when the 429 came with a server wait
@@ -141,6 +143,9 @@ EXACT_STEADY = 1.5  # request intervals: requests at most this far apart between
 # 429s leave the server's bucket no time to fill up
 EXACT_CONTRADICTED = 1.05  # successes proving this much more than that: the waits were not
 # exact after all, trust none again
+EXACT_EXPIRES = 100  # successes, and
+EXACT_EXPIRES_AFTER = 60.0  # seconds, without a 429 naming an exact wait: the bound those
+# waits set is dropped, so a limit raised later is found (at a 429 a minute at most)
 HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so far: the
 # server changed its limit, start again from that response
 
@@ -269,6 +274,7 @@ class AdaptiveRate:
         self._full_at = -math.inf  # when the latest answer said the bucket is full again
         self.unseen = 0  # admissions between the latest two such answers, answers still out
         self._wait_high = math.inf  # the least upper bound on the rate from exact waits
+        self._wait_seen = (-math.inf, 0)  # the latest such 429 (when), successes since
         self._trust_waits = True  # until successes prove a rate above such a bound
         # (sent, when the server's next token was due) of the latest 429s with exact waits
         self._token_due: collections.deque[tuple[float, float]] = collections.deque(maxlen=8)
@@ -329,7 +335,9 @@ class AdaptiveRate:
         elapsed = max(0.0, now - self._grow_from)
         if self.probing:
             doubling = max(PROBE_DOUBLING, 0.5 / self.rate)
-            doublings = min(elapsed / doubling, self._probe_successes + 1.0)
+            # At most 2**PROBE_MAX_DOUBLINGS: a probe held under another cap (the waits'
+            # bound) for minutes would otherwise overflow a float.
+            doublings = min(elapsed / doubling, self._probe_successes + 1.0, PROBE_MAX_DOUBLINGS)
             probed = float(self.rate * 2.0**doublings)
             return probed if self._probe_cap is None else min(probed, self._probe_cap)
         # Below a request a second, grow by the request instead of by the second: 1 % a
@@ -348,6 +356,8 @@ class AdaptiveRate:
     def on_success(self, ticket: Ticket, now: float) -> None:
         """A request let through at ``ticket.sent_at`` succeeded."""
         self._successes.append(ticket.sent_at)
+        if math.isfinite(self._wait_high):
+            self._expire_waits(now)
         if self.window is not None:
             self.window += 1.0
         if ticket.epoch == self.epoch:
@@ -486,6 +496,7 @@ class AdaptiveRate:
             # 1 / rate: so 1 / wait is at least the rate (and just that when the bucket
             # was just drained).
             high = 1.0 / exact_wait
+            self._wait_seen = (now, 0)
             if high < self._wait_high:
                 if not math.isfinite(self._wait_high):
                     log.info("the server's wait says at most %.3g requests/s", high)
@@ -621,6 +632,24 @@ class AdaptiveRate:
                     log.debug("the server's waits say at most %.4g requests/s", high)
         self._token_due.append((sent, due))
         return best
+
+    def _expire_waits(self, now: float) -> None:
+        """A success under a bound from exact waits: after EXACT_EXPIRES successes and
+        EXACT_EXPIRES_AFTER seconds without another such 429, drop the bound and grow from
+        it as usual (its limit may have been raised; or the waits were about something
+        else, which successes paced under the bound can never show)."""
+        seen, successes = self._wait_seen
+        self._wait_seen = (seen, successes + 1)
+        if successes + 1 < EXACT_EXPIRES or now - seen < EXACT_EXPIRES_AFTER:
+            return
+        bound = self.wait_rate
+        self._wait_high = math.inf
+        if self.rate is not None and bound is not None:
+            self.rate = min(self._grown_at(now), bound)
+            self.probing, self._probe_cap = False, None
+            self._probe_successes = 0
+            self._grow_from = now
+        log.info("no 429 for a while: looking for a limit above %.3g requests/s", bound)
 
     def _check_waits(self, until: float) -> None:
         """If the successes sent before ``until`` prove a rate above what the server's waits
