@@ -3,13 +3,14 @@ the virtual clock of pacing_sim, and fed to the pure decisions."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 
 import pytest
-from pacing_sim import TokenBucketServer, fan_out, steady_load
+from pacing_sim import TokenBucketServer, fan_out, run_virtual, steady_load
 
-from usage_async._pacing import AdaptiveRate, Ticket, _exact_wait
+from usage_async._pacing import AdaptiveRate, Pacer, Ticket, _exact_wait
 from usage_async.errors import parse_retry_after
 
 RATES = {"50/s": 50.0, "5/s": 5.0, "10/min": 10 / 60}
@@ -142,3 +143,19 @@ def test_a_probe_held_under_the_waits_bound_for_long_never_overflows() -> None:
         paced = rate.rate_at(t + 0.002)
         assert paced is not None
         assert paced <= 20.5
+
+
+def test_after_an_exact_wait_the_next_request_goes_a_millisecond_after_it() -> None:
+    # Reproduced on the benchmark's virtual clock (10/min, a bucket of one, slow pages): the
+    # request sent right at the end of a 5800 ms wait found the token not quite back (1 ms
+    # to go), and that 429 cut a 10/min pace to one request in 27 s for the rest of the run.
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        pacer.release(await pacer.acquire(), 200, {})
+        pacer.release(await pacer.acquire(), 429, {"retry-after-ms": "5800"})
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert 5.801 <= run_virtual(main) <= 5.81
