@@ -17,7 +17,9 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
   any ``t`` seconds), or halved when they prove nothing (then the probe goes only halfway
-  back, geometrically, to the least rate that met such a 429), and then grows slowly (1 %
+  back, geometrically, to the least rate that met such a 429; and only once while nothing
+  gets through after a server's wait: its retries came at the server's word, too early,
+  not at the pace), and then grows slowly (1 %
   of itself per second, or per request interval below a request a second) so a raised
   limit is found again. Just below means 1.5 %, or 3 % when
   the 429 came with a server wait: then each further 429 pauses the whole client, so the
@@ -534,7 +536,8 @@ class AdaptiveRate:
             self.known = proven
             if self._too_fast is not None and proven >= self._too_fast:
                 self._too_fast = None  # the server's limit was raised
-        elif self.known is not None:
+        elif self.known is not None and (starts_drought or resume_at <= now):
+            # (a server's wait that was too short, again: its retry tested no pace)
             self.known *= 0.5
         elif self._probe_cap is not None and not self._guessed and previous is not None:
             # A recovery probe found the limit below the rate before the drought: the
