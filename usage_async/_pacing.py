@@ -537,7 +537,7 @@ class AdaptiveRate:
             if self._too_fast is not None and proven >= self._too_fast:
                 self._too_fast = None  # the server's limit was raised
         elif self.known is not None and (starts_drought or resume_at <= now):
-            # (a server's wait that was too short, again: its retry tested no pace)
+            # (not again for a retry after a server's wait: it came at its word, no pace)
             self.known *= 0.5
         elif self._probe_cap is not None and not self._guessed and previous is not None:
             # A recovery probe found the limit below the rate before the drought: the
