@@ -19,11 +19,10 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   any ``t`` seconds), or halved when they prove nothing (then the probe goes only halfway
   back, geometrically, to the least rate that met such a 429; and only once while nothing
   gets through after a server's wait: its retries came at the server's word, too early,
-  not at the pace), and then grows slowly (1 %
-  of itself per second, or per request interval below a request a second) so a raised
-  limit is found again. Just below means 1.5 %, or 3 % when
-  the 429 came with a server wait: then each further 429 pauses the whole client, so the
-  probe for a raised limit comes later.
+  not at the pace), and then grows slowly (1 % of itself per second, or per request
+  interval below a request a second) so a raised limit is found again. Just below means
+  1.5 %, or 3 % when the 429 came with a server wait: then each further 429 pauses the
+  whole client, so the probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
   assumed, and raises it when it proves more.
