@@ -254,16 +254,15 @@ def _figures(
     ok = status.get("200", 0)
     if not problems and ok != dataset.total_pages:
         problems.append(f"{ok} 200s for {dataset.total_pages} pages")
+    throttled, wave = status.get("429", 0), stats.get("first_wave_429", 0)
     return {
         "wall_s": wall,
         "ratio": wall / bound if bound > 0 else None,
         "requests": requests,
-        "throttled": status.get("429", 0),
-        "share_429": status.get("429", 0) / requests if requests else 0.0,
-        "first_wave": stats.get("first_wave_429", 0),
-        "share_after_wave": (status.get("429", 0) - stats.get("first_wave_429", 0)) / requests
-        if requests
-        else 0.0,
+        "throttled": throttled,
+        "share_429": throttled / requests if requests else 0.0,
+        "first_wave": wave,
+        "share_after_wave": (throttled - wave) / requests if requests else 0.0,
         "missing_buckets": missing,
         "problems": problems,
     }
@@ -309,7 +308,8 @@ def run_cell(cell: Cell, size: str, repeat: int) -> dict[str, Any]:
     bound = least_time(dataset)
     started = time.perf_counter()
     runs: dict[str, list[dict[str, Any]]] = {}
-    order = [(c, r) for c, r in _order(repeat) if c == "ua" or c in _baselines()]
+    clients = {"ua", *_baselines()}
+    order = [(c, r) for c, r in _order(repeat) if c in clients]
     if cell.virtual:
         _run_virtual(cell, dataset, bound, order, runs)
     else:
@@ -390,8 +390,8 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "max": max(ratios) if ratios else None,
         "share_429_max": max((r["share_429"] for r in runs), default=0.0),
         "share_429_median": statistics.median([r["share_429"] for r in runs]) if runs else 0.0,
-        "first_wave_max": max((r.get("first_wave", 0) for r in runs), default=0),
-        "share_after_wave_max": max((r.get("share_after_wave", 0.0) for r in runs), default=0.0),
+        "first_wave_max": max((r["first_wave"] for r in runs), default=0),
+        "share_after_wave_max": max((r["share_after_wave"] for r in runs), default=0.0),
         "missing": max((r["missing_buckets"] for r in runs), default=0),
         "problems": sorted({p for r in runs for p in r["problems"]}),
     }
@@ -435,7 +435,7 @@ def _fmt_share(s: dict[str, Any] | None) -> str:
 
 
 def _fmt_wave(s: dict[str, Any] | None) -> str:
-    return "-" if s is None else str(s.get("first_wave_max", 0))
+    return "-" if s is None else str(s["first_wave_max"])
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -473,6 +473,7 @@ def run_matrix(
 ) -> dict[str, Any]:
     """Run every cell (``jobs`` at once, each in a pool process); print a line per cell."""
     chosen = list(only) if only is not None else cells(size)
+    order = {c.id: i for i, c in enumerate(chosen)}  # the table's order, before the sort
     started = time.perf_counter()
     # The long cells first, so the short ones fill the gaps at the end.
     chosen.sort(key=lambda c: -least_time(c.dataset(size)) * (0 if c.virtual else 1))
@@ -494,8 +495,7 @@ def run_matrix(
                 file=out,
                 flush=True,
             )
-    order = {c.id: i for i, c in enumerate(cells(size) if only is None else only)}
-    results.sort(key=lambda r: order.get(r["id"], 0))
+    results.sort(key=lambda r: order[r["id"]])
     passed = sum(1 for r in results if r["verdict"]["pass"])
     return {
         "meta": {

@@ -13,7 +13,7 @@ simulator writes them (``usage_async.testing``'s ``Faults(rate_limit_headers=Tru
 from __future__ import annotations
 
 import asyncio
-import heapq
+import functools
 import math
 import selectors
 from collections.abc import Callable, Coroutine
@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from benchmarks import pacing
+from benchmarks.scenarios import Dataset
 from usage_async._pacing import Pacer
 from usage_async.errors import parse_retry_after
 from usage_async.retry import RetryPolicy
@@ -233,23 +235,44 @@ def bound(server: TokenBucketServer, requests: int) -> float:
 
 
 def least_time(server: TokenBucketServer, streams: int, pages: int) -> float:
-    """The least time the server's bucket allows ``streams`` streams of ``pages`` requests,
-    each sent when the stream's previous page is back: an oracle that knows the bucket
-    (full at the start) sends as soon as a token is there, earliest-ready stream first;
-    the round trip counts as zero, a page's ``success_delay`` does not."""
-    tokens, stamp, end = server.burst, 0.0, 0.0
-    ready = [(0.0, i, pages) for i in range(streams)]
-    heapq.heapify(ready)
-    while ready:
-        at, stream, left = heapq.heappop(ready)
-        tokens = min(server.burst, tokens + (at - stamp) * server.rate)
-        stamp = at
-        if tokens < 1.0:
-            stamp = at = at + (1.0 - tokens) / server.rate
-            tokens = 1.0
-        tokens -= 1.0
-        back = at + server.success_delay
-        end = max(end, back)
-        if left > 1:
-            heapq.heappush(ready, (back, stream, left - 1))
-    return end
+    """The least time the server's bucket allows ``streams`` streams of ``pages`` requests:
+    the pacing matrix's bound (:func:`benchmarks.pacing.least_time`) for this bucket."""
+    return pacing.least_time(
+        Dataset(
+            "sim",
+            streams,
+            pages,
+            1,
+            1,
+            rate=server.rate,
+            burst=int(server.burst),
+            success_delay=server.success_delay,
+        )
+    )
+
+
+Shape = tuple[str, int, str, bool, str]
+"""A shape of the pacing matrix: rate, burst, what a 429 says, pages 200 ms slower, workload."""
+
+SHAPES: list[Shape] = [(c.rate, c.burst, c.mode, c.slow, c.workload) for c in pacing.cells("full")]
+"""Every cell of ``python -m benchmarks --only pacing``, in its order."""
+
+
+@functools.cache
+def ride(shape: Shape) -> tuple[TokenBucketServer, Outcome, float]:
+    """A default client against one shape of the pacing matrix, on the virtual clock (the
+    same bucket and workload as the benchmark's cell): the server after it, the outcome
+    and the bound."""
+    dataset = pacing.Cell(*shape).dataset("full")
+    assert dataset.rate is not None
+    server = TokenBucketServer(
+        rate=dataset.rate,
+        burst=dataset.burst,
+        retry_after=dataset.retry_after,
+        exact_wait=dataset.exact_wait,
+        headers=dataset.ratelimit_headers,
+        success_delay=dataset.success_delay,
+        rtt=0.001,
+    )
+    least = least_time(server, dataset.streams, dataset.pages)
+    return server, fan_out(server, streams=dataset.streams, pages=dataset.pages), least

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-# benchmarks/ is not an installed package: it is imported from the repository root.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# benchmarks/ is not an installed package: pytest imports it from the repository root
+# (`pythonpath` in pyproject.toml).
+from benchmarks import pacing, runner
+from benchmarks.pages import render
+from benchmarks.scenarios import FLOOR, OPENAI, UA_JSON, UA_ORJSON, Dataset, scenarios
+from benchmarks.server import PageStore
 
-from benchmarks import pacing, runner  # noqa: E402
-from benchmarks.pages import render  # noqa: E402
-from benchmarks.scenarios import FLOOR, OPENAI, UA_JSON, UA_ORJSON, Dataset, scenarios  # noqa: E402
-from benchmarks.server import PageStore  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 HAS_OPENAI = importlib.util.find_spec("openai") is not None
 HAS_ORJSON = importlib.util.find_spec("orjson") is not None

@@ -4,7 +4,6 @@ for real over loopback."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import logging
 import time
@@ -14,11 +13,13 @@ import pytest
 from aiohttp import web
 from helpers import KEY, Reply, ScriptedServer, bucket, page
 from pacing_sim import (
+    SHAPES,
     Outcome,
+    Shape,
     TokenBucketServer,
     bound,
     fan_out,
-    least_time,
+    ride,
     run_virtual,
     steady_load,
 )
@@ -82,12 +83,6 @@ def test_a_fixed_rate_is_never_exceeded() -> None:
 
 # -- every server shape of the benchmark matrix (benchmarks/pacing.py), on the virtual clock ---
 
-RATES = {"50/s": 50.0, "5/s": 5.0, "10/min": 10 / 60}
-WORKLOADS = {"50/s": ((100, 3), 50), "5/s": ((30, 3), 30), "10/min": ((6, 5), 30)}
-MODES = ("none", "ra1", "exact", "headers")  # what a 429 says; headers: every answer
-SHAPES = list(itertools.product(RATES, (1, 5, 20), MODES, (False, True), ("fan-out", "stream")))
-Shape = tuple[str, int, str, bool, str]
-
 # Where a default client cannot get within 1.2x of the bound: the most it takes here (the
 # README's pacing table says why, with the real-time figures). Each group, with its cause:
 BEYOND: dict[Shape, float] = {
@@ -121,10 +116,6 @@ BEYOND: dict[Shape, float] = {
     ("10/min", 1, "none", True, "fan-out"): 1.23,
     ("10/min", 1, "none", True, "stream"): 1.23,
 }
-# A page lost: a request that met five 429s in a row (the retry policy's attempts). None
-# here since steady growth goes by the request below a request a second; over real sockets
-# (benchmarks/pacing.py) two 10/min fan-outs still lose one now and then: see its README.
-LOSES: set[Shape] = set()
 
 
 def _shape_id(shape: Shape) -> str:
@@ -132,42 +123,19 @@ def _shape_id(shape: Shape) -> str:
     return f"{rate}-b{burst}-{mode}-{'slow' if slow else 'fast'}-{workload}"
 
 
-@functools.cache
 def _ride(shape: Shape) -> tuple[Outcome, float]:
     """A default client against one server shape: the outcome and the bound."""
-    rate, burst, mode, slow, workload = shape
-    (streams, pages), long_stream = WORKLOADS[rate]
-    if workload == "stream":
-        streams, pages = 1, long_stream
-    server = TokenBucketServer(
-        rate=RATES[rate],
-        burst=burst,
-        retry_after=1 if mode == "ra1" else None,
-        exact_wait=mode == "exact",
-        headers=mode == "headers",
-        success_delay=0.2 if slow else 0.0,
-        rtt=0.001,
-    )
-    least = least_time(server, streams, pages)
-    return fan_out(server, streams=streams, pages=pages), least
+    _, outcome, least = ride(shape)
+    return outcome, least
 
 
-@pytest.mark.parametrize(
-    "shape",
-    [
-        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="five 429s in a row"))
-        if s in LOSES
-        else s
-        for s in SHAPES
-    ],
-    ids=_shape_id,
-)
+@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
 def test_no_server_shape_costs_a_default_client_a_page(shape: Shape) -> None:
     outcome, _ = _ride(shape)
     assert outcome.failed == 0
 
 
-@pytest.mark.parametrize("shape", [s for s in SHAPES if s not in LOSES], ids=_shape_id)
+@pytest.mark.parametrize("shape", SHAPES, ids=_shape_id)
 def test_every_server_shape_is_ridden_within_1_2x_of_its_bound_or_as_close_as_it_allows(
     shape: Shape,
 ) -> None:

@@ -4,18 +4,15 @@ the virtual clock of pacing_sim, and fed to the pure decisions."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 
 import pytest
-from pacing_sim import TokenBucketServer, fan_out, run_virtual, steady_load
+from pacing_sim import SHAPES, TokenBucketServer, fan_out, ride, run_virtual, steady_load
 
 from usage_async._pacing import AdaptiveRate, Pacer, Ticket, _exact_wait
 from usage_async.errors import parse_retry_after
 
-RATES = {"50/s": 50.0, "5/s": 5.0, "10/min": 10 / 60}
-WORKLOADS = {"50/s": ((100, 3), 50), "5/s": ((30, 3), 30), "10/min": ((6, 5), 30)}
-SHAPES = list(itertools.product(RATES, (1, 5, 20), (False, True), ("fan-out", "stream")))
+EXACT = [(rate, burst, slow, load) for rate, burst, mode, slow, load in SHAPES if mode == "exact"]
 
 
 def _id(shape: tuple[str, int, bool, str]) -> str:
@@ -23,7 +20,7 @@ def _id(shape: tuple[str, int, bool, str]) -> str:
     return f"{rate}-b{burst}-{'slow' if slow else 'fast'}-{workload}"
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=_id)
+@pytest.mark.parametrize("shape", EXACT, ids=_id)
 def test_after_the_first_wave_an_exact_wait_server_meets_at_most_two_429s(
     shape: tuple[str, int, bool, str],
 ) -> None:
@@ -31,13 +28,7 @@ def test_after_the_first_wave_an_exact_wait_server_meets_at_most_two_429s(
     # the requests were 429s (10/min-b5-slow-stream 41 %), now 0-2 after the first wave
     # (the requests out before the first 429 came back).
     rate, burst, slow, workload = shape
-    (streams, pages), long_stream = WORKLOADS[rate]
-    if workload == "stream":
-        streams, pages = 1, long_stream
-    server = TokenBucketServer(
-        rate=RATES[rate], burst=burst, exact_wait=True, success_delay=0.2 * slow, rtt=0.001
-    )
-    outcome = fan_out(server, streams=streams, pages=pages)
+    server, outcome, _ = ride((rate, burst, "exact", slow, workload))
     assert outcome.failed == 0
     first = server.throttled_at[0] if server.throttled_at else 0.0
     later = [t for t in server.throttled_at if t > first + 0.002]

@@ -305,12 +305,10 @@ class AdaptiveRate:
     def header_rate(self) -> float | None:
         """The rate the server's x-ratelimit headers pin down (their least upper bound),
         paced at 99 % of it."""
-        high = self._header_high
-        if self.limit is None or not math.isfinite(high):
-            return None
         # A little under: a request reaching a full bucket restarts its refill on arrival,
         # later than our own bucket, which counts from the send.
-        return high * HEADER_MARGIN
+        rate = self.server_rate
+        return None if rate is None else rate * HEADER_MARGIN
 
     @property
     def wait_rate(self) -> float | None:
