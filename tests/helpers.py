@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -166,3 +167,10 @@ class ScriptedServer:
     async def __aexit__(self, *exc: object) -> None:
         assert self._runner is not None
         await self._runner.cleanup()
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (the CLI draws its live progress line there)."""
+
+    def isatty(self) -> bool:
+        return True

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from helpers import KEY, ScriptedServer, page
+from helpers import KEY, ScriptedServer, Terminal, page
 
 from usage_async import ENDPOINTS, CostsResult, Row, columns
 from usage_async.cli import build_parser, commands, main
@@ -299,11 +299,6 @@ async def test_csv_warns_once_when_an_unknown_result_has_fields_outside_its_colu
 
 
 # -- progress -----------------------------------------------------------------------------
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
 
 
 def test_progress_on_a_terminal_counts_retries_instead_of_printing_them() -> None:

@@ -7,37 +7,16 @@ library's log records away, and still see every retry counted on the line.
 from __future__ import annotations
 
 import io
-import logging
 import re
 import sys
-from collections.abc import Iterator
 
 import pytest
+from helpers import Terminal
 
 from usage_async.cli import main
 from usage_async.testing import FakeUsageServer, Faults
 
 RANGE = ("--since", "2025-01-01", "--until", "2025-01-04")
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-@pytest.fixture
-def no_library_logs() -> Iterator[None]:
-    """Every ``usage_async`` log record dropped before any handler sees it."""
-    logger = logging.getLogger("usage_async")
-
-    def drop(record: logging.LogRecord) -> bool:
-        return False
-
-    logger.addFilter(drop)
-    try:
-        yield
-    finally:
-        logger.removeFilter(drop)
 
 
 def run_costs(server: FakeUsageServer, stderr: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> int:

@@ -9,13 +9,12 @@ test can drop the library's log records and still see every retry counted.
 from __future__ import annotations
 
 import io
-import logging
 import re
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import Terminal
 
 from usage_async.cli import main
 from usage_async.testing import FakeUsageServer, Faults
@@ -23,26 +22,6 @@ from usage_async.testing import FakeUsageServer, Faults
 # The end of a line once a 503 and then a 429 (Retry-After: 1) were retried.
 PACE = r"pace [\d.]+/(s|min)"
 SO_FAR = rf"; so far 2 retries, 1 429, {PACE}, paused 1\.\ds"
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-@pytest.fixture
-def no_library_logs() -> Iterator[None]:
-    """Every ``usage_async`` log record dropped before any handler sees it."""
-    logger = logging.getLogger("usage_async")
-
-    def drop(record: logging.LogRecord) -> bool:
-        return False
-
-    logger.addFilter(drop)
-    try:
-        yield
-    finally:
-        logger.removeFilter(drop)
 
 
 def run_sync(
