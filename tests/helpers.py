@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -174,3 +176,21 @@ class Terminal(io.StringIO):
 
     def isatty(self) -> bool:
         return True
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def readme_blocks(language: str) -> list[str]:
+    """The README's fenced code blocks in ``language``, in order."""
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def readme_example(defines: str) -> dict[str, Any]:
+    """Execute the README's Python block that defines ``defines``; return its namespace."""
+    for block in readme_blocks("python"):
+        if re.search(rf"^(async )?def {defines}\(", block, flags=re.MULTILINE):
+            namespace: dict[str, Any] = {"__name__": "readme_example"}
+            exec(compile(block, f"README.md:{defines}", "exec"), namespace)  # noqa: S102
+            return namespace
+    raise AssertionError(f"no Python block in README.md defines {defines}()")

@@ -10,35 +10,20 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from helpers import readme_blocks, readme_example
 
 import usage_async as ua
 from usage_async.testing import FakeUsageServer, Faults
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 NOW = 1_736_944_200  # 2025-01-15T12:30:00Z
 DAY = 86_400
 
 
-def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
-
-
-def _python_block(defines: str) -> dict[str, Any]:
-    """Execute the README's Python block that defines ``defines``; return its namespace."""
-    for block in _blocks("python"):
-        if re.search(rf"^(async )?def {defines}\(", block, flags=re.MULTILINE):
-            namespace: dict[str, Any] = {"__name__": "readme_example"}
-            exec(compile(block, f"README.md:{defines}", "exec"), namespace)  # noqa: S102
-            return namespace
-    raise AssertionError(f"no Python block in README.md defines {defines}()")
-
-
 def test_every_python_block_compiles() -> None:
-    blocks = _blocks("python")
+    blocks = readme_blocks("python")
     assert len(blocks) >= 4
     for block in blocks:
         compile(block, "README.md", "exec")
@@ -47,7 +32,7 @@ def test_every_python_block_compiles() -> None:
 async def test_the_quickstart_runs_against_the_simulator(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    namespace = _python_block("main")
+    namespace = readme_example("main")
     async with FakeUsageServer(seed=0) as srv:
         # The example builds UsageClient() from the environment; point it at the simulator.
         namespace["UsageClient"] = functools.partial(
@@ -61,7 +46,7 @@ async def test_the_quickstart_runs_against_the_simulator(
 
 
 async def test_the_web_handler_serves_spend_by_project() -> None:
-    namespace = _python_block("make_app")
+    namespace = readme_example("make_app")
     async with FakeUsageServer(seed=0) as srv:
         client = ua.UsageClient(srv.api_key, base_url=srv.base_url)
         app = namespace["make_app"](client)
@@ -76,7 +61,7 @@ async def test_the_web_handler_serves_spend_by_project() -> None:
 
 
 async def test_the_streaming_collector_resumes_after_a_failure(tmp_path: Path) -> None:
-    namespace = _python_block("export_hourly")
+    namespace = readme_example("export_hourly")
     start, end = NOW - 10 * DAY, NOW - 2 * DAY
     path = tmp_path / "hourly.jsonl"
     async with FakeUsageServer(seed=0, now=NOW) as srv:
@@ -96,7 +81,7 @@ async def test_the_streaming_collector_resumes_after_a_failure(tmp_path: Path) -
 
 
 async def test_the_fan_out_over_projects_matches_the_ungrouped_total() -> None:
-    namespace = _python_block("tokens_by_project")
+    namespace = readme_example("tokens_by_project")
     start = NOW - 7 * DAY
     async with FakeUsageServer(seed=0, now=NOW) as srv:
         projects = list(srv.organization.projects)
@@ -116,7 +101,7 @@ async def test_the_fan_out_over_projects_matches_the_ungrouped_total() -> None:
 async def test_the_rows_example_prints_one_row_per_result(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    await _python_block("print_costs")["print_costs"]()
+    await readme_example("print_costs")["print_costs"]()
     lines = capsys.readouterr().out.splitlines()
     assert lines
     assert all(re.fullmatch(r"2025-01-0[12] proj_\w+ \d+\.\d+", line) for line in lines)
@@ -125,7 +110,7 @@ async def test_the_rows_example_prints_one_row_per_result(
 async def test_the_simulator_example_prints_a_week_of_requests(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    await _python_block("requests_per_day")["requests_per_day"]()
+    await readme_example("requests_per_day")["requests_per_day"]()
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 9  # 8 daily buckets, then the recorded queries
     assert all(re.fullmatch(r"\d{10} \d+", line) for line in out[:8])
@@ -137,7 +122,7 @@ def test_the_pytest_fixture_example_passes_as_a_users_test_file_in_a_new_project
 ) -> None:
     # A new project: its own (empty) pytest settings, none of this repository's (such as
     # asyncio_mode = "auto"), and only what the README says to install.
-    block = next(b for b in _blocks("python") if "def test_" in b)
+    block = next(b for b in readme_blocks("python") if "def test_" in b)
     (tmp_path / "test_users_code.py").write_text(block)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     done = subprocess.run(
@@ -156,7 +141,7 @@ def test_the_pytest_fixture_example_passes_as_a_users_test_file_in_a_new_project
 async def test_the_collector_example_syncs_and_reads_back_spend(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    namespace = _python_block("collect")
+    namespace = readme_example("collect")
     monkeypatch.chdir(tmp_path)
     async with FakeUsageServer(seed=0) as srv:
         namespace["UsageClient"] = functools.partial(
@@ -176,7 +161,7 @@ def _fake_commands() -> list[tuple[str, int]]:
     """Each ``--fake`` command line of the sh blocks, and the exit code it should give: 0,
     or the N of a ``# exits N`` comment."""
     commands = []
-    for block in _blocks("sh"):
+    for block in readme_blocks("sh"):
         for full in block.splitlines():
             line, _, comment = (part.strip() for part in full.partition("#"))
             if line.startswith("usage-async ") and "--fake" in line and "|" not in line:
@@ -203,7 +188,7 @@ def test_each_fake_command_line_runs(command: str, code: int, tmp_path: Path) ->
 async def test_the_directory_example_names_every_key_but_the_deleted_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    await _python_block("spend_by_key")["spend_by_key"]()
+    await readme_example("spend_by_key")["spend_by_key"]()
     lines = capsys.readouterr().out.splitlines()
     *rows, summary = lines
     assert summary == "14 requests, complete: True"  # the cost the README quotes
@@ -229,7 +214,7 @@ def test_the_sql_join_of_names_runs_on_a_synced_database(tmp_path: Path) -> None
     import sqlite3
 
     # The join of names; the views' queries are run by tests/sync/test_readme_store.py.
-    (sql,) = [b for b in _blocks("sql") if "LEFT JOIN usage_async_projects" in b]
+    (sql,) = [b for b in readme_blocks("sql") if "LEFT JOIN usage_async_projects" in b]
     script = Path(sys.executable).parent / "usage-async"
     synced = subprocess.run(  # noqa: S603 - our own console script
         [str(script), "sync", "--fake", "--since", "3d", "--endpoints", "costs"],

@@ -6,28 +6,17 @@ from __future__ import annotations
 import importlib
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import readme_example
 
 import usage_async as ua
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-
-
-def _python_block(defines: str) -> dict[str, Any]:
-    for block in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL):
-        if re.search(rf"^async def {defines}\(", block, flags=re.MULTILINE):
-            namespace: dict[str, Any] = {"__name__": "readme_example"}
-            exec(compile(block, f"README.md:{defines}", "exec"), namespace)  # noqa: S102
-            return namespace
-    raise AssertionError(f"no Python block in README.md defines {defines}()")
 
 
 async def test_the_money_example_runs_and_finds_the_planted_mismatch(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    await _python_block("money_report")["money_report"]()
+    await readme_example("money_report")["money_report"]()
     out = capsys.readouterr().out.splitlines()
     assert len([line for line in out if " -> " in line]) == 3  # three biggest changes
     days = [line for line in out if re.fullmatch(r"2025-01-\d\d 24h \d+", line)]

@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import readme_example
 
 import usage_async as ua
 from usage_async.testing import FakeUsageServer, Faults
-
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-
-
-def _python_block(defines: str) -> dict[str, Any]:
-    for block in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL):
-        if re.search(rf"^async def {defines}\(", block, flags=re.MULTILINE):
-            namespace: dict[str, Any] = {"__name__": "readme_example"}
-            exec(compile(block, f"README.md:{defines}", "exec"), namespace)  # noqa: S102
-            return namespace
-    raise AssertionError(f"no Python block in README.md defines {defines}()")
 
 
 async def test_the_pace_example_counts_the_retries_and_prints_the_metrics(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    namespace = _python_block("watched_costs")
+    namespace = readme_example("watched_costs")
     async with FakeUsageServer(seed=0, faults=Faults(retry_after=0)) as srv:
         srv.script(429, 503)
         # The example builds UsageClient() from the environment; point it at the simulator.
