@@ -44,6 +44,7 @@ from ..spend import (
     SpendTableRow,
     check_dimensions,
     key_order,
+    time_key,
 )
 from ._schema import DIALECT_SQL, DIRECTORY_TABLES, canonical_decimal
 from ._targets import DEFAULT_GROUP_BY
@@ -376,16 +377,6 @@ async def _spend(
     )
 
 
-def _time_key(dimension: str, day_start: int) -> str:
-    day = _dt.datetime.fromtimestamp(day_start, _dt.timezone.utc).date()
-    if dimension == "day":
-        return day.isoformat()
-    if dimension == "week":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return f"{day.year}-{day.month:02d}"
-
-
 async def _sum(
     store: Store, by: tuple[str, ...], chosen: Collection, low: int, high: int, names: bool
 ) -> tuple[list[SpendRow], int]:
@@ -434,7 +425,7 @@ async def _sum(
         key: list[str | None] = []
         for dimension in by:
             if dimension in TIME_DIMENSIONS:
-                key.append(_time_key(dimension, day))
+                key.append(time_key(dimension, day))
             else:
                 key.append(column_values[dimension] or None)  # '' is "none", as the API's null
         row_names = tuple(stored_names.get(d) if d in _NAMED else None for d in by)
