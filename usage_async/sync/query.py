@@ -356,8 +356,7 @@ async def _spend(
             held,
             missing,
         )
-    asked_range = since is not None or until is not None
-    if asked_range and until is None:
+    if since is not None and until is None:
         until = max(c.watermark for c in able)  # "until now": the newest data held
     chosen = _choose(able, since, until)
     if chosen is None:
