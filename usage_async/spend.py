@@ -51,6 +51,7 @@ __all__ = [
     "check_dimensions",
     "group_spend",
     "key_order",
+    "time_key",
 ]
 
 TIME_DIMENSIONS = ("day", "week", "month")
@@ -140,7 +141,8 @@ def check_dimensions(by: Sequence[str] | str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _time_key(dimension: str, start: int) -> str:
+def time_key(dimension: str, start: int) -> str:
+    """The UTC day (``2025-03-01``), ISO week (``2025-W09``) or month (``2025-03``) of ``start``."""
     day = _dt.datetime.fromtimestamp(start, _UTC).date()
     if dimension == "day":
         return day.isoformat()
@@ -152,7 +154,7 @@ def _time_key(dimension: str, start: int) -> str:
 
 def _value(dimension: str, result: CostsResult, start: int) -> str | None:
     if dimension in TIME_DIMENSIONS:
-        return _time_key(dimension, start)
+        return time_key(dimension, start)
     if dimension == "model":
         return parse_line_item(result.line_item).model if result.line_item else None
     if dimension == "kind":

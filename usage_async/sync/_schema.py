@@ -120,6 +120,7 @@ from ._targets import DEFAULT_GROUP_BY
 __all__ = [
     "DIALECT_SQL",
     "DIRECTORY_TABLES",
+    "EXACT_CONTEXT",
     "LINE_ITEM_COLUMNS",
     "POSTGRES",
     "SCHEMA",
@@ -167,6 +168,11 @@ def line_item_values(text: str | None) -> tuple[str | None, str | None, str | No
     if not item.recognised:
         return (None, None, None, None)
     return (item.model, item.kind, item.prefix, item.detail)
+
+
+EXACT_CONTEXT = decimal.Context(prec=decimal.MAX_PREC)
+"""A decimal context that never rounds a sum: adding exact amounts (SQLite's ``decimal_sum``,
+days into weeks and months) keeps every digit."""
 
 
 def canonical_decimal(value: decimal.Decimal) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import quote, unquote
 
 from ._schema import (
     DIRECTORY_TABLES,
+    EXACT_CONTEXT,
     META_TABLE,
     SQLITE,
     STATE_TABLE,
@@ -94,14 +95,13 @@ class DecimalSum:
 
     def __init__(self) -> None:
         self.total: decimal.Decimal | None = None
-        self.context = decimal.Context(prec=decimal.MAX_PREC)  # exact: never rounds a sum
 
     def step(self, value: str | None) -> None:
         """Add one value (NULL is skipped, as SQL's ``sum`` does)."""
         if value is None:
             return
         amount = decimal.Decimal(value)
-        self.total = amount if self.total is None else self.context.add(self.total, amount)
+        self.total = amount if self.total is None else EXACT_CONTEXT.add(self.total, amount)
 
     def finalize(self) -> str | None:
         """The sum, or NULL when every value was NULL."""

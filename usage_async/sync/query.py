@@ -44,8 +44,9 @@ from ..spend import (
     SpendTableRow,
     check_dimensions,
     key_order,
+    time_key,
 )
-from ._schema import DIALECT_SQL, DIRECTORY_TABLES, canonical_decimal
+from ._schema import DIALECT_SQL, DIRECTORY_TABLES, EXACT_CONTEXT, canonical_decimal
 from ._targets import DEFAULT_GROUP_BY
 from .stores import DEFAULT_DB, Store, open_store
 
@@ -83,8 +84,6 @@ _NAMED: Mapping[str, tuple[str, str]] = MappingProxyType(
 _OUT: Mapping[str, str] = MappingProxyType(
     {**{d: d for d in DIMENSIONS}, "project": "project_id", "api_key": "api_key_id"}
 )
-
-_EXACT = decimal.Context(prec=decimal.MAX_PREC)  # adding days into weeks: never rounds
 
 
 def spend_columns(by: Sequence[str], *, names: bool = True) -> list[str]:
@@ -218,7 +217,9 @@ class SpendAnswer(list[SpendRow]):
         rows = sorted(self, key=lambda r: key_order(r.key, r.currency))
         totals: dict[str, decimal.Decimal] = {}
         for r in rows:
-            totals[r.currency] = _EXACT.add(totals.get(r.currency, decimal.Decimal(0)), r.amount)
+            totals[r.currency] = EXACT_CONTEXT.add(
+                totals.get(r.currency, decimal.Decimal(0)), r.amount
+            )
         return SpendTable(
             by=self.by,
             rows=tuple(
@@ -355,8 +356,7 @@ async def _spend(
             held,
             missing,
         )
-    asked_range = since is not None or until is not None
-    if asked_range and until is None:
+    if since is not None and until is None:
         until = max(c.watermark for c in able)  # "until now": the newest data held
     chosen = _choose(able, since, until)
     if chosen is None:
@@ -374,16 +374,6 @@ async def _spend(
     return SpendAnswer(
         rows, by=by, collection=chosen, since=low, until=high, held=held, results=results
     )
-
-
-def _time_key(dimension: str, day_start: int) -> str:
-    day = _dt.datetime.fromtimestamp(day_start, _dt.timezone.utc).date()
-    if dimension == "day":
-        return day.isoformat()
-    if dimension == "week":
-        year, week, _ = day.isocalendar()
-        return f"{year}-W{week:02d}"
-    return f"{day.year}-{day.month:02d}"
 
 
 async def _sum(
@@ -434,17 +424,17 @@ async def _sum(
         key: list[str | None] = []
         for dimension in by:
             if dimension in TIME_DIMENSIONS:
-                key.append(_time_key(dimension, day))
+                key.append(time_key(dimension, day))
             else:
                 key.append(column_values[dimension] or None)  # '' is "none", as the API's null
         row_names = tuple(stored_names.get(d) if d in _NAMED else None for d in by)
         entry = (tuple(key), row_names, currency)
-        exact = decimal.Decimal(canonical_decimal(decimal.Decimal(amount)))
+        exact = decimal.Decimal(amount)  # the sum is canonicalised below
         old = sums.get(entry)
         if old is None:
             sums[entry] = (exact, bool(all_settled))
         else:
-            sums[entry] = (_EXACT.add(old[0], exact), old[1] and bool(all_settled))
+            sums[entry] = (EXACT_CONTEXT.add(old[0], exact), old[1] and bool(all_settled))
         results += int(count)
     rows = []
     for (key_t, row_names, currency), (amount, all_settled) in sums.items():

@@ -232,7 +232,7 @@ async def _usage(
             f"{endpoint}=1h",
             held,
         )
-    if (since is not None or until is not None) and until is None:
+    if since is not None and until is None:
         until = max(c.watermark for c in able)  # "until now": the newest data held
     chosen = choose(able, endpoint, (), since, until)
     if chosen is None:
@@ -248,9 +248,9 @@ async def _usage(
     high = chosen.watermark if until is None else min(until, chosen.watermark)
     grouped = chosen.group_by.split(",")
     keys = tuple(k for k in _KEYS if k in grouped)
-    buckets = await _buckets(store, endpoint, chosen, keys, low, high)
-    project_names = await _project_names(store) if names and "project_id" in keys else {}
     counters = _counters(endpoint)
+    buckets = await _buckets(store, endpoint, chosen, keys, counters, low, high)
+    project_names = await _project_names(store) if names and "project_id" in keys else {}
     try:
         local_days = rebucket(buckets, zone)
     except InvalidParameterError as exc:  # a zone whose midnight falls inside an hour
@@ -276,6 +276,7 @@ async def _buckets(
     endpoint: str,
     chosen: Collection,
     keys: tuple[str, ...],
+    counters: tuple[str, ...],
     low: int,
     high: int,
 ) -> list[Bucket[Any]]:
@@ -283,7 +284,6 @@ async def _buckets(
     complete only when every one of its buckets was read), each with one result per key
     (its other groups summed), as the API's own buckets would hold them."""
     p = store.dialect.param
-    counters = _counters(endpoint)
     # SUM of integers is exact in both stores; a NULL count stays NULL only if all are NULL.
     sums = ", ".join(f'SUM("{c}")' for c in counters)
     group = ", ".join(["start_time", "end_time", *(f'"{k}"' for k in keys)])

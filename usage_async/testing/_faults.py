@@ -240,14 +240,20 @@ class FaultInjector:
         """The next scripted answer, taken off the queue, or None when the queue is empty."""
         return self._script.popleft() if self._script else None
 
+    def _refilled(self, key: str, rate: float, now: float) -> float:
+        """The tokens in ``key``'s bucket at ``now``: full (``burst``) when new, else what it
+        held plus ``rate`` a second since, capped at ``burst``. Stores nothing."""
+        burst = float(self.faults.burst)
+        tokens, when = self._buckets.get(key, (burst, now))
+        return min(burst, tokens + (now - when) * rate)
+
     def rate_limited(self, key: str) -> int | None:
         """None if ``key`` may make a request now (taking a token), else the seconds to wait."""
         rate = self.faults.rate_limit
         if rate is None:
             return None
         now = self._clock()
-        tokens, when = self._buckets.get(key, (float(self.faults.burst), now))
-        tokens = min(float(self.faults.burst), tokens + (now - when) * rate)
+        tokens = self._refilled(key, rate, now)
         if tokens >= 1.0:
             self._buckets[key] = (tokens - 1.0, now)
             return None
@@ -261,8 +267,7 @@ class FaultInjector:
         if rate is None or not self.faults.rate_limit_headers:
             return {}
         now, burst = self._clock(), float(self.faults.burst)
-        tokens, when = self._buckets.get(key, (burst, now))
-        tokens = min(burst, tokens + (now - when) * rate)
+        tokens = self._refilled(key, rate, now)
         return openai_rate_limit_headers(self.faults.burst, tokens, (burst - tokens) / rate)
 
     def draw(self) -> Decision:
