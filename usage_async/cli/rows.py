@@ -305,14 +305,14 @@ async def _write_named(
         rows = _local_rows(progress.count(pages), zone)
     if walk is not None:
         rows = _named(rows, walk, ids)
+    written: AsyncIterable[Row] | list[Row] = rows
     if target.spec.format == "table":
-        found = [row async for row in rows]
+        written = [row async for row in rows]
         progress.clear()  # the table may go to the same terminal
-        rows = _replay(found)
     await write_rows(
         target,
         header,
-        rows,
+        written,
         warn=progress.warn,
         empty="(no rows: every bucket in the range is empty)",
     )
@@ -345,11 +345,6 @@ async def _local_rows(hours: AsyncIterable[Bucket[Any]], zone: Zone) -> AsyncGen
         bucket = Bucket(start_time=day.day_start, end_time=day.day_end, results=day.results)
         for row in rows([bucket]):
             yield {**row, "start_time": start, "end_time": end}
-
-
-async def _replay(found: list[Row]) -> AsyncGenerator[Row, None]:
-    for row in found:
-        yield row
 
 
 def _endpoint_command(spec: EndpointSpec) -> Command:
