@@ -94,10 +94,6 @@ async def read_budget(client: UsageClient, now: int, *, names: bool = True) -> B
     return Budget(report, named)
 
 
-def _flag(value: bool | None) -> str | None:
-    return None if value is None else ("yes" if value else "no")
-
-
 def budget_rows(budget: Budget) -> list[Row]:
     """The rows of :data:`BUDGET_COLUMNS` (``project_name`` only with names)."""
     report = budget.report
