@@ -8,7 +8,6 @@ dimension, one no collection is grouped for, a range that no one collection hold
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -42,6 +41,7 @@ from ._common import (
 )
 from ._names import DB_ENV
 from ._output import Target, add_output_arguments, output_spec, project, write_rows
+from .sync import database_url
 
 __all__ = ["COMMANDS"]
 
@@ -161,7 +161,7 @@ async def run_query(args: argparse.Namespace) -> int:
     project(spend_columns(by, names=args.names), out.fields)
     try:
         since, until = _range(args)
-        db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
+        db = database_url(args)
         answer = await spend(db, by=by, since=since, until=until, names=args.names)
     except (
         InvalidParameterError,
@@ -188,7 +188,7 @@ async def _run_usage(args: argparse.Namespace) -> int:
     zone = parse_zone(args.tz)  # before opening the database
     try:
         since, until = _range(args, zone)
-        db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
+        db = database_url(args)
         answer = await usage(
             db, endpoint=args.endpoint, tz=zone, since=since, until=until, names=args.names
         )
