@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageError
 from .._rows import Row, arows, columns, rows
-from ..localtime import Zone, local_midnight, rebucket, zone_name
+from ..localtime import Zone, local_midnight, zone_name
 from ..models import Bucket
 from ._common import (
     EXIT_FAILURE,
@@ -27,6 +27,7 @@ from ._common import (
     add_names_argument,
     directory_walk,
     iso,
+    local_days,
     named_columns,
     open_client,
     option_message,
@@ -334,15 +335,9 @@ async def _named(
 async def _local_rows(hours: AsyncIterable[Bucket[Any]], zone: Zone) -> AsyncGenerator[Row, None]:
     """The rows of ``hours`` summed into the local days of ``zone`` (``localtime.rebucket``):
     ``start_time``/``end_time`` are the day's local midnights, with their UTC offset."""
-    found = [bucket async for bucket in hours]
-    try:
-        days = rebucket(found, zone)
-    except InvalidParameterError as exc:
-        raise CommandError(f"--tz {zone_name(zone)}: {exc}") from None
-    for day in days:
-        start = _dt.datetime.fromtimestamp(day.day_start, zone).isoformat()
-        end = _dt.datetime.fromtimestamp(day.day_end, zone).isoformat()
-        bucket = Bucket(start_time=day.day_start, end_time=day.day_end, results=day.results)
+    async for bucket in local_days(hours, zone):
+        start = _dt.datetime.fromtimestamp(bucket.start_time, zone).isoformat()
+        end = _dt.datetime.fromtimestamp(bucket.end_time, zone).isoformat()
         for row in rows([bucket]):
             yield {**row, "start_time": start, "end_time": end}
 
