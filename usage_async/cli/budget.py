@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..budgets import ORGANIZATION, BudgetLine, BudgetReport, budget_report, load_budget_settings
+from ..budgets import (
+    ORGANIZATION,
+    BudgetLine,
+    BudgetReport,
+    _percent,
+    budget_report,
+    load_budget_settings,
+)
 from ..periods import period
 from ._common import (
     EXIT_OK,
@@ -140,12 +147,6 @@ def budget_rows(budget: Budget) -> list[Row]:
                 }
             )
     return out
-
-
-def _percent(amount: Decimal, threshold: Decimal) -> Decimal | None:
-    if not threshold:
-        return None
-    return (amount * 100 / threshold).quantize(Decimal("0.01"))
 
 
 def budget_columns(names: bool) -> tuple[str, ...]:
