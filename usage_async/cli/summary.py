@@ -514,7 +514,7 @@ async def _tally(
                 summary.cover(bucket.start_time, bucket.end_time)
             level: dict[str, int] = {}
             for row in _own_rows(spec, bucket):
-                if spec.name == "costs":
+                if costs:
                     summary.add_cost(row)
                 else:
                     summary.add_usage(spec.name, row, level)
