@@ -121,14 +121,18 @@ class BudgetLine:
     @property
     def percent_used(self) -> Decimal | None:
         """``spent`` as a percentage of the limit (0.01), or None without a (non-zero) limit."""
-        return _percent(self.spent, self.limit)
+        return _percent(self.spent, self._threshold)
 
     @property
     def projected_percent(self) -> Decimal | None:
         """The projection as a percentage of the limit (a projection), or None."""
         if self.projection is None:
             return None
-        return _percent(self.projection.amount, self.limit)
+        return _percent(self.projection.amount, self._threshold)
+
+    @property
+    def _threshold(self) -> Decimal | None:
+        return self.limit.threshold if self.limit is not None else None
 
     @property
     def over_limit(self) -> bool:
@@ -136,10 +140,12 @@ class BudgetLine:
         return self.limit is not None and self.spent >= self.limit.threshold
 
 
-def _percent(amount: Decimal, limit: SpendLimit | None) -> Decimal | None:
-    if limit is None or not limit.threshold:
+def _percent(amount: Decimal, threshold: Decimal | None) -> Decimal | None:
+    """``amount`` as a percentage of ``threshold`` (0.01, half-even), or None without a
+    (non-zero) threshold. The CLI's alert rows use it too."""
+    if not threshold:
         return None
-    return (amount * 100 / limit.threshold).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    return (amount * 100 / threshold).quantize(_CENT, rounding=ROUND_HALF_EVEN)
 
 
 @attrs.frozen

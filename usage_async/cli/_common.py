@@ -14,7 +14,15 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from types import MappingProxyType
 from typing import Any
 
@@ -32,8 +40,8 @@ from .. import (
 from .._endpoints import WIDTH_SECONDS, floor_to_width
 from .._rows import Row
 from ..directory import Directory, Owner, build_directory
-from ..localtime import Zone, load_zone, local_day, local_midnight
-from ..models import ProjectApiKey
+from ..localtime import Zone, load_zone, local_day, local_midnight, rebucket, zone_name
+from ..models import Bucket, ProjectApiKey
 from ..periods import PERIOD_NAMES, period
 from ._names import (
     API_KEY_ENV,
@@ -74,6 +82,7 @@ __all__ = [
     "directory_walk",
     "iso",
     "listen",
+    "local_days",
     "name_values",
     "named_columns",
     "non_negative_int",
@@ -212,6 +221,18 @@ def parse_zone(name: str | None) -> Zone | None:
     except InvalidParameterError as exc:
         message = str(exc)
         raise CommandError("--tz" + message[2:] if message.startswith("tz:") else message) from None
+
+
+async def local_days(hours: AsyncIterable[Bucket[Any]], zone: Zone) -> AsyncIterator[Bucket[Any]]:
+    """``hours`` summed into the local days of ``zone`` (``localtime.rebucket``), as buckets
+    spanning each day; a day that cannot be summed is a :class:`CommandError` naming the zone."""
+    found = [bucket async for bucket in hours]
+    try:
+        days = rebucket(found, zone)
+    except InvalidParameterError as exc:
+        raise CommandError(f"--tz {zone_name(zone)}: {exc}") from None
+    for day in days:
+        yield Bucket(start_time=day.day_start, end_time=day.day_end, results=day.results)
 
 
 def _not_before_1970(given: str, seconds: int) -> int:

@@ -40,6 +40,7 @@ __all__ = [
     "FORMAT_HELP",
     "OutputSpec",
     "Progress",
+    "RetryCounting",
     "Target",
     "add_output_arguments",
     "cell",
@@ -108,7 +109,29 @@ def json_line(row: Row) -> str:
 # -- progress and log lines on stderr -----------------------------------------------------
 
 
-class Progress(logging.Handler):
+class RetryCounting(logging.Handler):
+    """What the progress displays share: while entered (``listen``), ``retried`` counts the
+    client's retries and redraws; ``_stop`` leaves the logger and the retry hook."""
+
+    retries: int
+    _watch: Watch | None
+
+    def draw(self) -> None:
+        raise NotImplementedError
+
+    def retried(self, event: RetryEvent) -> None:
+        """Count one retry (the client's ``on_retry`` hook calls this); redraw the line."""
+        self.retries += 1
+        self.draw()
+
+    def _stop(self) -> None:
+        log.removeHandler(self)
+        if self._watch is not None:
+            self._watch.leave(self.retried)
+            self._watch = None
+
+
+class Progress(RetryCounting):
     """A status line on stderr (pages, buckets, retries so far, 429s, the pace, time paused)
     and the library's warnings.
 
@@ -138,10 +161,7 @@ class Progress(logging.Handler):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        log.removeHandler(self)
-        if self._watch is not None:
-            self._watch.leave(self.retried)
-            self._watch = None
+        self._stop()
         self.clear()
 
     def text(self) -> str:
@@ -173,11 +193,6 @@ class Progress(logging.Handler):
         """Count one page and its buckets."""
         self.pages += 1
         self.buckets += len(page.data)
-
-    def retried(self, event: RetryEvent) -> None:
-        """Count one retry (the client's ``on_retry`` hook calls this)."""
-        self.retries += 1
-        self.draw()
 
     def warn(self, message: str) -> None:
         """One warning line on stderr, above the status line."""

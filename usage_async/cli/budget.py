@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..budgets import ORGANIZATION, BudgetLine, BudgetReport, budget_report, load_budget_settings
+from ..budgets import (
+    ORGANIZATION,
+    BudgetLine,
+    BudgetReport,
+    _percent,
+    budget_report,
+    load_budget_settings,
+)
 from ..periods import period
 from ._common import (
     EXIT_OK,
@@ -94,10 +101,6 @@ async def read_budget(client: UsageClient, now: int, *, names: bool = True) -> B
     return Budget(report, named)
 
 
-def _flag(value: bool | None) -> str | None:
-    return None if value is None else ("yes" if value else "no")
-
-
 def budget_rows(budget: Budget) -> list[Row]:
     """The rows of :data:`BUDGET_COLUMNS` (``project_name`` only with names)."""
     report = budget.report
@@ -144,12 +147,6 @@ def budget_rows(budget: Budget) -> list[Row]:
                 }
             )
     return out
-
-
-def _percent(amount: Decimal, threshold: Decimal) -> Decimal | None:
-    if not threshold:
-        return None
-    return (amount * 100 / threshold).quantize(Decimal("0.01"))
 
 
 def budget_columns(names: bool) -> tuple[str, ...]:

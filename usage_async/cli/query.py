@@ -8,13 +8,12 @@ dimension, one no collection is grouped for, a range that no one collection hold
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 from .._rows import Row
 from ..errors import InvalidParameterError
-from ..localtime import Zone, load_zone
+from ..localtime import Zone
 from ..spend import DIMENSIONS, check_dimensions
 from ..sync.query import SpendRangeError, spend, spend_columns
 from ..sync.stores import (
@@ -36,11 +35,13 @@ from ._common import (
     add_names_argument,
     parse_since,
     parse_time,
+    parse_zone,
     resolve_range,
     resolve_time,
 )
 from ._names import DB_ENV
 from ._output import Target, add_output_arguments, output_spec, project, write_rows
+from .sync import database_url
 
 __all__ = ["COMMANDS"]
 
@@ -160,7 +161,7 @@ async def run_query(args: argparse.Namespace) -> int:
     project(spend_columns(by, names=args.names), out.fields)
     try:
         since, until = _range(args)
-        db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
+        db = database_url(args)
         answer = await spend(db, by=by, since=since, until=until, names=args.names)
     except (
         InvalidParameterError,
@@ -184,15 +185,12 @@ async def run_query(args: argparse.Namespace) -> int:
 
 async def _run_usage(args: argparse.Namespace) -> int:
     out = output_spec(args)
-    try:  # before opening the database
-        zone = load_zone(args.tz) if args.tz is not None else None
-    except InvalidParameterError as exc:
-        raise CommandError(f"--{exc}", EXIT_USAGE) from None
+    zone = parse_zone(args.tz)  # before opening the database
     try:
         since, until = _range(args, zone)
-        db = args.db or os.environ.get(DB_ENV) or DEFAULT_DB
+        db = database_url(args)
         answer = await usage(
-            db, endpoint=args.endpoint, tz=args.tz, since=since, until=until, names=args.names
+            db, endpoint=args.endpoint, tz=zone, since=since, until=until, names=args.names
         )
     except (
         InvalidParameterError,

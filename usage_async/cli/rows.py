@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageError
 from .._rows import Row, arows, columns, rows
-from ..localtime import Zone, local_midnight, rebucket, zone_name
+from ..localtime import Zone, local_midnight, zone_name
 from ..models import Bucket
 from ._common import (
     EXIT_FAILURE,
@@ -27,6 +27,7 @@ from ._common import (
     add_names_argument,
     directory_walk,
     iso,
+    local_days,
     named_columns,
     open_client,
     option_message,
@@ -305,14 +306,14 @@ async def _write_named(
         rows = _local_rows(progress.count(pages), zone)
     if walk is not None:
         rows = _named(rows, walk, ids)
+    written: AsyncIterable[Row] | list[Row] = rows
     if target.spec.format == "table":
-        found = [row async for row in rows]
+        written = [row async for row in rows]
         progress.clear()  # the table may go to the same terminal
-        rows = _replay(found)
     await write_rows(
         target,
         header,
-        rows,
+        written,
         warn=progress.warn,
         empty="(no rows: every bucket in the range is empty)",
     )
@@ -334,22 +335,11 @@ async def _named(
 async def _local_rows(hours: AsyncIterable[Bucket[Any]], zone: Zone) -> AsyncGenerator[Row, None]:
     """The rows of ``hours`` summed into the local days of ``zone`` (``localtime.rebucket``):
     ``start_time``/``end_time`` are the day's local midnights, with their UTC offset."""
-    found = [bucket async for bucket in hours]
-    try:
-        days = rebucket(found, zone)
-    except InvalidParameterError as exc:
-        raise CommandError(f"--tz {zone_name(zone)}: {exc}") from None
-    for day in days:
-        start = _dt.datetime.fromtimestamp(day.day_start, zone).isoformat()
-        end = _dt.datetime.fromtimestamp(day.day_end, zone).isoformat()
-        bucket = Bucket(start_time=day.day_start, end_time=day.day_end, results=day.results)
+    async for bucket in local_days(hours, zone):
+        start = _dt.datetime.fromtimestamp(bucket.start_time, zone).isoformat()
+        end = _dt.datetime.fromtimestamp(bucket.end_time, zone).isoformat()
         for row in rows([bucket]):
             yield {**row, "start_time": start, "end_time": end}
-
-
-async def _replay(found: list[Row]) -> AsyncGenerator[Row, None]:
-    for row in found:
-        yield row
 
 
 def _endpoint_command(spec: EndpointSpec) -> Command:

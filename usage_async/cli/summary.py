@@ -18,7 +18,7 @@ from .. import ENDPOINTS, EndpointSpec, InvalidParameterError, UsageClient
 from .._endpoints import floor_to_width
 from .._rows import Row, rows
 from ..errors import API_KEY_GROUPING_SINCE
-from ..localtime import Zone, local_midnight, rebucket, zone_name
+from ..localtime import Zone, local_midnight, zone_name
 from ..models import Bucket
 from ..periods import Comparison, Period, compare, period, period_between, previous
 from ..spend import COSTS_FIELD, TIME_DIMENSIONS, SpendTable, check_dimensions, group_spend
@@ -33,6 +33,7 @@ from ._common import (
     add_names_argument,
     directory_walk,
     iso,
+    local_days,
     name_values,
     non_negative_int,
     open_client,
@@ -505,7 +506,7 @@ async def _tally(
     async with contextlib.aclosing(pages):
         buckets: AsyncIterator[Bucket[Any]] = progress.count(pages)
         if zone is not None and local:
-            buckets = _local_days([b async for b in buckets], zone)
+            buckets = local_days(buckets, zone)
         async for bucket in buckets:
             if costs:
                 summary.cover_costs(bucket.start_time, bucket.end_time)
@@ -513,7 +514,7 @@ async def _tally(
                 summary.cover(bucket.start_time, bucket.end_time)
             level: dict[str, int] = {}
             for row in _own_rows(spec, bucket):
-                if spec.name == "costs":
+                if costs:
                     summary.add_cost(row)
                 else:
                     summary.add_usage(spec.name, row, level)
@@ -523,16 +524,6 @@ async def _tally(
         summary.endpoints.setdefault(spec.name, {}).update(latest)
     progress.done += 1
     progress.draw()
-
-
-async def _local_days(hours: list[Bucket[Any]], zone: Zone) -> AsyncIterator[Bucket[Any]]:
-    """``hours`` summed into the days of ``zone`` (``localtime.rebucket``), as buckets."""
-    try:
-        days = rebucket(hours, zone)
-    except InvalidParameterError as exc:
-        raise CommandError(f"--tz {zone_name(zone)}: {exc}") from None
-    for day in days:
-        yield Bucket(start_time=day.day_start, end_time=day.day_end, results=day.results)
 
 
 def _own_rows(spec: EndpointSpec, bucket: Bucket[Any]) -> Iterator[Row]:

@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from .. import RetryEvent
 from .._endpoints import ENDPOINTS
 from .._rows import Row
 from ..errors import (
@@ -65,6 +64,7 @@ from ._common import (
 from ._names import DB_ENV
 from ._output import (
     OutputSpec,
+    RetryCounting,
     Target,
     add_output_arguments,
     output_spec,
@@ -202,7 +202,7 @@ def add_sync_arguments(parser: argparse.ArgumentParser) -> None:
     add_client_arguments(parser)
 
 
-class _Progress(logging.Handler):
+class _Progress(RetryCounting):
     """Progress on stderr: a live line on a terminal, or one line per page.
 
     Both say how the requests are going, as the other commands' :class:`~._output.Progress`
@@ -232,16 +232,8 @@ class _Progress(logging.Handler):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        log.removeHandler(self)
-        if self._watch is not None:
-            self._watch.leave(self.retried)
-            self._watch = None
+        self._stop()
         self.finish()
-
-    def retried(self, event: RetryEvent) -> None:
-        """Count one retry (the client's ``on_retry`` hook calls this); redraw the line."""
-        self.retries += 1
-        self.draw()
 
     def emit(self, record: logging.LogRecord) -> None:
         """On a terminal: a retry is on the line; any other record is one line above it."""
