@@ -60,6 +60,7 @@ __all__ = [
     "Projection",
     "budget_report",
     "load_budget_settings",
+    "percent_of",
 ]
 
 ORGANIZATION = "organization"
@@ -121,14 +122,14 @@ class BudgetLine:
     @property
     def percent_used(self) -> Decimal | None:
         """``spent`` as a percentage of the limit (0.01), or None without a (non-zero) limit."""
-        return _percent(self.spent, self._threshold)
+        return percent_of(self.spent, self._threshold)
 
     @property
     def projected_percent(self) -> Decimal | None:
         """The projection as a percentage of the limit (a projection), or None."""
         if self.projection is None:
             return None
-        return _percent(self.projection.amount, self._threshold)
+        return percent_of(self.projection.amount, self._threshold)
 
     @property
     def _threshold(self) -> Decimal | None:
@@ -140,9 +141,9 @@ class BudgetLine:
         return self.limit is not None and self.spent >= self.limit.threshold
 
 
-def _percent(amount: Decimal, threshold: Decimal | None) -> Decimal | None:
-    """``amount`` as a percentage of ``threshold`` (0.01, half-even), or None without a
-    (non-zero) threshold. The CLI's alert rows use it too."""
+def percent_of(amount: Decimal, threshold: Decimal | None) -> Decimal | None:
+    """``amount`` as a percentage of ``threshold``, to 0.01 (half-even), or None without a
+    (non-zero) threshold."""
     if not threshold:
         return None
     return (amount * 100 / threshold).quantize(_CENT, rounding=ROUND_HALF_EVEN)

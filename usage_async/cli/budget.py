@@ -15,9 +15,9 @@ from ..budgets import (
     ORGANIZATION,
     BudgetLine,
     BudgetReport,
-    _percent,
     budget_report,
     load_budget_settings,
+    percent_of,
 )
 from ..periods import period
 from ._common import (
@@ -137,11 +137,11 @@ def budget_rows(budget: Budget) -> list[Row]:
                     "what": "alert",
                     "threshold": threshold,
                     "spent": line.spent,
-                    "percent_used": _percent(line.spent, threshold),
+                    "percent_used": percent_of(line.spent, threshold),
                     "reached": status.reached,
                     "projection": projection,
                     "projected_percent": (
-                        _percent(projection, threshold) if projection is not None else None
+                        percent_of(projection, threshold) if projection is not None else None
                     ),
                     "projected_to_reach": status.projected_to_reach,
                 }
