@@ -126,6 +126,8 @@ DROUGHT_DEPTH = 8.0  # often, or 1/8 of the rate proven before (a slow server): 
 # back after an outage is noticed within seconds, at the cost of a 429 each 5 s while down
 ESTIMATE_MIN_COUNT = 3  # successes beyond the burst a window needs to bound the rate
 CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
+PAUSED_PROOF = 0.5  # a proof whose window was at least this much a server's pause is only
+# a lower bound (the client sent nothing then): the probe goes on, halfway up
 HISTORY = 4096  # successes remembered for the estimate
 
 
@@ -264,6 +266,7 @@ class AdaptiveRate:
         # (drought start, its last 429, the rate without the cap) while a drought caps it
         self._unceiled: tuple[float, float, float] | None = None
         self._paused_by_server = False  # whether the last cut came with a server wait
+        self._pauses: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
         self.repeated = False  # whether the last cut's 429 was not the first of a drought
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
@@ -490,6 +493,8 @@ class AdaptiveRate:
         Returns whether the rate was cut: a 429 of a request sent before the last cut says
         nothing new and is ignored (but its exact wait bounds the rate all the same).
         """
+        if resume_at > now:
+            self._pause(now, resume_at)
         if exact_wait is not None and self._trust_waits:
             # A token bucket's wait for its next token is (1 - tokens) / rate, at most
             # 1 / rate: so 1 / wait is at least the rate (and just that when the bucket
@@ -512,13 +517,19 @@ class AdaptiveRate:
             self._early_successes = len(early)
             if early:
                 self._early_span = (min(early), max(early))
-        proven = self._proven_rate(sent)
+        proof = self._proof(sent)
         for _ in range(3):  # the burst and the rate, each estimated from the other
-            if proven is None:
+            if proof is None:
                 break
             low, high = self._early_span
-            self._refilled = math.floor(proven * max(0.0, high - low))
-            proven = self._proven_rate(sent)
+            self._refilled = math.floor(proof[0] * max(0.0, high - low))
+            proof = self._proof(sent)
+        proven = None if proof is None else proof[0]
+        # A window the server's pauses took up sent little: what it proves is a lower
+        # bound, not the rate (5/s with a bucket of one, `Retry-After: 1`: about 1/s).
+        paused = proof is not None and self._paused(proof[1], sent) >= PAUSED_PROOF * (
+            sent - proof[1]
+        )
         self._check_waits(sent)
         if exact_wait is not None and self._trust_waits:
             paced = self._token_rate(sent, sent + exact_wait)
@@ -555,6 +566,10 @@ class AdaptiveRate:
                 # round trip (no server wait) and, at a few requests a minute, one of the
                 # throttled attempts a request has (RetryPolicy.max_throttled_attempts).
                 cap = (self.rate + previous) / 2.0
+            elif paused and previous is not None:
+                # The successes prove too little to settle on (the server's pauses took up
+                # their window): probe on, halfway (geometrically) to the rate that met it.
+                cap = math.sqrt(self.rate * previous)
             self.probing = cap is not None and cap > self.rate * PROBE_AGAIN
         else:
             # Nothing proven: probe upwards again from below what just failed.
@@ -718,28 +733,50 @@ class AdaptiveRate:
             self._grow_from = max(now, self._grow_from)
             log.info("request rate raised to %.3g/s (pages sent before a 429)", self.rate)
 
+    def _pause(self, start: float, until: float) -> None:
+        """The server paused the client from ``start`` to ``until``."""
+        if self._pauses and self._pauses[-1][1] >= start:
+            begun, ended = self._pauses.pop()
+            start, until = min(begun, start), max(ended, until)
+        self._pauses.append((start, until))
+
+    def _paused(self, start: float, until: float) -> float:
+        """Seconds of ``[start, until]`` the server paused the client for."""
+        return sum(max(0.0, min(b, until) - max(a, start)) for a, b in self._pauses)
+
     def _proven_rate(self, until: float, last: float | None = None) -> float | None:
-        """The highest rate the successes sent before ``until`` prove the server allows.
+        """The highest rate the successes sent before ``until`` prove the server allows
+        (see :meth:`_proof`)."""
+        proof = self._proof(until, last)
+        return None if proof is None else proof[0]
+
+    def _proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
+        """The highest rate the successes sent before ``until`` prove the server allows,
+        and when the window proving it starts.
 
         A token bucket holding at most ``burst_bound`` tokens admits at most
         ``burst_bound + rate * t`` requests in any ``t`` seconds, so every window from a
         success to ``until`` bounds the rate from below: ``(admitted - burst_bound) / t``;
-        a window from the last 429 starts with an empty bucket: ``(admitted - 1) / t``.
-        Windows with only a few successes beyond the burst are too coarse and skipped.
+        a window from the last 429 starts with an empty bucket: ``(admitted - 1) / t``,
+        counting only requests sent after it (those sent with it reach the server in any
+        order). Windows with only a few successes beyond the burst are too coarse and
+        skipped.
         """
         times = [s for s in self._successes if s < until]
-        best: float | None = None
+        best: tuple[float, float] | None = None
         for count, start in enumerate(reversed(times), 1):
             if count >= self.burst_bound + ESTIMATE_MIN_COUNT:
                 bound = (count - self.burst_bound + CENTRE) / (until - start)
-                best = bound if best is None else max(best, bound)
+                if best is None or bound > best[0]:
+                    best = (bound, start)
         if last is None:
             last = self._last_throttle
         if last is not None:
-            admitted = sum(1 for s in times if s >= last)
+            admitted = sum(1 for s in times if s > last + SAME_TIME)
             if admitted >= 1 + ESTIMATE_MIN_COUNT:
                 bound = (admitted - 1.0) / (until - last)
-                best = bound if best is None else max(best, bound)
+                if best is None or bound > best[0]:
+                    best = (bound, last)
         return best
 
 
