@@ -25,7 +25,12 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   whole client, so the probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
-  assumed, and raises it when it proves more.
+  assumed, and raises it when it proves more. Requests sent in the same instant as a 429
+  prove nothing about the time after it (they reached the server in any order).
+* A proof whose window the server's pauses took up, with no more successes than those
+  pauses refilled (a bucket each) and a few, is only a lower bound: a pause longer than
+  the bucket takes to fill wastes the rest (5/s, a bucket of one, ``Retry-After: 1``:
+  about one a second). Then the probe goes on, halfway up to the rate that met the 429.
 * While nothing gets through, the rate is capped at a quarter of what the time without a
   success allows (so a lone stream's retries reach far enough for a slow server), and a
   server wait that was wrong once is not trusted to let a request through at its end.
@@ -126,8 +131,8 @@ DROUGHT_DEPTH = 8.0  # often, or 1/8 of the rate proven before (a slow server): 
 # back after an outage is noticed within seconds, at the cost of a 429 each 5 s while down
 ESTIMATE_MIN_COUNT = 3  # successes beyond the burst a window needs to bound the rate
 CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
-PAUSED_PROOF = 0.5  # a proof whose window was at least this much a server's pause is only
-# a lower bound (the client sent nothing then): the probe goes on, halfway up
+PAUSED_PROOF = 0.5  # a proof whose window was at least this much the server's pauses, with
+# no more successes than those refilled (a bucket each) and a few: only a lower bound
 HISTORY = 4096  # successes remembered for the estimate
 
 
@@ -525,11 +530,7 @@ class AdaptiveRate:
             self._refilled = math.floor(proof[0] * max(0.0, high - low))
             proof = self._proof(sent)
         proven = None if proof is None else proof[0]
-        # A window the server's pauses took up sent little: what it proves is a lower
-        # bound, not the rate (5/s with a bucket of one, `Retry-After: 1`: about 1/s).
-        paused = proof is not None and self._paused(proof[1], sent) >= PAUSED_PROOF * (
-            sent - proof[1]
-        )
+        paused = proof is not None and self._rests_on_pauses(proof[1], sent)
         self._check_waits(sent)
         if exact_wait is not None and self._trust_waits:
             paced = self._token_rate(sent, sent + exact_wait)
@@ -740,9 +741,18 @@ class AdaptiveRate:
             start, until = min(begun, start), max(ended, until)
         self._pauses.append((start, until))
 
-    def _paused(self, start: float, until: float) -> float:
-        """Seconds of ``[start, until]`` the server paused the client for."""
-        return sum(max(0.0, min(b, until) - max(a, start)) for a, b in self._pauses)
+    def _rests_on_pauses(self, start: float, until: float) -> bool:
+        """Whether a proof from the window ``[start, until]`` is only a lower bound: the
+        server's pauses took up most of it, and its successes are no more than those pauses
+        refilled (a bucket each) and a few. A pause longer than the bucket takes to fill
+        wastes the rest of it, so such a window proves less than the rate (5/s with a
+        bucket of one and `Retry-After: 1`: about one a second)."""
+        paused = sum(max(0.0, min(b, until) - max(a, start)) for a, b in self._pauses)
+        if paused < PAUSED_PROOF * (until - start):
+            return False
+        pauses = sum(1 for _, ended in self._pauses if start <= ended <= until)
+        admitted = sum(1 for sent in self._successes if start < sent < until)
+        return admitted - pauses * self.burst_bound < 1 + ESTIMATE_MIN_COUNT
 
     def _proven_rate(self, until: float, last: float | None = None) -> float | None:
         """The highest rate the successes sent before ``until`` prove the server allows
