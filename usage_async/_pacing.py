@@ -1034,10 +1034,12 @@ class Pacer:
             if wait is not None:
                 # A longer wait is refused by the retry layer (raised at once); it must not
                 # freeze every other request of the client for a day either.
-                # An exact wait is rounded to the millisecond, either way: a request sent
-                # right at its end may find the token not quite back (it did, on a shared
-                # clock with no network between), so wait that much longer.
-                pause = min(wait if exact is None else wait + EXACT_TICK, self.max_pause)
+                # A wait in milliseconds (retry-after-ms, exact or whole seconds) is rounded
+                # either way: a request sent right at its end may find the token not quite
+                # back (it did, on a shared clock with no network between), so wait that
+                # much longer.
+                tick = EXACT_TICK if "retry-after-ms" in headers else 0.0
+                pause = min(wait + tick, self.max_pause)
                 self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
