@@ -64,7 +64,10 @@ def test_a_retry_after_ms_of_whole_seconds_does_not_cap_a_fast_server_at_one_per
 
     said_ms = TokenBucketServer(rate=50, burst=5, rtt=0.001, retry_after_ms="1000")
     said_s = TokenBucketServer(rate=50, burst=5, rtt=0.001, retry_after=1)
-    assert ride(said_ms) == ride(said_s)
+    (ms_wall, ms_429s), (s_wall, s_429s) = ride(said_ms), ride(said_s)
+    assert ms_429s == s_429s
+    # Only a millisecond longer per pause (retry-after-ms is rounded to the ms).
+    assert s_wall < ms_wall <= s_wall + 0.01
 
 
 def test_a_wait_that_successes_contradict_is_trusted_no_more(
@@ -150,3 +153,27 @@ def test_after_an_exact_wait_the_next_request_goes_a_millisecond_after_it() -> N
         return loop.time() - started
 
     assert 5.801 <= run_virtual(main) <= 5.81
+
+
+@pytest.mark.parametrize(
+    ("headers", "least"),
+    [({"retry-after-ms": "6000"}, 6.001), ({"retry-after": "6"}, 6.0)],
+    ids=["retry-after-ms", "retry-after"],
+)
+def test_a_whole_second_wait_in_milliseconds_is_waited_a_millisecond_longer_too(
+    headers: dict[str, str], least: float
+) -> None:
+    # Not taken as the bucket's exact wait (it bounds no rate), but written to the ms all
+    # the same: on the benchmark's virtual clock a 10/min bucket drained to exactly nothing
+    # names 6000 ms, and a request at its very end met a 429 half the time (up to 50 % of a
+    # fan-out's requests). Retry-After in seconds is taken as it is.
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        pacer.release(await pacer.acquire(), 200, {})
+        pacer.release(await pacer.acquire(), 429, headers)
+        started = loop.time()
+        await pacer.acquire()
+        return loop.time() - started
+
+    assert least <= run_virtual(main) <= least + 0.0005

@@ -25,7 +25,12 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   whole client, so the probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
-  assumed, and raises it when it proves more.
+  assumed, and raises it when it proves more. Requests sent in the same instant as a 429
+  prove nothing about the time after it (they reached the server in any order).
+* A proof whose window the server's pauses took up, with no more successes than those
+  pauses refilled (a bucket each) and a few, is only a lower bound: a pause longer than
+  the bucket takes to fill wastes the rest (5/s, a bucket of one, ``Retry-After: 1``:
+  about one a second). Then the probe goes on, halfway up to the rate that met the 429.
 * While nothing gets through, the rate is capped at a quarter of what the time without a
   success allows (so a lone stream's retries reach far enough for a slow server), and a
   server wait that was wrong once is not trusted to let a request through at its end.
@@ -126,6 +131,8 @@ DROUGHT_DEPTH = 8.0  # often, or 1/8 of the rate proven before (a slow server): 
 # back after an outage is noticed within seconds, at the cost of a 429 each 5 s while down
 ESTIMATE_MIN_COUNT = 3  # successes beyond the burst a window needs to bound the rate
 CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
+PAUSED_PROOF = 0.5  # a proof whose window was at least this much the server's pauses, with
+# no more successes than those refilled (a bucket each) and a few: only a lower bound
 HISTORY = 4096  # successes remembered for the estimate
 
 
@@ -264,6 +271,7 @@ class AdaptiveRate:
         # (drought start, its last 429, the rate without the cap) while a drought caps it
         self._unceiled: tuple[float, float, float] | None = None
         self._paused_by_server = False  # whether the last cut came with a server wait
+        self._pauses: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
         self.repeated = False  # whether the last cut's 429 was not the first of a drought
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
@@ -490,6 +498,8 @@ class AdaptiveRate:
         Returns whether the rate was cut: a 429 of a request sent before the last cut says
         nothing new and is ignored (but its exact wait bounds the rate all the same).
         """
+        if resume_at > now:
+            self._pause(now, resume_at)
         if exact_wait is not None and self._trust_waits:
             # A token bucket's wait for its next token is (1 - tokens) / rate, at most
             # 1 / rate: so 1 / wait is at least the rate (and just that when the bucket
@@ -512,13 +522,15 @@ class AdaptiveRate:
             self._early_successes = len(early)
             if early:
                 self._early_span = (min(early), max(early))
-        proven = self._proven_rate(sent)
+        proof = self._proof(sent)
         for _ in range(3):  # the burst and the rate, each estimated from the other
-            if proven is None:
+            if proof is None:
                 break
             low, high = self._early_span
-            self._refilled = math.floor(proven * max(0.0, high - low))
-            proven = self._proven_rate(sent)
+            self._refilled = math.floor(proof[0] * max(0.0, high - low))
+            proof = self._proof(sent)
+        proven = None if proof is None else proof[0]
+        paused = proof is not None and self._rests_on_pauses(proof[1], sent)
         self._check_waits(sent)
         if exact_wait is not None and self._trust_waits:
             paced = self._token_rate(sent, sent + exact_wait)
@@ -555,6 +567,10 @@ class AdaptiveRate:
                 # round trip (no server wait) and, at a few requests a minute, one of the
                 # throttled attempts a request has (RetryPolicy.max_throttled_attempts).
                 cap = (self.rate + previous) / 2.0
+            elif paused and previous is not None:
+                # The successes prove too little to settle on (the server's pauses took up
+                # their window): probe on, halfway (geometrically) to the rate that met it.
+                cap = math.sqrt(self.rate * previous)
             self.probing = cap is not None and cap > self.rate * PROBE_AGAIN
         else:
             # Nothing proven: probe upwards again from below what just failed.
@@ -718,28 +734,59 @@ class AdaptiveRate:
             self._grow_from = max(now, self._grow_from)
             log.info("request rate raised to %.3g/s (pages sent before a 429)", self.rate)
 
+    def _pause(self, start: float, until: float) -> None:
+        """The server paused the client from ``start`` to ``until``."""
+        if self._pauses and self._pauses[-1][1] >= start:
+            begun, ended = self._pauses.pop()
+            start, until = min(begun, start), max(ended, until)
+        self._pauses.append((start, until))
+
+    def _rests_on_pauses(self, start: float, until: float) -> bool:
+        """Whether a proof from the window ``[start, until]`` is only a lower bound: the
+        server's pauses took up most of it, and its successes are no more than those pauses
+        refilled (a bucket each) and a few. A pause longer than the bucket takes to fill
+        wastes the rest of it, so such a window proves less than the rate (5/s with a
+        bucket of one and `Retry-After: 1`: about one a second)."""
+        paused = sum(max(0.0, min(b, until) - max(a, start)) for a, b in self._pauses)
+        if paused < PAUSED_PROOF * (until - start):
+            return False
+        pauses = sum(1 for _, ended in self._pauses if start <= ended <= until)
+        admitted = sum(1 for sent in self._successes if start < sent < until)
+        return admitted - pauses * self.burst_bound < 1 + ESTIMATE_MIN_COUNT
+
     def _proven_rate(self, until: float, last: float | None = None) -> float | None:
-        """The highest rate the successes sent before ``until`` prove the server allows.
+        """The highest rate the successes sent before ``until`` prove the server allows
+        (see :meth:`_proof`)."""
+        proof = self._proof(until, last)
+        return None if proof is None else proof[0]
+
+    def _proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
+        """The highest rate the successes sent before ``until`` prove the server allows,
+        and when the window proving it starts.
 
         A token bucket holding at most ``burst_bound`` tokens admits at most
         ``burst_bound + rate * t`` requests in any ``t`` seconds, so every window from a
         success to ``until`` bounds the rate from below: ``(admitted - burst_bound) / t``;
-        a window from the last 429 starts with an empty bucket: ``(admitted - 1) / t``.
-        Windows with only a few successes beyond the burst are too coarse and skipped.
+        a window from the last 429 starts with an empty bucket: ``(admitted - 1) / t``,
+        counting only requests sent after it (those sent with it reach the server in any
+        order). Windows with only a few successes beyond the burst are too coarse and
+        skipped.
         """
         times = [s for s in self._successes if s < until]
-        best: float | None = None
+        best: tuple[float, float] | None = None
         for count, start in enumerate(reversed(times), 1):
             if count >= self.burst_bound + ESTIMATE_MIN_COUNT:
                 bound = (count - self.burst_bound + CENTRE) / (until - start)
-                best = bound if best is None else max(best, bound)
+                if best is None or bound > best[0]:
+                    best = (bound, start)
         if last is None:
             last = self._last_throttle
         if last is not None:
-            admitted = sum(1 for s in times if s >= last)
+            admitted = sum(1 for s in times if s > last + SAME_TIME)
             if admitted >= 1 + ESTIMATE_MIN_COUNT:
                 bound = (admitted - 1.0) / (until - last)
-                best = bound if best is None else max(best, bound)
+                if best is None or bound > best[0]:
+                    best = (bound, last)
         return best
 
 
@@ -987,10 +1034,12 @@ class Pacer:
             if wait is not None:
                 # A longer wait is refused by the retry layer (raised at once); it must not
                 # freeze every other request of the client for a day either.
-                # An exact wait is rounded to the millisecond, either way: a request sent
-                # right at its end may find the token not quite back (it did, on a shared
-                # clock with no network between), so wait that much longer.
-                pause = min(wait if exact is None else wait + EXACT_TICK, self.max_pause)
+                # A wait in milliseconds (retry-after-ms, exact or whole seconds) is rounded
+                # either way: a request sent right at its end may find the token not quite
+                # back (it did, on a shared clock with no network between), so wait that
+                # much longer.
+                tick = EXACT_TICK if "retry-after-ms" in headers else 0.0
+                pause = min(wait + tick, self.max_pause)
                 self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
