@@ -88,27 +88,28 @@ def test_a_fixed_rate_is_never_exceeded() -> None:
 BEYOND: dict[Shape, float] = {
     # Retry-After: 1 from a server that refills in 20-200 ms: every 429 (the first is
     # unavoidable: nothing says the burst) pauses the whole client for the second it asks.
-    # (In brackets: before a proof the pauses took up stopped ending the probe, and before
-    # requests sent with a 429 stopped counting as admitted after it.)
+    # (In brackets: before a proof the pauses took up stopped ending the probe, before
+    # requests sent with a 429 stopped counting as admitted after it, and before pages back
+    # after a probe's 429 raised the probe: it stopped at 22/s, under the 26/s they proved.)
     ("50/s", 1, "ra1", False, "fan-out"): 1.83,
     ("50/s", 1, "ra1", False, "stream"): 3.62,
-    ("50/s", 1, "ra1", True, "fan-out"): 1.89,  # (1.88)
+    ("50/s", 1, "ra1", True, "fan-out"): 1.76,  # (1.88)
     ("50/s", 5, "ra1", False, "fan-out"): 1.37,
     ("50/s", 5, "ra1", False, "stream"): 3.13,
-    ("50/s", 5, "ra1", True, "fan-out"): 2.37,  # (5.69)
+    ("50/s", 5, "ra1", True, "fan-out"): 2.09,  # (5.69)
     ("50/s", 20, "ra1", False, "fan-out"): 1.23,
     ("50/s", 20, "ra1", False, "stream"): 2.03,
     ("50/s", 20, "ra1", True, "fan-out"): 1.90,  # (3.33)
     ("5/s", 1, "ra1", False, "fan-out"): 1.35,  # (3.78)
     ("5/s", 1, "ra1", False, "stream"): 1.81,  # (4.54)
-    ("5/s", 1, "ra1", True, "fan-out"): 1.49,  # (3.07)
+    ("5/s", 1, "ra1", True, "fan-out"): 1.46,  # (3.07)
     ("5/s", 20, "ra1", True, "fan-out"): 1.26,  # (1.18)
     # (10/min-b20-ra1 fan-outs: 1.39 and 2.40 when each 429 after a too-short server wait
     # halved the rate again, then 1.31 and 1.35; now within 1.2x.)
     # A bucket of one and nothing said: a request a little early is a 429, and the rate
     # is found only by overshooting it, one 429 (and round trip) at a time.
     ("50/s", 1, "none", False, "stream"): 1.23,
-    ("50/s", 1, "none", True, "fan-out"): 1.41,
+    ("50/s", 1, "none", True, "fan-out"): 1.38,
     # (The "exact" shapes of a bucket of one were here, at 1.31-1.60x, until their waits
     # bounded the rate: now 1.01x, 50/s-b1-exact-fast-stream 1.14x.)
     ("5/s", 1, "none", False, "stream"): 1.23,

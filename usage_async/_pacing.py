@@ -25,7 +25,7 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   whole client, so the probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
-  assumed, and raises it when it proves more. Requests sent in the same instant as a 429
+  assumed, and raises it when it proves more (a probe then goes on from there). Requests sent in the same instant as a 429
   prove nothing about the time after it (they reached the server in any order).
 * A proof whose window the server's pauses took up, with no more successes than those
   pauses refilled (a bucket each) and a few, is only a lower bound: a pause longer than
@@ -725,13 +725,17 @@ class AdaptiveRate:
         if proven is None or (self.known is not None and proven <= self.known):
             return
         self.known = proven
-        if self.probing or self._unceiled is not None:
+        if self._unceiled is not None:
             return
         margin = WAIT_MARGIN if self._paused_by_server else STEADY_MARGIN
         grown = self.rate_at(now)
         if grown is not None and proven * margin > grown:
-            self.rate = proven * margin
+            # A probe goes on from there (and is over if that is past its cap).
+            self.rate, self._probe_successes = proven * margin, 0
             self._grow_from = max(now, self._grow_from)
+            cap = self._probe_cap
+            if self.probing and cap is not None and self.rate >= cap:
+                self.probing, self._probe_cap = False, None
             log.info("request rate raised to %.3g/s (pages sent before a 429)", self.rate)
 
     def _pause(self, start: float, until: float) -> None:
