@@ -25,8 +25,9 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   whole client, so the probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
-  assumed, and raises it when it proves more (a probe then goes on from there). Requests sent in the same instant as a 429
-  prove nothing about the time after it (they reached the server in any order).
+  assumed, and raises it when it proves more (a probe then goes on from there). Requests
+  sent in the same instant as a 429 prove nothing about the time after it (they reached
+  the server in any order).
 * A proof whose window the server's pauses took up, with no more successes than those
   pauses refilled (a bucket each) and a few, is only a lower bound: a pause longer than
   the bucket takes to fill wastes the rest (5/s, a bucket of one, ``Retry-After: 1``:
