@@ -69,10 +69,11 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   without such a 429 (then it grows as usual, so a raised limit is found); successes
   proving a faster server (from a 429's due token, not from the burst, a guess) drop the
   bound and the trust for good. ``Retry-After: 1`` says nothing of the rate.
-* A 429's ``Retry-After`` (or ``retry-after-ms``) pauses every request of the client, not
-  only the one that received it, for at most the client's ``max_retry_after``: a longer
-  wait is one the retry layer refuses (it raises at once), and the client's other requests
-  go on after that cap; a 5xx's wait delays only its own request.
+* A 429's ``Retry-After`` (or ``retry-after-ms``, and then 1 ms longer: it is rounded
+  either way) pauses every request of the client, not only the one that received it, for
+  at most the client's ``max_retry_after``: a longer wait is one the retry layer refuses
+  (it raises at once), and the client's other requests go on after that cap; a 5xx's
+  wait delays only its own request.
 
 The decisions live in :class:`AdaptiveRate`, a pure object fed with times and outcomes;
 :class:`Pacer` is the asyncio gate that enforces them: waiters are served first come,
