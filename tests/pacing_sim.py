@@ -6,6 +6,8 @@ so minutes of rate-limited traffic run in milliseconds and every run is determin
 429 (with ``Retry-After`` if ``retry_after`` is set), after ``rtt`` seconds (plus
 ``success_delay`` for a 200: a page takes longer to send than an error); it can be down
 for a while (``outage``: only 429s) or have its limit lowered for good (``lowered``).
+Each way of a round trip can take up to ``jitter`` seconds longer, at random but the same
+in every run of a ``seed``: requests sent together then reach the bucket in any order.
 With ``headers`` every answer carries OpenAI's ``x-ratelimit-*-requests`` headers, as the
 simulator writes them (``usage_async.testing``'s ``Faults(rate_limit_headers=True)``).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import random
 import selectors
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -77,6 +80,8 @@ class TokenBucketServer:
     headers: bool = False  # answers carry x-ratelimit-*-requests headers
     exact_wait: bool = False  # a 429 names the wait for the next token (retry-after-ms)
     retry_after_ms: str | None = None  # a 429's retry-after-ms, whatever the bucket says
+    jitter: float = 0.0  # each way of a round trip takes up to this much longer, at random
+    seed: int = 0  # of that randomness: a run is still the same every time
     tokens: float = attrs.field(init=False)
     stamp: float = 0.0
     admitted: int = 0
@@ -84,8 +89,16 @@ class TokenBucketServer:
     admitted_at: list[float] = attrs.field(factory=list)
     throttled_at: list[float] = attrs.field(factory=list)
 
+    _random: random.Random = attrs.field(init=False)
+
     def __attrs_post_init__(self) -> None:
         self.tokens = self.burst
+        self._random = random.Random(self.seed)  # noqa: S311 (a simulation, not secrets)
+
+    def way(self) -> float:
+        """How long one way of a round trip takes this time."""
+        extra = self._random.uniform(0.0, self.jitter) if self.jitter else 0.0
+        return self.rtt / 2 + extra
 
     def admit(self, now: float) -> bool:
         if self.lowered is not None and now >= self.lowered[0]:
@@ -137,13 +150,13 @@ async def _attempt(
     loop = asyncio.get_running_loop()
     ticket = await pacer.acquire()
     async with slots:
-        await asyncio.sleep(server.rtt / 2)
+        await asyncio.sleep(server.way())
         ok = server.admit(loop.time())
         headers = server.rate_headers()
         if not ok and server.exact_wait:
             wait = (1.0 - server.tokens) / server.rate
             headers["retry-after-ms"] = str(max(1, math.ceil(wait * 1000 - 1e-6)))
-        await asyncio.sleep(server.rtt / 2 + (server.success_delay if ok else 0.0))
+        await asyncio.sleep(server.way() + (server.success_delay if ok else 0.0))
     if not ok and server.retry_after is not None:
         headers["retry-after"] = str(server.retry_after)
     if not ok and server.retry_after_ms is not None:
@@ -259,10 +272,13 @@ SHAPES: list[Shape] = [(c.rate, c.burst, c.mode, c.slow, c.workload) for c in pa
 
 
 @functools.cache
-def ride(shape: Shape) -> tuple[TokenBucketServer, Outcome, float]:
+def ride(
+    shape: Shape, *, jitter: float = 0.0, seed: int = 0
+) -> tuple[TokenBucketServer, Outcome, float]:
     """A default client against one shape of the pacing matrix, on the virtual clock (the
-    same bucket and workload as the benchmark's cell): the server after it, the outcome
-    and the bound."""
+    same bucket and workload as the benchmark's cell), each way of a round trip up to
+    ``jitter`` seconds longer at random (``seed``): the server after it, the outcome and
+    the bound."""
     dataset = pacing.Cell(*shape).dataset("full")
     assert dataset.rate is not None
     server = TokenBucketServer(
@@ -273,6 +289,8 @@ def ride(shape: Shape) -> tuple[TokenBucketServer, Outcome, float]:
         headers=dataset.ratelimit_headers,
         success_delay=dataset.success_delay,
         rtt=0.001,
+        jitter=jitter,
+        seed=seed,
     )
     least = least_time(server, dataset.streams, dataset.pages)
     return server, fan_out(server, streams=dataset.streams, pages=dataset.pages), least

@@ -177,3 +177,23 @@ def test_a_whole_second_wait_in_milliseconds_is_waited_a_millisecond_longer_too(
         return loop.time() - started
 
     assert least <= run_virtual(main) <= least + 0.0005
+
+
+def test_pages_back_after_an_exact_wait_count_between_the_two_waits() -> None:
+    # 5/s, a bucket of 5, slow pages, 3 ms of network jitter: a request 3 ms early met a
+    # 429 while one of the two pages admitted since the last such 429 was still out. Those
+    # two waits with one page between proved 2.5/s, and the pace stayed there for the rest
+    # of the run (1.76x the bound); the page back after the 429 counts when it is back.
+    rate = AdaptiveRate()
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.2)
+    assert rate.on_throttle(Ticket(0.205, 0), 0.207, 0.403, exact_wait=0.195)
+    rate.on_success(Ticket(0.41, rate.epoch), 0.61)
+    out = Ticket(0.60, rate.epoch)  # admitted, its page back at 0.80
+    assert rate.on_throttle(Ticket(0.797, rate.epoch), 0.799, 0.803, exact_wait=0.003)
+    rate.on_success(out, 0.80)
+    assert rate.known is not None
+    assert rate.known >= 4.5
+    paced = rate.rate_at(1.0)
+    assert paced is not None
+    assert paced >= 4.5

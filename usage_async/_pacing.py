@@ -278,6 +278,7 @@ class AdaptiveRate:
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
         self._cut: tuple[float, float | None] | None = None  # (its 429 sent, the one before)
+        self._cut_due: float | None = None  # when its exact wait said the next token is due
         self._logged_rate = 0.0
         self.limit: int | None = None  # the server's bucket, from its x-ratelimit headers
         self._header_low = 0.0  # the rate those headers pin down, so far
@@ -543,6 +544,11 @@ class AdaptiveRate:
         self.repeated = not starts_drought
         if starts_drought:
             self._drought_from = sent
+        if proven is not None and self.known is not None:
+            # A window its pauses or a drought took up proves little: one 429 halves what
+            # was proven before at most, as a 429 that proves nothing does (a lowered limit
+            # is found in a few 429s).
+            proven = max(proven, self.known / 2.0)
         if proven is not None:
             self.known = proven
             if self._too_fast is not None and proven >= self._too_fast:
@@ -607,6 +613,7 @@ class AdaptiveRate:
         self._paused_by_server = resume_at > now
         self._grow_from = resume_at
         self._cut = (sent, self._last_throttle)
+        self._cut_due = sent + exact_wait if exact_wait is not None and self._trust_waits else None
         self._last_throttle = sent
         self.epoch += 1
         log.info(
@@ -617,7 +624,7 @@ class AdaptiveRate:
         self._logged_rate = self.rate
         return True
 
-    def _token_rate(self, sent: float, due: float) -> float | None:
+    def _token_rate(self, sent: float, due: float, *, learn: bool = True) -> float | None:
         """A lower bound on the rate from the exact waits of two 429s: the bucket was short
         of a token at both, so between them the time its next token was due moved on by
         one request interval per request it admitted in between, or more when it filled up
@@ -626,7 +633,7 @@ class AdaptiveRate:
         When the requests between went no further apart than the rate allows (so the bucket
         had no time to fill up), and none is missing (a page not back yet leaves a wider
         gap), that is the rate, give or take the waits' rounding and the network's jitter:
-        it bounds it from above too.
+        it bounds it from above too. ``learn=False``: only the lower bound, nothing kept.
         """
         times = sorted(self._successes)
         best: float | None = None
@@ -643,12 +650,13 @@ class AdaptiveRate:
             best = bound if best is None else max(best, bound)
             between = [before, *times[lo:hi], sent]
             widest = max(b - a for a, b in itertools.pairwise(between))
-            if widest * self._wait_high <= EXACT_STEADY:
+            if learn and widest * self._wait_high <= EXACT_STEADY:
                 high = admitted / (span - EXACT_TICK - EXACT_JITTER)
                 if high < self._wait_high:
                     self._wait_high = high
                     log.debug("the server's waits say at most %.4g requests/s", high)
-        self._token_due.append((sent, due))
+        if learn:
+            self._token_due.append((sent, due))
         return best
 
     def _expire_waits(self, now: float) -> None:
@@ -724,6 +732,13 @@ class AdaptiveRate:
             return
         self._check_waits(now)
         proven = self._proven_rate(cut[0], cut[1])
+        due = self._cut_due
+        if due is not None and self._trust_waits and math.isfinite(self._wait_high):
+            # The pages admitted between two exact waits count too (at a 429 that came
+            # 3 ms early, only one of two was back: half the rate, for the rest of a run).
+            paced = self._token_rate(cut[0], due, learn=False)
+            if paced is not None and (proven is None or paced > proven):
+                proven = min(paced, self._wait_high)
         if proven is None or (self.known is not None and proven <= self.known):
             return
         self.known = proven
