@@ -16,13 +16,14 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   the next 429.
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
-  any ``t`` seconds), or halved when they prove nothing (then the probe goes only halfway
-  back, geometrically, to the least rate that met such a 429; and only once while nothing
-  gets through after a server's wait: its retries came at the server's word, too early,
-  not at the pace), and then grows slowly (1 % of itself per second, or per request
-  interval below a request a second) so a raised limit is found again. Just below means
-  1.5 %, or 3 % when the 429 came with a server wait: then each further 429 pauses the
-  whole client, so the probe for a raised limit comes later.
+  any ``t`` seconds; but not below half of what was proven before, as a window mostly the
+  server's pause or a drought proves little), or halved when they prove nothing (then
+  the probe goes only halfway back, geometrically, to the least rate that met such a
+  429; and only once while nothing gets through after a server's wait: its retries came
+  at the server's word, too early, not at the pace), and then grows slowly (1 % of itself
+  per second, or per request interval below a request a second) so a raised limit is
+  found again. Just below means 1.5 %, or 3 % when the 429 came with a server wait: then
+  each further 429 pauses the whole client, so the probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
   assumed, and raises it when it proves more (a probe then goes on from there). Requests
@@ -68,7 +69,8 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   is then 99 % of the least upper bound, not probed past until 100 successes and a minute
   without such a 429 (then it grows as usual, so a raised limit is found); successes
   proving a faster server (from a 429's due token, not from the burst, a guess) drop the
-  bound and the trust for good. ``Retry-After: 1`` says nothing of the rate.
+  bound and the trust for good. Pages admitted between two such 429s and back after the
+  second count when they are back. ``Retry-After: 1`` says nothing of the rate.
 * A 429's ``Retry-After`` (or ``retry-after-ms``, and then 1 ms longer: it is rounded
   either way) pauses every request of the client, not only the one that received it, for
   at most the client's ``max_retry_after``: a longer wait is one the retry layer refuses
