@@ -235,19 +235,26 @@ def parse_rate_limit_headers(headers: Mapping[str, str]) -> RateLimitHeaders | N
     return RateLimitHeaders(limit, remaining, reset)
 
 
-def _exact_wait(headers: Mapping[str, str], wait: float | None) -> float | None:
-    """``wait`` when it is a token bucket's exact wait for its next token: it came from
-    ``retry-after-ms`` and is not a whole number of seconds (a server that rounds its wait
-    up to seconds says little about its rate); else None."""
+def _wait_ms(headers: Mapping[str, str], wait: float | None) -> float | None:
+    """The server's ``wait`` (:func:`parse_retry_after`) in milliseconds when it came from
+    ``retry-after-ms`` (so it is rounded to the millisecond, either way); else None."""
     raw = headers.get("retry-after-ms")
-    if wait is None or raw is None or not wait > 0:
+    if wait is None or raw is None:
         return None
     try:
         ms = float(raw)
     except ValueError:
         return None
-    if ms / 1000.0 != wait or ms % 1000.0 == 0.0:
-        return None  # Retry-After decided, or whole seconds
+    return ms if ms / 1000.0 == wait else None  # else Retry-After decided
+
+
+def _exact_wait(headers: Mapping[str, str], wait: float | None) -> float | None:
+    """``wait`` when it is a token bucket's exact wait for its next token: it came from
+    ``retry-after-ms`` and is not a whole number of seconds (a server that rounds its wait
+    up to seconds says little about its rate); else None."""
+    ms = _wait_ms(headers, wait)
+    if wait is None or ms is None or not wait > 0 or ms % 1000.0 == 0.0:
+        return None
     return wait
 
 
@@ -538,9 +545,7 @@ class AdaptiveRate:
         paused = proof is not None and self._rests_on_pauses(proof[1], sent)
         self._check_waits(sent)
         if exact_wait is not None and self._trust_waits:
-            paced = self._token_rate(sent, sent + exact_wait)
-            if paced is not None and (proven is None or paced > proven):
-                proven = min(paced, self._wait_high)
+            proven = self._with_tokens(proven, self._token_rate(sent, sent + exact_wait))
         ceiling = self._ceiling(sent)
         starts_drought = self._drought_from is None
         self.repeated = not starts_drought
@@ -626,19 +631,39 @@ class AdaptiveRate:
         self._logged_rate = self.rate
         return True
 
-    def _token_rate(self, sent: float, due: float, *, learn: bool = True) -> float | None:
-        """A lower bound on the rate from the exact waits of two 429s: the bucket was short
-        of a token at both, so between them the time its next token was due moved on by
-        one request interval per request it admitted in between, or more when it filled up
-        or other clients took tokens: ``admitted / (due - due before)``.
+    def _token_rate(self, sent: float, due: float) -> float | None:
+        """A 429 whose exact wait says its next token is ``due``: the lower bound on the
+        rate from it and each such 429 before (:meth:`_token_bounds`); the upper bound
+        lowers the waits' bound, and the 429 is kept for the next."""
+        best, high = self._token_bounds(sent, due)
+        if high < self._wait_high:
+            self._wait_high = high
+            log.debug("the server's waits say at most %.4g requests/s", high)
+        self._token_due.append((sent, due))
+        return best
+
+    def _with_tokens(self, proven: float | None, paced: float | None) -> float | None:
+        """What the successes prove, or the exact waits' lower bound when that is more
+        (never above the waits' upper bound)."""
+        if paced is None or (proven is not None and paced <= proven):
+            return proven
+        return min(paced, self._wait_high)
+
+    def _token_bounds(self, sent: float, due: float) -> tuple[float | None, float]:
+        """Bounds on the rate from the exact waits of two 429s: the bucket was short of a
+        token at both, so between them the time its next token was due moved on by one
+        request interval per request it admitted in between, or more when it filled up or
+        other clients took tokens: ``admitted / (due - due before)`` bounds it from below.
 
         When the requests between went no further apart than the rate allows (so the bucket
         had no time to fill up), and none is missing (a page not back yet leaves a wider
         gap), that is the rate, give or take the waits' rounding and the network's jitter:
-        it bounds it from above too. ``learn=False``: only the lower bound, nothing kept.
+        it bounds it from above too. Returns (the best lower bound or None, the least upper
+        bound, at most the one known so far).
         """
         times = sorted(self._successes)
         best: float | None = None
+        least = self._wait_high
         for before, due_before in self._token_due:
             span = due - due_before
             if before >= sent or span <= EXACT_TICK:
@@ -652,14 +677,9 @@ class AdaptiveRate:
             best = bound if best is None else max(best, bound)
             between = [before, *times[lo:hi], sent]
             widest = max(b - a for a, b in itertools.pairwise(between))
-            if learn and widest * self._wait_high <= EXACT_STEADY:
-                high = admitted / (span - EXACT_TICK - EXACT_JITTER)
-                if high < self._wait_high:
-                    self._wait_high = high
-                    log.debug("the server's waits say at most %.4g requests/s", high)
-        if learn:
-            self._token_due.append((sent, due))
-        return best
+            if widest * least <= EXACT_STEADY:
+                least = min(least, admitted / (span - EXACT_TICK - EXACT_JITTER))
+        return best, least
 
     def _expire_waits(self, now: float) -> None:
         """A success under a bound from exact waits: after EXACT_EXPIRES successes and
@@ -733,14 +753,13 @@ class AdaptiveRate:
         if cut is None or ticket.epoch != self.epoch - 1 or ticket.sent_at >= cut[0]:
             return
         self._check_waits(now)
-        proven = self._proven_rate(cut[0], cut[1])
+        proof = self._proof(cut[0], cut[1])
+        proven = None if proof is None else proof[0]
         due = self._cut_due
         if due is not None and self._trust_waits and math.isfinite(self._wait_high):
             # The pages admitted between two exact waits count too (at a 429 that came
             # 3 ms early, only one of two was back: half the rate, for the rest of a run).
-            paced = self._token_rate(cut[0], due, learn=False)
-            if paced is not None and (proven is None or paced > proven):
-                proven = min(paced, self._wait_high)
+            proven = self._with_tokens(proven, self._token_bounds(cut[0], due)[0])
         if proven is None or (self.known is not None and proven <= self.known):
             return
         self.known = proven
@@ -776,12 +795,6 @@ class AdaptiveRate:
         pauses = sum(1 for _, ended in self._pauses if start <= ended <= until)
         admitted = sum(1 for sent in self._successes if start < sent < until)
         return admitted - pauses * self.burst_bound < 1 + ESTIMATE_MIN_COUNT
-
-    def _proven_rate(self, until: float, last: float | None = None) -> float | None:
-        """The highest rate the successes sent before ``until`` prove the server allows
-        (see :meth:`_proof`)."""
-        proof = self._proof(until, last)
-        return None if proof is None else proof[0]
 
     def _proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
         """The highest rate the successes sent before ``until`` prove the server allows,
@@ -1061,7 +1074,7 @@ class Pacer:
                 # either way: a request sent right at its end may find the token not quite
                 # back (it did, on a shared clock with no network between), so wait that
                 # much longer.
-                tick = EXACT_TICK if "retry-after-ms" in headers else 0.0
+                tick = 0.0 if _wait_ms(headers, wait) is None else EXACT_TICK
                 pause = min(wait + tick, self.max_pause)
                 self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None and not told:
