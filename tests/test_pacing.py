@@ -90,16 +90,17 @@ BEYOND: dict[Shape, float] = {
     # unavoidable: nothing says the burst) pauses the whole client for the second it asks.
     # (In brackets: before a proof the pauses took up stopped ending the probe, before
     # requests sent with a 429 stopped counting as admitted after it, and before pages back
-    # after a probe's 429 raised the probe: it stopped at 22/s, under the 26/s they proved.)
+    # after a probe's 429 raised the probe: it stopped at 22/s, under the 26/s they proved;
+    # and before those pages bounded the first wave's burst by the rate they prove.)
     ("50/s", 1, "ra1", False, "fan-out"): 1.83,
     ("50/s", 1, "ra1", False, "stream"): 3.62,
     ("50/s", 1, "ra1", True, "fan-out"): 1.88,  # (1.88; 1.75 with a proof taken whole)
     ("50/s", 5, "ra1", False, "fan-out"): 1.37,
     ("50/s", 5, "ra1", False, "stream"): 3.13,
-    ("50/s", 5, "ra1", True, "fan-out"): 2.09,  # (5.69)
+    ("50/s", 5, "ra1", True, "fan-out"): 1.36,  # (5.69, 2.09)
     ("50/s", 20, "ra1", False, "fan-out"): 1.23,
     ("50/s", 20, "ra1", False, "stream"): 2.03,
-    ("50/s", 20, "ra1", True, "fan-out"): 1.90,  # (3.33)
+    ("50/s", 20, "ra1", True, "fan-out"): 1.61,  # (3.33, 1.90)
     ("5/s", 1, "ra1", False, "fan-out"): 1.35,  # (3.78)
     ("5/s", 1, "ra1", False, "stream"): 1.81,  # (4.54)
     ("5/s", 1, "ra1", True, "fan-out"): 1.46,  # (3.07)
@@ -256,6 +257,33 @@ def test_a_page_sent_before_a_429_and_back_after_it_raises_the_rate() -> None:
         rate.on_success(Ticket(t, rate.epoch - 1), t + 0.2)
     assert rate.known is not None
     assert rate.known > known_at_cut * 1.1
+
+
+def test_pages_back_after_a_429_bound_the_first_waves_burst_by_the_rate_they_prove() -> None:
+    # 50/s with a bucket of 5, pages 0.2 s slower than 429s, Retry-After: 1. The first
+    # wave spans two rounds: 4 pages, then 5 more and the first 429 when the bucket had
+    # refilled; 9 admitted "in a burst" while it holds 5. With the probe's pages back
+    # after its 429 the proof rises, and so must what it says the first wave refilled:
+    # taking the burst as 9 held the rest of the run at 26/s (2.09x the bound).
+    rate = AdaptiveRate()
+    for _ in range(4):
+        rate.on_success(Ticket(0.0, 0), 0.2)
+    assert rate.on_throttle(Ticket(0.2, 0), 0.201, 1.201)  # the first 429, a second's wait
+    for _ in range(5):
+        rate.on_success(Ticket(0.2, 0), 0.4)
+    assert rate.burst_bound == 9  # nothing proven yet: no refill to take off
+    sent = [1.2] * 3 + [1.3] * 2 + [1.35, 1.4, 1.43, 1.44, 1.46, 1.48]
+    sent += [1.49 + i / 100 for i in range(7)]  # the probe reaching 100/s
+    for t in sent:
+        if t + 0.2 < 1.56:
+            rate.on_success(Ticket(t, rate.epoch), t + 0.2)
+    assert rate.on_throttle(Ticket(1.56, rate.epoch), 1.561, 2.561)  # the probe's 429
+    for t in sent:
+        if t + 0.2 >= 1.56:
+            rate.on_success(Ticket(t, rate.epoch - 1), t + 0.2)
+    assert rate.burst_bound <= 6
+    assert rate.known is not None
+    assert rate.known > 40
 
 
 def test_a_probe_that_met_a_429_with_nothing_proven_stops_short_of_that_rate() -> None:

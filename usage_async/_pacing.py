@@ -11,7 +11,10 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
 * Until the first 429 nothing is paced. Only the number of requests in flight ramps up
   like TCP's slow start (4, then one more per success), so that 100 streams started at
   once do not hit the server as one burst of 100.
-* The first 429 switches pacing on. The successes before it estimate the server's burst.
+* The first 429 switches pacing on. The successes before it bound the server's burst
+  from above, less what it refilled while they were out at the least rate proven so far
+  (each time a proof rises: with slow pages, the first wave's later requests found the
+  bucket full again, and counting them in the burst held a 50/s server at half its rate).
   The rate then probes upwards (doubling with every success, from 10/s at least) until
   the next 429.
 * At each later 429 the rate is set just below the best lower bound on the server's rate
@@ -268,9 +271,10 @@ class AdaptiveRate:
         self.epoch = 0  # bumped at each cut; a 429 of an older ticket cannot cut again
         self.known: float | None = None  # the best proven lower bound on the server's rate
         self._first_throttle: float | None = None
-        self._early_successes = 0  # of requests sent in the second before the first 429
-        self._early_span = (math.inf, -math.inf)  # when those were sent
-        self._refilled = 0.0  # tokens the server refilled while they were out (estimated)
+        self._early: list[float] = []  # when the successes sent in the second before the
+        # first 429 were sent, in order
+        self._early_rate = 0.0  # the server's rate then, at least (refills the first wave)
+        self._burst_bound = 1.0  # the most the server's bucket holds (see burst_bound)
         self._grow_from = 0.0  # the rate grows (probing or steady) from here
         self._probe_successes = 0  # of requests sent since the last cut
         self._drought_from: float | None = None  # the first 429 since the last success
@@ -302,9 +306,29 @@ class AdaptiveRate:
 
     @property
     def burst_bound(self) -> float:
-        """The server's burst: what it admitted just before its first 429, less what it
-        refilled while those requests were out."""
-        return max(1.0, self._early_successes - self._refilled)
+        """The most the server's bucket holds (:meth:`_bound_burst`)."""
+        return self._burst_bound
+
+    def _bound_burst(self) -> None:
+        """Bound the server's burst from above by what it admitted just before its first
+        429, less what it refilled meanwhile, at the least rate proven so far.
+
+        The bucket was empty at the first 429. Had it been full when the early success
+        sent at ``t`` was sent, it could hold no more than the successes sent from then on,
+        less what it refilled from ``t`` to the last: so the bound is the most of that over
+        every ``t``, the first included (where it began full). Taking only the first
+        overcounts as soon as the refill passes what the bucket could take in (slow pages:
+        the first wave's later requests found it full again).
+        """
+        early, rate = self._early, self._early_rate
+        if not early:
+            self._burst_bound = 1.0
+            return
+        last = early[-1]
+        self._burst_bound = max(
+            1.0,
+            *(len(early) - i - math.floor(rate * (last - t)) for i, t in enumerate(early)),
+        )
 
     @property
     def burst(self) -> float:
@@ -400,9 +424,8 @@ class AdaptiveRate:
         self._late_proof(ticket, now)
         first = self._first_throttle
         if ticket.epoch == 0 and first is not None and first - 1.0 <= ticket.sent_at:
-            self._early_successes += 1  # out before the first 429, back after it
-            low, high = self._early_span
-            self._early_span = (min(low, ticket.sent_at), max(high, ticket.sent_at))
+            bisect.insort(self._early, ticket.sent_at)  # out before the first 429, back after
+            self._bound_burst()
 
     def on_headers(self, info: RateLimitHeaders, answered: float) -> float | None:
         """A response the server gave at ``answered`` carried its account of its bucket:
@@ -530,17 +553,9 @@ class AdaptiveRate:
         previous = self.rate_at(sent)
         if self._first_throttle is None:
             self._first_throttle = sent
-            early = [s for s in self._successes if s >= sent - 1.0]
-            self._early_successes = len(early)
-            if early:
-                self._early_span = (min(early), max(early))
-        proof = self._proof(sent)
-        for _ in range(3):  # the burst and the rate, each estimated from the other
-            if proof is None:
-                break
-            low, high = self._early_span
-            self._refilled = math.floor(proof[0] * max(0.0, high - low))
-            proof = self._proof(sent)
+            self._early = sorted(s for s in self._successes if s >= sent - 1.0)
+            self._bound_burst()
+        proof = self._settled_proof(sent)
         proven = None if proof is None else proof[0]
         paused = proof is not None and self._rests_on_pauses(proof[1], sent)
         self._check_waits(sent)
@@ -753,7 +768,7 @@ class AdaptiveRate:
         if cut is None or ticket.epoch != self.epoch - 1 or ticket.sent_at >= cut[0]:
             return
         self._check_waits(now)
-        proof = self._proof(cut[0], cut[1])
+        proof = self._settled_proof(cut[0], cut[1])
         proven = None if proof is None else proof[0]
         due = self._cut_due
         if due is not None and self._trust_waits and math.isfinite(self._wait_high):
@@ -795,6 +810,17 @@ class AdaptiveRate:
         pauses = sum(1 for _, ended in self._pauses if start <= ended <= until)
         admitted = sum(1 for sent in self._successes if start < sent < until)
         return admitted - pauses * self.burst_bound < 1 + ESTIMATE_MIN_COUNT
+
+    def _settled_proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
+        """:meth:`_proof`, with the burst and the rate each bounded by the other in turn."""
+        proof = self._proof(until, last)
+        for _ in range(3):
+            if proof is None:
+                break
+            self._early_rate = proof[0]
+            self._bound_burst()
+            proof = self._proof(until, last)
+        return proof
 
     def _proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
         """The highest rate the successes sent before ``until`` prove the server allows,
