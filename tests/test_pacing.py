@@ -286,6 +286,17 @@ def test_pages_back_after_a_429_bound_the_first_waves_burst_by_the_rate_they_pro
     assert rate.known > 40
 
 
+def test_a_success_sent_while_the_first_429_was_on_its_way_back_is_not_in_the_burst() -> None:
+    # It got through on what the bucket refilled after that 429: counted in the burst,
+    # a bucket of 5 was taken for 6, and every proof of the rate took off one too many.
+    rate = AdaptiveRate()
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.01)
+    assert rate.on_throttle(Ticket(0.0, 0), 0.35, 0.35)  # a slow 429
+    rate.on_success(Ticket(0.3, 0), 0.4)
+    assert rate.burst_bound == 5
+
+
 def test_a_probe_that_met_a_429_with_nothing_proven_stops_short_of_that_rate() -> None:
     # It probed from half the rate that met the 429 back up past it (a 429 each time).
     rate = AdaptiveRate()

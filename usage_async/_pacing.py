@@ -313,18 +313,20 @@ class AdaptiveRate:
         """Bound the server's burst from above by what it admitted just before its first
         429, less what it refilled meanwhile, at the least rate proven so far.
 
-        The bucket was empty at the first 429. Had it been full when the early success
-        sent at ``t`` was sent, it could hold no more than the successes sent from then on,
-        less what it refilled from ``t`` to the last: so the bound is the most of that over
-        every ``t``, the first included (where it began full). Taking only the first
-        overcounts as soon as the refill passes what the bucket could take in (slow pages:
-        the first wave's later requests found it full again).
+        The bucket was left with less than a token at the first 429. Had it been full just
+        before the early success sent at ``t``, it admitted the successes sent from then to
+        that 429 out of what it held and what it refilled since: so it holds at most those
+        successes less that refill. It was full at one such ``t`` at least (it began full),
+        so the bound is the most of that over every ``t``. Taking only the first overcounts
+        once the refill passes what the bucket could take in (slow pages: the first wave's
+        later requests found it full again). Successes sent after that 429 (before it was
+        back) are not counted: they came from what it refilled after it.
         """
         early, rate = self._early, self._early_rate
         if not early:
             self._burst_bound = 1.0
             return
-        last = early[-1]
+        last = early[-1]  # (taking the refill only up to the last keeps the bound safe)
         self._burst_bound = max(
             1.0,
             *(len(early) - i - math.floor(rate * (last - t)) for i, t in enumerate(early)),
@@ -423,7 +425,11 @@ class AdaptiveRate:
             self._probe_on(now)
         self._late_proof(ticket, now)
         first = self._first_throttle
-        if ticket.epoch == 0 and first is not None and first - 1.0 <= ticket.sent_at:
+        if (
+            ticket.epoch == 0
+            and first is not None
+            and first - 1.0 <= ticket.sent_at <= first + SAME_TIME
+        ):
             bisect.insort(self._early, ticket.sent_at)  # out before the first 429, back after
             self._bound_burst()
 
@@ -553,7 +559,7 @@ class AdaptiveRate:
         previous = self.rate_at(sent)
         if self._first_throttle is None:
             self._first_throttle = sent
-            self._early = sorted(s for s in self._successes if s >= sent - 1.0)
+            self._early = sorted(s for s in self._successes if sent - 1.0 <= s <= sent + SAME_TIME)
             self._bound_burst()
         proof = self._settled_proof(sent)
         proven = None if proof is None else proof[0]
