@@ -818,13 +818,17 @@ class AdaptiveRate:
         return admitted - pauses * self.burst_bound < 1 + ESTIMATE_MIN_COUNT
 
     def _settled_proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
-        """:meth:`_proof`, with the burst and the rate each bounded by the other in turn."""
+        """:meth:`_proof`, with the burst and the rate each bounded by the other in turn
+        (until the burst's bound stays put)."""
         proof = self._proof(until, last)
         for _ in range(3):
             if proof is None:
                 break
+            bound = self._burst_bound
             self._early_rate = proof[0]
             self._bound_burst()
+            if self._burst_bound == bound:
+                break
             proof = self._proof(until, last)
         return proof
 
