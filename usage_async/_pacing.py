@@ -316,13 +316,13 @@ class AdaptiveRate:
         The bucket was left with less than a token at the first 429. Had it been full just
         before the early success sent at ``t``, it admitted the successes sent from then on
         out of what it held and what it refilled since: so it holds at most those successes
-        less that refill. It was full at one such ``t`` at least (it began full),
-        so the bound is the most of that over every ``t``. Taking only the first overcounts
-        once the refill passes what the bucket could take in (slow pages: the first wave's
-        later requests found it full again). Successes sent after that 429, before it was
-        back, count too: requests sent a few ms apart reach the server in any order, so
-        they may have taken what it held (left out, they made the bound of a bucket of 20
-        15 on loopback, and the proofs twice as many 429s).
+        less that refill. It was full at one such ``t`` at least (it began full), so the
+        bound is the most of that over every ``t``. Taking only the first overcounts once
+        the refill passes what the bucket could take in (slow pages: the first wave's later
+        requests found it full again). Successes sent after that 429, before it was back,
+        count too: requests sent a few ms apart reach the server in any order, so they may
+        have taken what it held (left out, they made the bound of a bucket of 20 15 on
+        loopback, and the proofs met twice as many 429s).
         """
         early, rate = self._early, self._early_rate
         if not early:
@@ -843,10 +843,11 @@ class AdaptiveRate:
         skipped.
         """
         times = [s for s in self._successes if s < until]
+        burst = self._burst_bound
         best: tuple[float, float] | None = None
         for count, start in enumerate(reversed(times), 1):
-            if count >= self.burst_bound + ESTIMATE_MIN_COUNT:
-                bound = (count - self.burst_bound + CENTRE) / (until - start)
+            if count >= burst + ESTIMATE_MIN_COUNT:
+                bound = (count - burst + CENTRE) / (until - start)
                 if best is None or bound > best[0]:
                     best = (bound, start)
         if last is None:
