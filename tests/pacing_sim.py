@@ -26,6 +26,7 @@ import attrs
 
 from benchmarks import pacing
 from benchmarks.scenarios import Dataset
+from benchmarks.server import TOKEN_TIE
 from usage_async._pacing import Pacer
 from usage_async.errors import parse_retry_after
 from usage_async.retry import RetryPolicy
@@ -107,8 +108,8 @@ class TokenBucketServer:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         down = self.outage is not None and self.outage[0] <= now < self.outage[1]
-        if self.tokens >= 1.0 and not down:
-            self.tokens -= 1.0
+        if self.tokens >= 1.0 - TOKEN_TIE and not down:
+            self.tokens = max(0.0, self.tokens - 1.0)
             self.admitted += 1
             self.admitted_at.append(now)
             return True

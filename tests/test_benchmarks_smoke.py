@@ -188,6 +188,23 @@ def test_the_first_wave_counts_the_429s_until_the_first_could_be_read(
     assert stats.as_dict()["first_wave_429"] == first_wave
 
 
+def test_a_request_reaching_the_bucket_when_its_token_is_due_is_admitted() -> None:
+    # At 10 a minute, 1/6 of a token refilled over 1 s and 5/6 over the next 5 s sum to
+    # 0.9999999999999999: a request on the virtual clock at that very instant was a 429
+    # (and sent the 10/min-b1-ra1 fast cells down a path 2.76x their bound).
+    now = [0.0]
+    dataset = Dataset("t", 1, 10, 1, 1, rate=10 / 60, burst=1)
+    store = PageStore([render(dataset)], clock=lambda: now[0])
+    rendered = store.datasets["t"]
+    stats = store.run(dataset, "run")
+    statuses = []
+    for at in (0.0, 1.0, 6.0, 6.0):
+        now[0] = at
+        statuses.append(store.answer(rendered, stats, None, None)[0])
+    assert statuses == [200, 429, 200, 429]
+    assert stats.tokens == 0.0
+
+
 def test_the_page_server_can_name_the_exact_wait_and_send_ratelimit_headers() -> None:
     now = [100.0]
     dataset = Dataset("h", 1, 10, 1, 1, rate=5.0, burst=2, exact_wait=True, ratelimit_headers=True)

@@ -81,6 +81,12 @@ def test_a_fixed_rate_is_never_exceeded() -> None:
     assert outcome.wall >= (60 - 2) / 10
 
 
+def test_the_simulators_bucket_admits_a_request_when_its_token_is_due() -> None:
+    # (1/6 + 5/6 of a token, refilled over 1 s and 5 s at 10 a minute, is 0.99999...)
+    server = TokenBucketServer(rate=10 / 60, burst=1)
+    assert [server.admit(at) for at in (0.0, 1.0, 6.0, 6.0)] == [True, False, True, False]
+
+
 # -- every server shape of the benchmark matrix (benchmarks/pacing.py), on the virtual clock ---
 
 # Where a default client cannot get within 1.2x of the bound: the most it takes here (the
