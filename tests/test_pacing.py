@@ -25,7 +25,7 @@ from pacing_sim import (
 )
 
 import usage_async as ua
-from usage_async._pacing import AdaptiveRate, Pacer, Ticket, make_pacer
+from usage_async._pacing import AdaptiveRate, Pacer, RateLimitHeaders, Ticket, make_pacer
 
 # -- the adaptive rate, against simulated servers --------------------------------------------
 
@@ -737,6 +737,20 @@ def test_a_bigger_bucket_keeps_its_refill_so_a_429_counts_none_of_it() -> None:
     assert rate.burst_bound == 5.0
     assert rate.known is not None
     assert rate.refill_since_admission(4.15) is None
+
+
+@pytest.mark.parametrize(("limit", "counted"), [(1, True), (5, False)])
+def test_the_servers_limit_when_its_headers_say_it_decides_whether_a_429_counts_a_refill(
+    limit: int, counted: bool
+) -> None:
+    # Headers that name the limit but not yet the rate (nothing used so far): the bucket's
+    # size is what they say, whatever the first wave suggested.
+    rate = _bucket_of_one_at_one_a_second()
+    rate.on_headers(RateLimitHeaders(limit=limit, remaining=limit, reset=0.0), 20.0)
+    assert rate.header_rate is None
+    assert rate.on_throttle(Ticket(20.3, rate.epoch), 20.31, 20.31)
+    assert rate.burst_bound == 1.0
+    assert (rate.refill_since_admission(20.3) is not None) is counted
 
 
 def test_with_a_bucket_of_one_a_paced_429_costs_a_fraction_of_a_request_interval() -> None:

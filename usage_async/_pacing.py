@@ -812,12 +812,12 @@ class AdaptiveRate:
         at a 429 that was not the first since the last success (the count was off).
         """
         first, known, rate = self._first_throttle, self.known, self.rate
+        size = self._burst_bound if self.limit is None else self.limit  # (headers say it)
         if (
             known is None
             or rate is None
             or self.repeated
-            or self._burst_bound >= SMALL_BUCKET
-            or self.limit is not None
+            or size >= SMALL_BUCKET
             or first is None
             or sent <= first
         ):
