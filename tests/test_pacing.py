@@ -739,6 +739,34 @@ def test_a_bigger_bucket_keeps_its_refill_so_a_429_counts_none_of_it() -> None:
     assert rate.refill_since_admission(4.15) is None
 
 
+def test_after_a_429_from_a_bucket_of_one_the_next_request_goes_when_the_token_is_due() -> None:
+    # One request a second, each back in 10 ms; the first 429, then ten more; then a 429
+    # of a request sent 0.8 s after the latest admission. The server's token is due 0.2 s
+    # after that request, at the rate proven: the next request goes then, plus the 5 ms a
+    # request may reach the server later than the one before it, not a second later.
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        pacer = Pacer("adaptive")
+        for i in range(20):
+            await asyncio.sleep(max(0.0, i - loop.time()))
+            ticket = await pacer.acquire()
+            await asyncio.sleep(0.01)
+            pacer.release(ticket, 429 if i == 10 else 200, {})
+        admitted = loop.time() - 0.01
+        await asyncio.sleep(0.8 - 0.01)
+        ticket = await pacer.acquire()
+        await asyncio.sleep(0.01)
+        pacer.release(ticket, 429, {})
+        rate = pacer.snapshot(loop.time())[0]  # the pace, under the rate proven
+        assert rate is not None
+        await pacer.acquire()
+        return loop.time() - admitted, rate
+
+    waited, rate = run_virtual(main)
+    assert 0.9 <= rate <= 1.0
+    assert waited == pytest.approx(1.0 / rate + 0.005, abs=1e-6)
+
+
 @pytest.mark.parametrize(("limit", "counted"), [(1, True), (5, False)])
 def test_the_servers_limit_when_its_headers_say_it_decides_whether_a_429_counts_a_refill(
     limit: int, counted: bool
