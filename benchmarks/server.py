@@ -36,7 +36,7 @@ from . import child
 from .pages import RATE_LIMITED_BODY, RenderedDataset, render
 from .scenarios import PATH, Dataset, base_url
 
-__all__ = ["PageServer", "PageStore", "RunStats", "main", "make_app"]
+__all__ = ["PageServer", "PageStore", "RunStats", "main", "make_app", "take_token"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # A run's first wave: the 429s of requests that reached the server within this many seconds
@@ -48,6 +48,13 @@ FIRST_WAVE = 0.001
 # a token over 1 s and 5 s is 0.99999...): that much short is a token. On the virtual clock
 # a request can reach the bucket at the very instant its token is due, and was refused.
 TOKEN_TIE = 1e-9
+
+
+def take_token(tokens: float) -> float | None:
+    """What a token bucket holding ``tokens`` holds after admitting one request, or None
+    when it holds less than one (within ``TOKEN_TIE``) and must refuse it."""
+    return max(0.0, tokens - 1.0) if tokens >= 1.0 - TOKEN_TIE else None
+
 
 BAD_CURSOR_BODY = (
     b'{"error":{"message":"The page token is invalid.","type":"invalid_request_error",'
@@ -107,8 +114,9 @@ class PageStore:
         now = self.clock()
         stats.tokens = min(dataset.burst, stats.tokens + (now - stats.stamp) * dataset.rate)
         stats.stamp = now
-        if stats.tokens >= 1.0 - TOKEN_TIE:
-            stats.tokens = max(0.0, stats.tokens - 1.0)
+        left = take_token(stats.tokens)
+        if left is not None:
+            stats.tokens = left
             return True
         if stats.first_429 is None:
             stats.first_429 = now

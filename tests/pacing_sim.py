@@ -26,7 +26,7 @@ import attrs
 
 from benchmarks import pacing
 from benchmarks.scenarios import Dataset
-from benchmarks.server import TOKEN_TIE
+from benchmarks.server import take_token
 from usage_async._pacing import Pacer
 from usage_async.errors import parse_retry_after
 from usage_async.retry import RetryPolicy
@@ -108,8 +108,9 @@ class TokenBucketServer:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         down = self.outage is not None and self.outage[0] <= now < self.outage[1]
-        if self.tokens >= 1.0 - TOKEN_TIE and not down:
-            self.tokens = max(0.0, self.tokens - 1.0)
+        left = None if down else take_token(self.tokens)
+        if left is not None:
+            self.tokens = left
             self.admitted += 1
             self.admitted_at.append(now)
             return True

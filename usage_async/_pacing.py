@@ -1055,13 +1055,19 @@ class Pacer:
         since then took. A pause refills it as time passes, and when the server named the
         time to come back, one request may go right then, unless nothing has got through
         since the last time it named one."""
+        adaptive = self._adaptive
+        assert adaptive is not None  # (only the adaptive pace is cut)
         self._stamp = now
         self._tokens = 0.0
-        refill = (
-            None
-            if self._adaptive is None
-            else self._adaptive.refill_since_admission(ticket.sent_at)
-        )
+        pause = self.paused_until - now
+        rate = self._rate(now)
+        if pause > 0 and rate is not None:
+            self._tokens = max(0.0, 1.0 - rate * pause)
+            if adaptive.repeated:
+                # The server's named time was wrong before: this time pace from it.
+                self._tokens = -rate * pause
+            return
+        refill = adaptive.refill_since_admission(ticket.sent_at)
         if refill is not None:
             admitted, proven = refill
             taken = -2  # (not the admitted request itself, nor the one that met the 429)
@@ -1071,13 +1077,6 @@ class Pacer:
                 taken += 1
             refilled = min(1.0, proven * (now - admitted - REFILL_JITTER))
             self._tokens = max(0.0, refilled - taken)
-        pause = self.paused_until - now
-        rate = self._rate(now)
-        if pause > 0 and rate is not None:
-            self._tokens = max(0.0, 1.0 - rate * pause)
-            if self._adaptive is not None and self._adaptive.repeated:
-                # The server's named time was wrong before: this time pace from it.
-                self._tokens = -rate * pause
 
     def _mirror(
         self,
