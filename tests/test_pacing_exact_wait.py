@@ -197,3 +197,68 @@ def test_pages_back_after_an_exact_wait_count_between_the_two_waits() -> None:
     paced = rate.rate_at(1.0)
     assert paced is not None
     assert paced >= 4.5
+
+
+def test_a_first_429_soon_after_the_first_request_found_a_full_bucket_drained() -> None:
+    # 5/s, a bucket of 20, one request a millisecond: 20 admitted from 0.000, the 21st a 429
+    # at 0.020. The bucket had refilled 0.1 of a token by then, so its exact wait is 180 ms,
+    # not the 200 ms of a token: 1 / wait (5.56/s) was too fast and met a second 429. A
+    # bucket that starts full and holds whole tokens was refilled for `span`, its next token
+    # due `wait` later: 1 / (wait + span).
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    for i in range(20):
+        rate.on_success(Ticket(i * 0.001, 0), i * 0.001 + 0.001)
+    assert rate.on_throttle(Ticket(0.020, 0), 0.021, 0.201, exact_wait=0.180)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.200)
+
+
+@pytest.mark.parametrize(
+    ("started", "first", "bound"),
+    [
+        (None, True, 1 / 0.180),  # not known when the first request went
+        (-1.0, True, 1 / 0.180),  # long before: the bucket may have refilled, been used
+        (0.0, False, 1 / 0.180),  # not the first 429: the bucket is not full at the start
+    ],
+    ids=["no-start", "long-ago", "second-429"],
+)
+def test_only_a_first_429_within_a_quarter_of_its_wait_of_the_start_counts_the_span(
+    started: float | None, first: bool, bound: float
+) -> None:
+    rate = AdaptiveRate()
+    rate.started = started
+    if not first:
+        assert rate.on_throttle(Ticket(0.0, 0), 0.001, 0.001)  # 429 without a wait
+    rate.on_success(Ticket(0.001, rate.epoch), 0.002)
+    assert rate.on_throttle(Ticket(0.020, rate.epoch), 0.021, 0.201, exact_wait=0.180)
+    assert rate.wait_rate == pytest.approx(0.99 * bound)
+
+
+@pytest.mark.parametrize(
+    ("shape", "most", "slowest"),
+    [
+        (("5/s", 20, "exact", False, "stream"), 1, 1.02),  # 2 429s before, 1.03x
+        (("5/s", 5, "exact", False, "stream"), 1, 1.02),  # 2, 1.02x
+        (("50/s", 1, "exact", False, "stream"), 1, 1.02),  # 2, 1.19x
+    ],
+    ids=["5/s-b20-fast-stream", "5/s-b5-fast-stream", "50/s-b1-fast-stream"],
+)
+def test_a_lone_stream_meets_only_its_first_429_when_the_waits_are_exact(
+    shape: tuple[str, int, str, bool, str], most: int, slowest: float
+) -> None:
+    _, outcome, least = ride(shape)
+    assert outcome.failed == 0
+    assert outcome.throttled == most
+    assert outcome.wall <= slowest * least
+
+
+@pytest.mark.parametrize("start", [19.9, 19.5, 18.5])
+def test_a_bucket_not_full_at_the_start_costs_no_more_than_one_429_more(start: float) -> None:
+    # (A shared key: other clients took tokens.) The span then says the wrong rate: the
+    # client paces too fast and one more 429's exact wait corrects it, as without the span.
+    server = TokenBucketServer(rate=5.0, burst=20, exact_wait=True, rtt=0.001)
+    server.tokens = start
+    outcome = fan_out(server, streams=1, pages=30)
+    assert outcome.failed == 0
+    assert outcome.throttled <= 3
+    assert outcome.wall <= 1.05 * (30 - start) / 5.0

@@ -66,14 +66,18 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   answer shows since the latest answer (each moves that time on by a token's refill).
 * A 429's ``retry-after-ms`` that is not a whole number of seconds is taken as the server's
   exact wait for its next token, ``(1 - tokens) / rate``: so ``1 / wait`` bounds the rate
-  from above, and the time that token is due moves on by one request interval per request
-  admitted between two such 429s, which bounds it from below, and from above when the
-  requests between went out at about the rate (the bucket had no time to fill). The pace
-  is then 99 % of the least upper bound, not probed past until 100 successes and a minute
-  without such a 429 (then it grows as usual, so a raised limit is found); successes
-  proving a faster server (from a 429's due token, not from the burst, a guess) drop the
-  bound and the trust for good. Pages admitted between two such 429s and back after the
-  second count when they are back. ``Retry-After: 1`` says nothing of the rate.
+  from above (``1 / (wait + span)`` at a client's first 429, ``span`` after its first
+  request and within a quarter of the wait: a bucket that started full, of whole tokens,
+  refilled for that span; ``1 / wait`` paced too fast and met a second 429 whenever the
+  bucket had refilled some of a token), and the time that token is due moves on by one
+  request interval per request admitted between two such 429s, which bounds it from
+  below, and from above when the requests between went out at about the rate (the bucket
+  had no time to fill). The pace is then 99 % of the least upper bound, not probed past
+  until 100 successes and a minute without such a 429 (then it grows as usual, so a raised
+  limit is found); successes proving a faster server (from a 429's due token, not from the
+  burst, a guess) drop the bound and the trust for good. Pages admitted between two such
+  429s and back after the second count when they are back. ``Retry-After: 1`` says
+  nothing of the rate.
 * A 429's ``Retry-After`` (or ``retry-after-ms``, and then 1 ms longer: it is rounded
   either way) pauses every request of the client, not only the one that received it, for
   at most the client's ``max_retry_after``: a longer wait is one the retry layer refuses
@@ -155,6 +159,8 @@ SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each succe
 SLACK_DECAY = 0.99
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
+FRESH_SPAN = 0.25  # of the wait: a client's first 429 this soon after its first request
+# found a full bucket drained (see AdaptiveRate.on_throttle)
 EXACT_TICK = 0.001  # seconds: retry-after-ms is whole milliseconds (rounded either way)
 EXACT_JITTER = 0.005  # seconds: a request may reach the server this much later than the
 # one before it, beyond their sends (an upper bound from two waits allows for it)
@@ -275,6 +281,7 @@ class AdaptiveRate:
         self.epoch = 0  # bumped at each cut; a 429 of an older ticket cannot cut again
         self.known: float | None = None  # the best proven lower bound on the server's rate
         self._first_throttle: float | None = None
+        self.started: float | None = None  # when the client sent its first request
         self._early: list[float] = []  # when the successes sent in the second before the
         # first 429 were sent, in order
         self._early_rate = 0.0  # the server's rate then, at least (refills the first wave)
@@ -548,6 +555,12 @@ class AdaptiveRate:
             # 1 / rate: so 1 / wait is at least the rate (and just that when the bucket
             # was just drained).
             high = 1.0 / exact_wait
+            # The first 429, soon after the first request: a bucket that was full then
+            # (of whole tokens) refilled for `span` before this wait, so its token interval
+            # is wait + span (or a whole multiple of it, above 1 / wait).
+            span = math.inf if self.started is None else ticket.sent_at - self.started
+            if self._first_throttle is None and span <= FRESH_SPAN * exact_wait:
+                high = 1.0 / (exact_wait + span)
             self._wait_seen = (now, 0)
             if high < self._wait_high:
                 if not math.isfinite(self._wait_high):
@@ -980,6 +993,8 @@ class Pacer:
         self._batches[self._batch_seq] = (total + 1, out + 1)
         self._log.append((self._sent, now))
         self._sent += 1
+        if self._adaptive is not None and self._adaptive.started is None:
+            self._adaptive.started = now
         epoch = self._adaptive.epoch if self._adaptive is not None else 0
         return Ticket(now, epoch, self._batch_seq)
 
