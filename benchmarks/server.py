@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from usage_async.testing._faults import openai_rate_limit_headers
+from usage_async.testing._faults import openai_rate_limit_headers, take_token
 
 from . import child
 from .pages import RATE_LIMITED_BODY, RenderedDataset, render
@@ -44,17 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # time). A client could not have read that 429 before sending them: what they cost is what
 # not knowing the bucket costs (1 ms: a loopback answer is read in well under that).
 FIRST_WAVE = 0.001
-# A refill summed step by step falls a hair short of a whole token (at 10/min, 1/6 + 5/6 of
-# a token over 1 s and 5 s is 0.99999...): that much short is a token. On the virtual clock
-# a request can reach the bucket at the very instant its token is due, and was refused.
-TOKEN_TIE = 1e-9
-
-
-def take_token(tokens: float) -> float | None:
-    """What a token bucket holding ``tokens`` holds after admitting one request, or None
-    when it holds less than one (within ``TOKEN_TIE``) and must refuse it."""
-    return max(0.0, tokens - 1.0) if tokens >= 1.0 - TOKEN_TIE else None
-
 
 BAD_CURSOR_BODY = (
     b'{"error":{"message":"The page token is invalid.","type":"invalid_request_error",'

@@ -16,6 +16,7 @@ from usage_async import (
     UsageClient,
 )
 from usage_async.testing import FakeUsageServer, Faults, ScriptedResponse
+from usage_async.testing._faults import FaultInjector
 
 NOW = 1_736_944_200
 ONCE = RetryPolicy(max_attempts=1)
@@ -76,6 +77,20 @@ async def test_the_rate_limit_lets_a_burst_through_then_answers_429_with_retry_a
     assert status == 429
     assert retry_after is not None
     assert 90 <= int(retry_after) <= 100
+
+
+def test_the_rate_limit_admits_a_request_the_instant_its_token_is_due() -> None:
+    # 10/min, a bucket of one, on a clock that stands still between requests (as a virtual
+    # one does): the refill summed over 1 s and then 5 s is 1/6 + 5/6 = 0.99999... of a
+    # token, and the request 6 s after the first was refused.
+    now = [0.0]
+    bucket = FaultInjector(Faults(rate_limit=10 / 60, burst=1), clock=lambda: now[0])
+    assert bucket.rate_limited("key") is None
+    now[0] = 1.0
+    assert bucket.rate_limited("key") == 5
+    now[0] = 6.0
+    assert bucket.rate_limited("key") is None
+    assert bucket.rate_limited("key") == 6  # and the bucket is empty, not a hair below
 
 
 async def test_a_wrong_key_is_refused_before_the_rate_limit_counts_it(

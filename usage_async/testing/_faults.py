@@ -198,6 +198,18 @@ def openai_duration(seconds: float) -> str:
     return f"{minutes}m{secs}" if minutes else secs
 
 
+# A refill summed step by step falls a hair short of a whole token (at 10/min, 1/6 + 5/6 of
+# a token over 1 s and 5 s is 0.99999...): that much short is a token. On a virtual clock a
+# request can reach the bucket at the very instant its token is due, and was refused.
+TOKEN_TIE = 1e-9
+
+
+def take_token(tokens: float) -> float | None:
+    """What a token bucket holding ``tokens`` holds after admitting one request, or None
+    when it holds less than one (within ``TOKEN_TIE``) and must refuse it."""
+    return max(0.0, tokens - 1.0) if tokens >= 1.0 - TOKEN_TIE else None
+
+
 def openai_rate_limit_headers(limit: int, tokens: float, reset: float) -> dict[str, str]:
     """The three ``x-ratelimit-*-requests`` headers of a token bucket holding ``limit``
     with ``tokens`` in it now, full again in ``reset`` seconds."""
@@ -254,11 +266,13 @@ class FaultInjector:
             return None
         now = self._clock()
         tokens = self._refilled(key, rate, now)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
+        left = take_token(tokens)
+        if left is not None:
+            self._buckets[key] = (left, now)
             return None
         self._buckets[key] = (tokens, now)
-        return max(1, math.ceil((1.0 - tokens) / rate))
+        # (5/6 of a token at 1/6 a second is 5.000000000000001 s: 5 s, not 6)
+        return max(1, math.ceil((1.0 - tokens) / rate - TOKEN_TIE))
 
     def rate_limit_headers(self, key: str) -> dict[str, str]:
         """OpenAI's ``x-ratelimit-*-requests`` headers for ``key``'s bucket as it is now
