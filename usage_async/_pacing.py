@@ -66,10 +66,11 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   answer shows since the latest answer (each moves that time on by a token's refill).
 * A 429's ``retry-after-ms`` that is not a whole number of seconds is taken as the server's
   exact wait for its next token, ``(1 - tokens) / rate``: so ``1 / wait`` bounds the rate
-  from above (``1 / (wait + span)`` at a client's first 429, ``span`` after its first
-  request and within a quarter of the wait: a bucket that started full, of whole tokens,
-  refilled for that span; ``1 / wait`` paced too fast and met a second 429 whenever the
-  bucket had refilled some of a token), and the time that token is due moves on by one
+  from above (at a client's first 429, within a quarter of the wait of its first request,
+  ``1 / (wait + span)``, ``span`` from when the first request came back admitted: a bucket
+  that started full, of whole tokens, refilled at least that long; ``1 / wait`` paced too
+  fast and met a second 429 whenever the bucket had refilled some of a token), and the
+  time that token is due moves on by one
   request interval per request admitted between two such 429s, which bounds it from
   below, and from above when the requests between went out at about the rate (the bucket
   had no time to fill). The pace is then 99 % of the least upper bound, not probed past
@@ -282,6 +283,7 @@ class AdaptiveRate:
         self.known: float | None = None  # the best proven lower bound on the server's rate
         self._first_throttle: float | None = None
         self.started: float | None = None  # when the client sent its first request
+        self._first_back: float | None = None  # when the first of those came back admitted
         self._early: list[float] = []  # when the successes sent in the second before the
         # first 429 were sent, in order
         self._early_rate = 0.0  # the server's rate then, at least (refills the first wave)
@@ -414,6 +416,8 @@ class AdaptiveRate:
     def on_success(self, ticket: Ticket, now: float) -> None:
         """A request let through at ``ticket.sent_at`` succeeded."""
         self._successes.append(ticket.sent_at)
+        if self._first_back is None and ticket.sent_at == self.started:
+            self._first_back = now
         if math.isfinite(self._wait_high):
             self._expire_waits(now)
         if self.window is not None:
@@ -556,11 +560,15 @@ class AdaptiveRate:
             # was just drained).
             high = 1.0 / exact_wait
             # The first 429, soon after the first request: a bucket that was full then
-            # (of whole tokens) refilled for `span` before this wait, so its token interval
-            # is wait + span (or a whole multiple of it, above 1 / wait).
-            span = math.inf if self.started is None else ticket.sent_at - self.started
-            if self._first_throttle is None and span <= FRESH_SPAN * exact_wait:
-                high = 1.0 / (exact_wait + span)
+            # (of whole tokens) refilled from its first admission until this request came,
+            # so its token interval is that span plus the wait (or a whole multiple, above
+            # 1 / wait). The span is at least from when the first request came back
+            # admitted (it was admitted before) to when this one was sent.
+            if self._first_throttle is None and self.started is not None:
+                since = self._first_back
+                span = ticket.sent_at - (since if since is not None else math.inf)
+                if span > 0.0 and ticket.sent_at - self.started <= FRESH_SPAN * exact_wait:
+                    high = 1.0 / (exact_wait + span)
             self._wait_seen = (now, 0)
             if high < self._wait_high:
                 if not math.isfinite(self._wait_high):
