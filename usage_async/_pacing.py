@@ -70,15 +70,14 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   ``1 / (wait + span)``, ``span`` from when the first request came back admitted: a bucket
   that started full, of whole tokens, refilled at least that long; ``1 / wait`` paced too
   fast and met a second 429 whenever the bucket had refilled some of a token), and the
-  time that token is due moves on by one
-  request interval per request admitted between two such 429s, which bounds it from
-  below, and from above when the requests between went out at about the rate (the bucket
-  had no time to fill). The pace is then 99 % of the least upper bound, not probed past
-  until 100 successes and a minute without such a 429 (then it grows as usual, so a raised
-  limit is found); successes proving a faster server (from a 429's due token, not from the
-  burst, a guess) drop the bound and the trust for good. Pages admitted between two such
-  429s and back after the second count when they are back. ``Retry-After: 1`` says
-  nothing of the rate.
+  time that token is due moves on by one request interval per request admitted between
+  two such 429s, which bounds it from below, and from above when the requests between
+  went out at about the rate (the bucket had no time to fill). The pace is then 99 % of
+  the least upper bound, not probed past until 100 successes and a minute without such a
+  429 (then it grows as usual, so a raised limit is found); successes proving a faster
+  server (from a 429's due token, not from the burst, a guess) drop the bound and the
+  trust for good. Pages admitted between two such 429s and back after the second count
+  when they are back. ``Retry-After: 1`` says nothing of the rate.
 * A 429's ``Retry-After`` (or ``retry-after-ms``, and then 1 ms longer: it is rounded
   either way) pauses every request of the client, not only the one that received it, for
   at most the client's ``max_retry_after``: a longer wait is one the retry layer refuses
