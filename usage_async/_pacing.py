@@ -576,9 +576,9 @@ class AdaptiveRate:
         # The wait counts from when the answer came, not from the send: a 429 is answered
         # as soon as the bucket refuses it, but a burst can keep it waiting to be read by
         # the server (8 ms on loopback, in a 20 ms token interval).
-        due = None if exact_wait is None or not self._trust_waits else now + exact_wait
+        due = None if exact_wait is None else now + exact_wait
         if ticket.epoch != self.epoch:
-            if due is not None:
+            if due is not None and self._trust_waits:
                 self._token_due.append((ticket.sent_at, due))
             return False
         sent = ticket.sent_at
@@ -591,7 +591,7 @@ class AdaptiveRate:
         proven = None if proof is None else proof[0]
         paused = proof is not None and self._rests_on_pauses(proof[1], sent)
         self._check_waits(sent)
-        if due is not None:
+        if due is not None and self._trust_waits:  # (_check_waits may have dropped it)
             proven = self._with_tokens(proven, self._token_rate(sent, due))
         ceiling = self._ceiling(sent)
         starts_drought = self._drought_from is None
@@ -667,7 +667,7 @@ class AdaptiveRate:
         self._paused_by_server = resume_at > now
         self._grow_from = resume_at
         self._cut = (sent, self._last_throttle)
-        self._cut_due = due
+        self._cut_due = due if self._trust_waits else None
         self._last_throttle = sent
         self.epoch += 1
         log.info(
