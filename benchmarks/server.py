@@ -36,7 +36,7 @@ from . import child
 from .pages import RATE_LIMITED_BODY, RenderedDataset, render
 from .scenarios import PATH, Dataset, base_url
 
-__all__ = ["PageServer", "PageStore", "RunStats", "main", "make_app", "take_token"]
+__all__ = ["PageServer", "PageStore", "RunStats", "main", "make_app"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # A run's first wave: the 429s of requests that reached the server within this many seconds

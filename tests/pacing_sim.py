@@ -26,11 +26,10 @@ import attrs
 
 from benchmarks import pacing
 from benchmarks.scenarios import Dataset
-from benchmarks.server import take_token
 from usage_async._pacing import Pacer
 from usage_async.errors import parse_retry_after
 from usage_async.retry import RetryPolicy
-from usage_async.testing._faults import openai_rate_limit_headers
+from usage_async.testing._faults import openai_rate_limit_headers, take_token
 
 
 class _InstantSelector(selectors.DefaultSelector):

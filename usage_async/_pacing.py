@@ -563,10 +563,10 @@ class AdaptiveRate:
             # so its token interval is that span plus the wait (or a whole multiple, above
             # 1 / wait). The span is at least from when the first request came back
             # admitted (it was admitted before) to when this one was sent.
-            if self._first_throttle is None and self.started is not None:
-                since = self._first_back
-                span = ticket.sent_at - (since if since is not None else math.inf)
-                if span > 0.0 and ticket.sent_at - self.started <= FRESH_SPAN * exact_wait:
+            started, back = self.started, self._first_back
+            if self._first_throttle is None and started is not None and back is not None:
+                span = ticket.sent_at - back
+                if span > 0.0 and ticket.sent_at - started <= FRESH_SPAN * exact_wait:
                     high = 1.0 / (exact_wait + span)
             self._wait_seen = (now, 0)
             if high < self._wait_high:

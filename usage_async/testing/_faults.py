@@ -271,8 +271,8 @@ class FaultInjector:
             self._buckets[key] = (left, now)
             return None
         self._buckets[key] = (tokens, now)
-        # (5/6 of a token at 1/6 a second is 5.000000000000001 s: 5 s, not 6)
-        return max(1, math.ceil((1.0 - tokens) / rate - TOKEN_TIE))
+        # What is missing, less the tie (5/6 of a token at 1/6 a second is 5 s, not 6)
+        return max(1, math.ceil((1.0 - tokens - TOKEN_TIE) / rate))
 
     def rate_limit_headers(self, key: str) -> dict[str, str]:
         """OpenAI's ``x-ratelimit-*-requests`` headers for ``key``'s bucket as it is now
