@@ -287,6 +287,13 @@ class AdaptiveRate:
         # first 429 were sent, in order
         self._early_rate = 0.0  # the server's rate then, at least (refills the first wave)
         self._burst_bound = 1.0  # the most the server's bucket holds (see burst_bound)
+        self._refused = -math.inf  # when the latest 429 (of any epoch) was sent
+        self._slowest = 0.0  # seconds: the longest a success took to come back
+        # (anchor 429 sent, pause end, first 429 sent after it) of pauses not yet counted
+        self._pending_groups: list[tuple[float, float, float]] = []
+        # (admitted, span) after the latest pauses: see _count_groups
+        self._group_caps: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
+        self._group_burst = math.inf  # the least a full bucket admitted after a pause
         self._grow_from = 0.0  # the rate grows (probing or steady) from here
         self._probe_successes = 0  # of requests sent since the last cut
         self._drought_from: float | None = None  # the first 429 since the last success
@@ -345,6 +352,12 @@ class AdaptiveRate:
             1.0,
             *(len(early) - i - math.floor(rate * (last - t)) for i, t in enumerate(early)),
         )
+        proven = max(rate, self.known or 0.0)
+        self._group_burst = math.inf
+        for admitted, span in self._group_caps:
+            if proven * span >= admitted + 2.0:
+                self._burst_bound = min(self._burst_bound, admitted + 2.0)
+                self._group_burst = min(self._group_burst, max(1.0, admitted))
 
     @property
     def burst(self) -> float:
@@ -353,7 +366,7 @@ class AdaptiveRate:
         while the first wave was out."""
         if self.limit is not None:
             return float(self.limit)
-        return max(1.0, self.burst_bound - 1.0)
+        return max(1.0, min(self.burst_bound - 1.0, self._group_burst))
 
     @property
     def server_rate(self) -> float | None:
@@ -417,6 +430,9 @@ class AdaptiveRate:
         self._successes.append(ticket.sent_at)
         if self._first_back is None and ticket.sent_at == self.started:
             self._first_back = now
+        self._slowest = max(self._slowest, now - ticket.sent_at)
+        if self._pending_groups:
+            self._count_groups(now)
         if math.isfinite(self._wait_high):
             self._expire_waits(now)
         if self.window is not None:
@@ -551,6 +567,9 @@ class AdaptiveRate:
         Returns whether the rate was cut: a 429 of a request sent before the last cut says
         nothing new and is ignored (but its exact wait bounds the rate all the same).
         """
+        self._note_group(ticket.sent_at)
+        if self._pending_groups:
+            self._count_groups(now)
         if resume_at > now:
             self._pause(now, resume_at)
         if exact_wait is not None and self._trust_waits:
@@ -848,6 +867,46 @@ class AdaptiveRate:
             return None
         latest = max((s for s in self._successes if s < sent - SAME_TIME), default=None)
         return None if latest is None else (latest, min(known, rate))
+
+    def _note_group(self, sent: float) -> None:
+        """A 429 of a request sent at ``sent``: if it is the first sent after a server's
+        pause, count the requests admitted from the pause's end up to it (once they are all
+        back, :meth:`_count_groups`)."""
+        anchor, self._refused = self._refused, max(self._refused, sent)
+        if not self._pauses or not math.isfinite(anchor):
+            return
+        ended = self._pauses[-1][1]
+        if not anchor < ended - SAME_TIME <= sent or anchor >= self._pauses[-1][0]:
+            return
+        if any(group[1] == ended for group in self._pending_groups):
+            return
+        self._pending_groups.append((anchor, ended, sent))
+
+    def _count_groups(self, now: float) -> None:
+        """Bound the burst by what a bucket refused after a server's pause.
+
+        The bucket was empty (less than a token) at the 429 sent at ``anchor``; the server
+        paused the client until ``ended``; from then, ``k`` requests got through before it
+        refused one, so it held less than ``k + 1`` tokens at ``ended`` (``m`` more if some
+        got through between the anchor and the pause's end). It held
+        ``min(burst, 1 + rate * span)``: once the rate is proven to refill ``k + m + 1`` in
+        the span, the bucket holds less than that. (50/s with a bucket of 20 and slow pages:
+        the first wave cannot tell it from 20/s with a bucket of 30, but after a pause of a
+        second the bucket admitted 20 of 27.)
+        """
+        waiting: list[tuple[float, float, float]] = []
+        for anchor, ended, refused in self._pending_groups:
+            if now < refused + 2.0 * self._slowest + SAME_TIME:
+                waiting.append((anchor, ended, refused))  # its successes may still be out
+                continue
+            # Requests sent with the anchor reached the bucket in any order, but once it
+            # refused one it admitted another only after a refill (one more, at most).
+            admitted = sum(
+                1 for sent in self._successes if anchor + SAME_TIME < sent <= refused + SAME_TIME
+            )
+            self._group_caps.append((float(admitted), ended - anchor - EXACT_JITTER))
+            self._bound_burst()
+        self._pending_groups = waiting
 
     def _pause(self, start: float, until: float) -> None:
         """The server paused the client from ``start`` to ``until``."""
