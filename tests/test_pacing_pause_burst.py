@@ -73,9 +73,30 @@ def test_what_a_full_bucket_admits_after_a_pause_bounds_the_burst_once_the_rate_
     # still when 26/s was proven (and 33 where the virtual clock's pages came back).
     assert [bound for known, bound in bounds if known >= 23.0]
     assert all(bound <= 22.0 for known, bound in bounds if known >= 23.0)
-    assert rate.burst <= 20.0  # back to back, what the full bucket admitted
+    # Back to back: one fewer than the full bucket admitted (with all of them, a request
+    # a little late to the server met a 429 and a second's pause on loopback).
+    assert rate.burst == 19.0
     assert rate.known is not None
     assert rate.known >= 45.0  # of 50/s
+
+
+def test_a_429_of_the_burst_at_a_pause_end_does_not_end_the_probe() -> None:
+    # The 429 among the 27 sent at the pause's end met the bucket, not the pace. On
+    # loopback, pages back after it proved 23/s, above the cap of the probe that 429 had
+    # set, which ended it: the client kept to 25/s of a 50/s server for the rest of the
+    # run (2.05x its bound). Once the bound says the bucket was what it met, it probes on.
+    rate = _slow_first_wave_and_a_pause()
+    rate.known, rate.probing = 30.0, False  # as after those pages
+    rate.rate = 29.0
+    steady = rate.rate_at(2.4)
+    assert steady is not None
+    for t in (2.3, 2.35, 2.4):  # pages back after the 20 sent at the pause's end
+        _back(rate, _ok(rate, t))
+    assert rate.burst_bound <= 22.0
+    assert rate.probing
+    probed = rate.rate_at(2.7)
+    assert probed is not None
+    assert probed >= 1.9 * steady  # a probe doubles every 0.1 s; steady growth is 1 % a second
 
 
 def test_a_bound_from_a_pause_waits_until_the_rate_is_proven() -> None:

@@ -357,7 +357,7 @@ class AdaptiveRate:
         for admitted, span in self._group_caps:
             if proven * span >= admitted + 2.0:
                 self._burst_bound = min(self._burst_bound, admitted + 2.0)
-                self._group_burst = min(self._group_burst, max(1.0, admitted))
+                self._group_burst = min(self._group_burst, max(1.0, admitted - 1.0))
 
     @property
     def burst(self) -> float:
@@ -895,6 +895,7 @@ class AdaptiveRate:
         second the bucket admitted 20 of 27.)
         """
         waiting: list[tuple[float, float, float]] = []
+        burst_429 = False  # the last cut's 429 was one of a burst at a pause's end
         for anchor, ended, refused in self._pending_groups:
             if now < refused + 2.0 * self._slowest + SAME_TIME:
                 waiting.append((anchor, ended, refused))  # its successes may still be out
@@ -905,8 +906,17 @@ class AdaptiveRate:
                 1 for sent in self._successes if anchor + SAME_TIME < sent <= refused + SAME_TIME
             )
             self._group_caps.append((float(admitted), ended - anchor - EXACT_JITTER))
-            self._bound_burst()
+            cut = self._cut
+            burst_429 |= cut is not None and cut[0] == refused and refused - ended < SAME_TIME
         self._pending_groups = waiting
+        bound = self._burst_bound
+        self._bound_burst()
+        if burst_429 and self._burst_bound < bound and self.rate is not None:
+            # The last cut's 429 met the burst sent at the pause's end, not the pace: its
+            # successes, and those back since, proved a rate the cut did not probe past.
+            self.probing, self._probe_cap, self._guessed = True, None, False
+            self._grow_from, self._probe_successes = max(now, self._grow_from), 0
+            log.info("the bucket holds %d at most: probing on", self._burst_bound)
 
     def _pause(self, start: float, until: float) -> None:
         """The server paused the client from ``start`` to ``until``."""
