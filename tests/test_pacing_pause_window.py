@@ -1,0 +1,118 @@
+"""What the 50/s fan-outs with ``Retry-After: 1`` take: one pause fits in 1.2x of the
+bound, two do not, and after the one the pace must be within a few per cent of the rate.
+
+A client that honours a server's wait sends nothing for it (RFC 6585: ``Retry-After`` says
+how long to wait before making a new request), and a pause of a second wastes what the
+bucket cannot keep: ``1 - burst / rate`` seconds. At 50/s that is 0.98 s (a bucket of one),
+0.9 s (5) and 0.6 s (20), against a slack of a fifth of a 6 s bound. So a client within
+1.2x meets one 429 at most (all it sends at once counting as one), and whatever it sends
+after it goes at 91-100 % of the rate (a bucket of 20) or 95-100 % (1 and 5): it must have
+measured the rate to that by then, from the timing of that one 429. A ``Retry-After: 1``
+says nothing of the rate; a 429 that ends a ramp of the pace begun near the rate does.
+
+Shown with an oracle that knows everything but the rate: the bucket's size, the workload,
+when pages come back. Its first 429 comes at the start (after the bucket's burst); after
+that pause it sends at a pace of its choosing, and a second 429 pauses it again, after
+which it knows the rate exactly. On the simulator's token bucket (pacing_sim).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import pytest
+from pacing_sim import TokenBucketServer, least_time
+
+RATE = 50.0
+PAUSE = 1.0  # Retry-After: 1
+STREAMS, PAGES = 100, 3  # the matrix's 50/s fan-out
+SLOW = 0.2  # pages this much slower than 429s, in the slow cells
+
+
+def _oracle(burst: int, slow: bool, pace: float, rate: float = RATE) -> tuple[float, int]:
+    """The oracle's fan-out against a bucket of ``rate`` and ``burst`` that answers 429
+    with ``Retry-After: 1``: its wall time and its pauses (the first wave's included).
+
+    Its first wave is one 429 at the start, after the bucket's ``burst`` admissions; after
+    that pause it sends each stream's next page as soon as the page before is back and
+    its own pacer (``pace``, a bucket of ``burst`` as full as the server's) allows; a
+    429 pauses it again, and from then it paces at the rate itself."""
+    server = TokenBucketServer(rate=rate, burst=burst, rtt=0.0)
+    delay = SLOW if slow else 0.0
+    pauses, end = 1, 0.0
+    ready: list[tuple[float, int, int]] = []  # (when the stream may send, stream, left)
+    for stream in range(STREAMS):
+        if stream < burst:
+            assert server.admit(0.0)
+            end = max(end, delay)
+            ready.append((delay, stream, PAGES - 1))
+        else:
+            ready.append((0.0, stream, PAGES))
+    assert not server.admit(0.0)  # the first wave's 429: everyone waits a second
+    resume = PAUSE
+    tokens, stamp = float(burst), resume
+    heapq.heapify(ready)
+    while ready:
+        at, stream, left = heapq.heappop(ready)
+        if left == 0:
+            continue
+        at = max(at, resume)
+        tokens = min(float(burst), tokens + (at - stamp) * pace)
+        stamp = at
+        if tokens < 1.0:
+            at = stamp = at + (1.0 - tokens) / pace
+            tokens = 1.0
+        if not server.admit(at):
+            pauses += 1
+            resume = at + PAUSE
+            pace, tokens, stamp = rate, float(burst), resume  # it knows the rate now
+            heapq.heappush(ready, (resume, stream, left))
+            continue
+        tokens -= 1.0
+        end = max(end, at + delay)
+        heapq.heappush(ready, (at + delay, stream, left - 1))
+    return end, pauses
+
+
+def _bound(burst: int, slow: bool, rate: float = RATE) -> float:
+    server = TokenBucketServer(rate=rate, burst=burst, success_delay=SLOW if slow else 0.0)
+    return least_time(server, STREAMS, PAGES)
+
+
+def _paces_within(burst: int, slow: bool, rate: float = RATE) -> list[float]:
+    """The paces (per 0.1/s) after the first pause that keep the oracle within 1.2x."""
+    bound = _bound(burst, slow, rate)
+    paces = [p / 10 for p in range(int(rate * 5), int(rate * 20) + 1)]
+    return [p for p in paces if _oracle(burst, slow, p, rate)[0] <= 1.2 * bound]
+
+
+SHAPES = [(1, False), (1, True), (5, False), (5, True), (20, False), (20, True)]
+_IDS = [f"b{burst}-{'slow' if slow else 'fast'}" for burst, slow in SHAPES]
+
+
+@pytest.mark.parametrize(("burst", "slow"), SHAPES, ids=_IDS)
+def test_a_second_pause_does_not_fit_in_the_slack(burst: int, slow: bool) -> None:
+    bound = _bound(burst, slow)
+    # Told the rate after its first pause, the oracle is within 1.2x ...
+    wall, pauses = _oracle(burst, slow, RATE)
+    assert pauses == 1
+    assert wall <= 1.2 * bound
+    # ... but a pace a little over it meets a second 429, and then it is not, however
+    # well it paces after.
+    wall, pauses = _oracle(burst, slow, RATE * 1.25)
+    assert pauses == 2
+    assert wall > 1.2 * bound
+
+
+@pytest.mark.parametrize(("burst", "slow"), SHAPES, ids=_IDS)
+def test_after_the_one_pause_only_a_pace_within_a_few_percent_of_the_rate_keeps_1_2x(
+    burst: int, slow: bool
+) -> None:
+    paces = _paces_within(burst, slow)
+    assert paces, "the oracle told the rate meets 1.2x"
+    # A pace over the rate meets a second 429 (with a bucket of 20 as with one: the
+    # oracle's pacer and the bucket are both full at the pause's end) ...
+    assert max(paces) == RATE
+    # ... and under it, the pace must be within 9 % (a bucket of 20: 45.2-45.5/s at
+    # least) or 5 % (1 and 5: 47.4-48.3/s).
+    assert min(paces) >= (0.9 if burst == 20 else 0.945) * RATE
