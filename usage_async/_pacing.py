@@ -293,7 +293,7 @@ class AdaptiveRate:
         self._pending_groups: list[tuple[float, float, float]] = []
         # (admitted, span) after the latest pauses: see _count_groups
         self._group_caps: collections.deque[tuple[float, float]] = collections.deque(maxlen=16)
-        self._group_burst = math.inf  # the least a full bucket admitted after a pause
+        self._group_burst = math.inf  # one fewer than a full bucket admitted after a pause
         self._grow_from = 0.0  # the rate grows (probing or steady) from here
         self._probe_successes = 0  # of requests sent since the last cut
         self._drought_from: float | None = None  # the first 429 since the last success
@@ -430,7 +430,8 @@ class AdaptiveRate:
         self._successes.append(ticket.sent_at)
         if self._first_back is None and ticket.sent_at == self.started:
             self._first_back = now
-        self._slowest = max(self._slowest, now - ticket.sent_at)
+        if now - ticket.sent_at > self._slowest:
+            self._slowest = now - ticket.sent_at
         if self._pending_groups:
             self._count_groups(now)
         if math.isfinite(self._wait_high):
@@ -888,13 +889,16 @@ class AdaptiveRate:
         The bucket was empty (less than a token) at the 429 sent at ``anchor``; the server
         paused the client until ``ended``; from then, ``k`` requests got through before it
         refused one, so it held less than ``k + 1`` tokens at ``ended`` (``m`` more if some
-        got through between the anchor and the pause's end). It held
-        ``min(burst, 1 + rate * span)``: once the rate is proven to refill ``k + m + 1`` in
-        the span, the bucket holds less than that. (50/s with a bucket of 20 and slow pages:
-        the first wave cannot tell it from 20/s with a bucket of 30, but after a pause of a
-        second the bucket admitted 20 of 27.)
+        got through between the anchor and the pause's end, and one more for the order
+        requests sent with the anchor reached it in). It held ``min(burst, 1 + rate *
+        span)``: once the rate is proven to refill ``k + m + 2`` in the span, the bucket
+        holds less than that. (50/s with a bucket of 20 and slow pages: the first wave
+        cannot tell it from 20/s with a bucket of 30, but after a pause of a second the
+        bucket admitted 20 of 27.) Back to back, the client then sends one fewer than it
+        admitted: a request that reaches it a little late meets a 429 and a pause.
         """
         waiting: list[tuple[float, float, float]] = []
+        counted = False
         burst_429 = False  # the last cut's 429 was one of a burst at a pause's end
         for anchor, ended, refused in self._pending_groups:
             if now < refused + 2.0 * self._slowest + SAME_TIME:
@@ -906,9 +910,12 @@ class AdaptiveRate:
                 1 for sent in self._successes if anchor + SAME_TIME < sent <= refused + SAME_TIME
             )
             self._group_caps.append((float(admitted), ended - anchor - EXACT_JITTER))
+            counted = True
             cut = self._cut
             burst_429 |= cut is not None and cut[0] == refused and refused - ended < SAME_TIME
         self._pending_groups = waiting
+        if not counted:
+            return
         bound = self._burst_bound
         self._bound_burst()
         if burst_429 and self._burst_bound < bound and self.rate is not None:
