@@ -54,8 +54,6 @@ def _oracle(burst: int, slow: bool, pace: float, rate: float = RATE) -> tuple[fl
     heapq.heapify(ready)
     while ready:
         at, stream, left = heapq.heappop(ready)
-        if left == 0:
-            continue
         at = max(at, resume)
         tokens = min(float(burst), tokens + (at - stamp) * pace)
         stamp = at
@@ -70,7 +68,8 @@ def _oracle(burst: int, slow: bool, pace: float, rate: float = RATE) -> tuple[fl
             continue
         tokens -= 1.0
         end = max(end, at + delay)
-        heapq.heappush(ready, (at + delay, stream, left - 1))
+        if left > 1:
+            heapq.heappush(ready, (at + delay, stream, left - 1))
     return end, pauses
 
 

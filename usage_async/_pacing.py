@@ -877,11 +877,9 @@ class AdaptiveRate:
         if not self._pauses or not math.isfinite(anchor):
             return
         ended = self._pauses[-1][1]
-        if not anchor < ended - SAME_TIME <= sent or anchor >= self._pauses[-1][0]:
-            return
-        if any(group[1] == ended for group in self._pending_groups):
-            return
-        self._pending_groups.append((anchor, ended, sent))
+        # (Only the first: after it, the latest 429 was sent at the pause's end or later.)
+        if anchor < ended - SAME_TIME <= sent and anchor < self._pauses[-1][0]:
+            self._pending_groups.append((anchor, ended, sent))
 
     def _count_groups(self, now: float) -> None:
         """Bound the burst by what a bucket refused after a server's pause.
