@@ -29,9 +29,10 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   each further 429 pauses the whole client, so the probe for a raised limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
-  assumed, and raises it when it proves more (a probe then goes on from there). Requests
-  sent in the same instant as a 429 prove nothing about the time after it (they reached
-  the server in any order).
+  assumed, and raises it when it proves more (a probe then goes on from there; after a
+  probe's 429, up to halfway from there to the pace that met it: the cap the cut would
+  have set had those pages been back). Requests sent in the same instant as a 429
+  prove nothing about the time after it (they reached the server in any order).
 * A proof whose window the server's pauses took up, with no more successes than those
   pauses refilled (a bucket each) and a few, is only a lower bound: a pause longer than
   the bucket takes to fill wastes the rest (5/s, a bucket of one, ``Retry-After: 1``:
@@ -311,6 +312,7 @@ class AdaptiveRate:
         self._last_throttle: float | None = None
         self._cut: tuple[float, float | None] | None = None  # (its 429 sent, the one before)
         self._cut_due: float | None = None  # when its exact wait said the next token is due
+        self._cut_pace: float | None = None  # the pace that met a probe's 429 (its cap's top)
         self._logged_rate = 0.0
         self.limit: int | None = None  # the server's bucket, from its x-ratelimit headers
         self._header_low = 0.0  # the rate those headers pin down, so far
@@ -530,7 +532,7 @@ class AdaptiveRate:
             return  # a short drought: the usual growth will do
         self.rate = rate
         self.probing = True
-        self._probe_cap, self._guessed = target, False
+        self._probe_cap, self._guessed, self._cut_pace = target, False, None
         self._probe_successes = 0
         self._grow_from = now
         # What it believed before is forgotten, and the successes that proved it: if the
@@ -635,6 +637,7 @@ class AdaptiveRate:
             # server allowed the rate it doubled from.
             self.known = previous / 2.0
         cap, guessed = None, False
+        self._cut_pace = None
         if self.known is not None:
             self.rate = self.known * (STEADY_MARGIN if resume_at <= now else WAIT_MARGIN)
             if (
@@ -649,6 +652,7 @@ class AdaptiveRate:
                 # round trip (no server wait) and, at a few requests a minute, one of the
                 # throttled attempts a request has (RetryPolicy.max_throttled_attempts).
                 cap = (self.rate + previous) / 2.0
+                self._cut_pace = previous
             elif paused and previous is not None:
                 # The successes prove too little to settle on (the server's pauses took up
                 # their window): probe on, halfway (geometrically) to the rate that met it.
@@ -838,7 +842,12 @@ class AdaptiveRate:
             # A probe goes on from there (and is over if that is past its cap).
             self.rate, self._probe_successes = proven * margin, 0
             self._grow_from = max(now, self._grow_from)
-            cap = self._probe_cap
+            cap, pace = self._probe_cap, self._cut_pace
+            if self.probing and cap is not None and pace is not None:
+                # A probe's 429: the cut's rule again, with what they prove (its cap came
+                # from what was back then): on, halfway to the pace that met the 429.
+                halfway = (self.rate + pace) / 2.0
+                cap = self._probe_cap = halfway if halfway > self.rate * PROBE_AGAIN else self.rate
             if self.probing and cap is not None and self.rate >= cap:
                 self.probing, self._probe_cap = False, None
             log.info("request rate raised to %.3g/s (pages sent before a 429)", self.rate)
