@@ -267,7 +267,7 @@ def test_a_page_sent_before_a_429_and_back_after_it_raises_the_rate() -> None:
 def test_pages_back_after_a_probes_429_move_its_cap_halfway_from_what_they_prove() -> None:
     # 50/s, a bucket of one, pages 200 ms slower than 429s. The probe's 429 came while most
     # of its pages were still out: the cut proved 8/s and set the probe's cap halfway from
-    # there to the 56/s that met the 429 (31/s). The pages back after it prove 32/s; taken
+    # there to the 56/s that met the 429 (32/s). The pages back after it prove 32/s; taken
     # as the probe's end, the client kept near there for the rest of the run (1.38x the
     # bound). The cut's rule, with what they prove: probe on, halfway to 56/s.
     rate = AdaptiveRate()
@@ -285,7 +285,8 @@ def test_pages_back_after_a_probes_429_move_its_cap_halfway_from_what_they_prove
         rate.on_success(Ticket(sent, 1), sent + 0.2)
     rate.on_success(Ticket(0.39, 2), 0.59)  # sent before that 429, back after it
     proven = rate.known
-    assert at_cut is not None and proven is not None
+    assert at_cut is not None
+    assert proven is not None
     assert proven > 3 * at_cut
     assert rate.probing
     assert rate.rate_at(10.0) == pytest.approx((proven * 0.985 + met) / 2)
