@@ -105,13 +105,18 @@ BEYOND: dict[Shape, float] = {
     ("50/s", 5, "ra1", False, "stream"): 3.13,
     ("50/s", 5, "ra1", True, "fan-out"): 1.36,  # (5.69, 2.09)
     ("50/s", 20, "ra1", False, "fan-out"): 1.23,
-    ("50/s", 20, "ra1", False, "stream"): 2.03,
-    # (3.33, 1.90, 1.61 until what the bucket admitted after a pause bounded its burst)
-    ("50/s", 20, "ra1", True, "fan-out"): 1.45,
+    # (2.03 while the probe after a first 429 started at the burst's size per second, 21/s
+    # here: from 10/s it reaches 50/s a doubling later. The fan-outs gained more.)
+    ("50/s", 20, "ra1", False, "stream"): 2.33,
+    # (3.33, 1.90, 1.61 until what the bucket admitted after a pause bounded its burst,
+    # 1.45 until the probe after a first 429 stopped starting at the burst's size per
+    # second: 33-42/s, the first wave's loose bound, sent back to back at the pause's end)
+    ("50/s", 20, "ra1", True, "fan-out"): 1.32,
     ("5/s", 1, "ra1", False, "fan-out"): 1.35,  # (3.78)
     ("5/s", 1, "ra1", False, "stream"): 1.81,  # (4.54)
     ("5/s", 1, "ra1", True, "fan-out"): 1.46,  # (3.07)
-    ("5/s", 20, "ra1", True, "fan-out"): 1.26,  # (1.18)
+    # (5/s-b20-ra1-slow-fan-out took 1.18x, then 1.26x while the probe after a first 429
+    # started at the burst's size per second, three times the rate: now 1.03x.)
     # (10/min-b20-ra1 fan-outs: 1.39 and 2.40 when each 429 after a too-short server wait
     # halved the rate again, then 1.31 and 1.35; now within 1.2x.)
     # A bucket of one and nothing said: a request a little early is a 429, and the rate
@@ -193,6 +198,8 @@ def test_with_the_servers_headers_429s_stay_under_5_percent_and_near_the_bound(
 # reached the server in any order): at 5/s with a bucket of 20, 8 of them "proved" 104/s.
 # With exact waits (retry-after-ms) nothing is probed: the first wave's 429s and at most one
 # more (tests/test_pacing_exact_wait.py); "before" is the share while the waits were ignored.
+# (*) While the probe after a first 429 started at the burst's size per second (20/s, four
+# times the rate, rather than 10/s), the buckets of 20 met one or two 429s fewer.
 SHARE_5S: dict[Shape, float] = {
     ("5/s", 1, "none", False, "fan-out"): 10.0,
     ("5/s", 1, "none", False, "stream"): 14.3,
@@ -218,13 +225,13 @@ SHARE_5S: dict[Shape, float] = {
     ("5/s", 5, "exact", False, "stream"): 6.2,  # 11.8 before
     ("5/s", 5, "exact", True, "fan-out"): 6.2,  # 10.9 before
     ("5/s", 5, "exact", True, "stream"): 0.0,
-    ("5/s", 20, "none", False, "fan-out"): 18.9,  # 17.4 with a bogus proof (below)
+    ("5/s", 20, "none", False, "fan-out"): 19.6,  # 17.4 with a bogus proof (below); 18.9 (*)
     ("5/s", 20, "none", False, "stream"): 18.9,
-    ("5/s", 20, "none", True, "fan-out"): 12.6,
+    ("5/s", 20, "none", True, "fan-out"): 14.3,  # 12.6 (*)
     ("5/s", 20, "none", True, "stream"): 0.0,
     ("5/s", 20, "ra1", False, "fan-out"): 21.7,  # 21.1 at 1.18x the bound
     ("5/s", 20, "ra1", False, "stream"): 6.2,
-    ("5/s", 20, "ra1", True, "fan-out"): 12.6,
+    ("5/s", 20, "ra1", True, "fan-out"): 14.3,  # 12.6 (*), at 1.26x the bound, now 1.03x
     ("5/s", 20, "ra1", True, "stream"): 0.0,
     ("5/s", 20, "exact", False, "fan-out"): 13.5,  # 21.1 before
     ("5/s", 20, "exact", False, "stream"): 6.2,  # 11.8 before
@@ -413,6 +420,19 @@ def test_after_a_first_429_the_rate_starts_at_10_per_second_at_least() -> None:
     rate.on_success(Ticket(0.0, 0), 0.001)
     assert rate.on_throttle(Ticket(0.001, 0), 0.002, 0.002)
     assert rate.rate_at(0.002) == pytest.approx(10.0)
+
+
+def test_after_a_first_429_the_probe_starts_at_10_per_second_whatever_the_burst() -> None:
+    # A bucket's size says nothing of its rate: 20 admitted at once may be a 50/s bucket
+    # or a 5/s one. Started at the burst's size per second, the probe met a 5/s bucket of
+    # 20 at 3x its rate, and the second's pause it asked for ended with 14 requests sent
+    # back to back into the 5 tokens it had refilled.
+    rate = AdaptiveRate()
+    for _ in range(20):
+        rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.0005, 0), 0.0015, 1.0015)  # Retry-After: 1
+    assert rate.burst_bound == 20
+    assert rate.rate_at(1.0015) == pytest.approx(10.0)
 
 
 def test_a_lone_stream_outlasts_a_10_per_minute_server_that_says_retry_after_1() -> None:
@@ -688,7 +708,7 @@ def test_a_drought_cap_is_lifted_when_a_request_sent_during_it_succeeds() -> Non
     # Unless a request sent in that second got through after all: a page comes back
     # slower than a 429.
     rate.on_success(out_during_the_drought, 2.1)
-    assert rate.rate > 10
+    assert rate.rate >= 10
 
 
 def test_a_success_sent_after_the_drought_does_not_lift_its_cap() -> None:

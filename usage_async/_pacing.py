@@ -15,8 +15,8 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   from above, less what it refilled while they were out at the least rate proven so far
   (each time a proof rises: with slow pages, the first wave's later requests found the
   bucket full again, and counting them in the burst held a 50/s server at half its rate).
-  The rate then probes upwards (doubling with every success, from 10/s at least) until
-  the next 429.
+  The rate then probes upwards (doubling with every success, from 10/s: a bucket's size
+  says nothing of its rate) until the next 429.
 * At each later 429 the rate is set just below the best lower bound on the server's rate
   that the successes prove (a token bucket admits at most ``burst + rate * t`` requests in
   any ``t`` seconds; but not below half of what was proven before, as a window mostly the
@@ -132,8 +132,10 @@ STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
 SLOW_SERVER = 1.0  # requests per second: below this, steady growth goes by the request
-FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts no lower
-# (from 1/s, a 50/s server's lone 429 cost its client seconds of climbing back)
+FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts here (from
+# 1/s, a 50/s server's lone 429 cost its client seconds of climbing back; from the burst's
+# size per second, a 5/s bucket of 20 was probed at 3-4x its rate, and the loose bound of
+# a first wave with slow pages sent 33-42 back to back at the end of a server's pause)
 DROUGHT_CUT = 4.0  # while nothing gets through, pace at this fraction of the most the time
 # without a success allows: 4 retries then span 30x the first wait (a lone stream against a
 # 10/min server must not run out of attempts)
@@ -660,8 +662,7 @@ class AdaptiveRate:
             self.probing = cap is not None and cap > self.rate * PROBE_AGAIN
         else:
             # Nothing proven: probe upwards again from below what just failed.
-            first = max(self.burst_bound, FIRST_PROBE)
-            self.rate = first if previous is None else previous / 2.0
+            self.rate = FIRST_PROBE if previous is None else previous / 2.0
             self.probing = True
             if previous is not None and starts_drought and resume_at <= now:
                 # A paced rate met a 429: the server allows less. Probe only up to halfway
