@@ -110,7 +110,7 @@ BEYOND: dict[Shape, float] = {
     ("50/s", 20, "ra1", False, "stream"): 2.33,
     # (3.33, 1.90, 1.61 until what the bucket admitted after a pause bounded its burst,
     # 1.45 until the probe after a first 429 stopped starting at the burst's size per
-    # second: 33-42/s, the first wave's loose bound, sent back to back at the pause's end)
+    # second: 33-42/s, the first wave's loose bound; 27 went out at the pause's end)
     ("50/s", 20, "ra1", True, "fan-out"): 1.32,
     ("5/s", 1, "ra1", False, "fan-out"): 1.35,  # (3.78)
     ("5/s", 1, "ra1", False, "stream"): 1.81,  # (4.54)

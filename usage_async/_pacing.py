@@ -134,8 +134,8 @@ STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came w
 SLOW_SERVER = 1.0  # requests per second: below this, steady growth goes by the request
 FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts here (from
 # 1/s, a 50/s server's lone 429 cost its client seconds of climbing back; from the burst's
-# size per second, a 5/s bucket of 20 was probed at 3-4x its rate, and the loose bound of
-# a first wave with slow pages sent 33-42 back to back at the end of a server's pause)
+# size per second, a 5/s bucket of 20 was probed at 3-4x its rate, and at 50/s, with slow
+# pages, the first wave's loose bound (33-42) sent 27 into a bucket of 20 after a pause)
 DROUGHT_CUT = 4.0  # while nothing gets through, pace at this fraction of the most the time
 # without a success allows: 4 retries then span 30x the first wait (a lone stream against a
 # 10/min server must not run out of attempts)
