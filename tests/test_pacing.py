@@ -711,6 +711,22 @@ def test_a_drought_cap_is_lifted_when_a_request_sent_during_it_succeeds() -> Non
     assert rate.rate >= 10
 
 
+def test_a_success_sent_with_the_droughts_429_lifts_its_cap() -> None:
+    # Sent 2 ms after the 429, it may have reached the server first and taken the token
+    # the 429 found missing: that 429 says nothing of the refill. (10/min, a bucket of 20,
+    # slow pages, 1 ms of jitter: the cap, one request in 40 s, held for the rest of the
+    # run, 1.41x the bound in one seed of six.)
+    rate = AdaptiveRate()
+    for i in range(40):
+        rate.on_success(Ticket(i / 40, 0), i / 40)
+    assert rate.on_throttle(Ticket(1.0, 0), 1.0, 1.0)
+    assert rate.on_throttle(Ticket(2.0, rate.epoch), 2.0, 2.0)
+    assert rate.rate is not None
+    assert rate.rate <= 0.5
+    rate.on_success(Ticket(2.002, rate.epoch), 2.2)
+    assert rate.rate >= 10
+
+
 def test_a_success_sent_after_the_drought_does_not_lift_its_cap() -> None:
     rate = AdaptiveRate()
     for i in range(40):

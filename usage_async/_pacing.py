@@ -40,8 +40,9 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
 * While nothing gets through, the rate is capped at a quarter of what the time without a
   success allows (so a lone stream's retries reach far enough for a slow server), and a
   server wait that was wrong once is not trusted to let a request through at its end.
-  The cap is lifted if a request sent in that time succeeds after all (a 429, with no
-  page to send, can overtake the 200s of requests sent before it). It never goes
+  The cap is lifted if a request sent in that time, or with its last 429, succeeds after
+  all (a 429, with no page to send, can overtake the 200s of requests sent before it, and
+  one sent a few ms after it may have reached the server first). It never goes
   below one request every 5 s (unless the server was proven 8 times slower than that), so
   a server that is back after an outage is noticed within seconds.
 * When requests get through again after such a drought, the rate probes up again (from
@@ -449,9 +450,10 @@ class AdaptiveRate:
         if ended:
             self._drought_from = None
         unceiled = self._unceiled
-        if unceiled is not None and unceiled[0] <= ticket.sent_at <= unceiled[1]:
-            # A page comes back slower than a 429: this request, sent during the drought,
-            # got through, so the drought that capped the rate was not one.
+        if unceiled is not None and unceiled[0] <= ticket.sent_at <= unceiled[1] + REFILL_JITTER:
+            # A page comes back slower than a 429: this request, sent during the drought
+            # (or with its last 429: it may have reached the server first), got through,
+            # so the drought that capped the rate was not one.
             self._unceiled = None
             if self.rate is not None and self.rate < unceiled[2]:
                 self.rate = unceiled[2]
