@@ -695,19 +695,26 @@ def test_a_429_whose_window_proves_little_halves_what_was_proven_at_most() -> No
     assert rate.known >= before / 2
 
 
-def test_a_drought_cap_is_lifted_when_a_request_sent_during_it_succeeds() -> None:
+def _in_a_drought() -> tuple[AdaptiveRate, int]:
+    """40 pages in a second, a 429, and nothing through until another 429 a second later:
+    the server refills less than one a second, so the pace is capped. Returns the rate and
+    the epoch of requests sent during that second."""
     rate = AdaptiveRate()
     for i in range(40):
         rate.on_success(Ticket(i / 40, 0), i / 40)
     assert rate.on_throttle(Ticket(1.0, 0), 1.0, 1.0)
-    out_during_the_drought = Ticket(1.5, rate.epoch)
-    # Nothing through for a second, then a 429: the server refills less than one a second.
-    assert rate.on_throttle(Ticket(2.0, rate.epoch), 2.0, 2.0)
+    during = rate.epoch
+    assert rate.on_throttle(Ticket(2.0, during), 2.0, 2.0)
     assert rate.rate is not None
     assert rate.rate <= 0.5
-    # Unless a request sent in that second got through after all: a page comes back
-    # slower than a 429.
-    rate.on_success(out_during_the_drought, 2.1)
+    return rate, during
+
+
+def test_a_drought_cap_is_lifted_when_a_request_sent_during_it_succeeds() -> None:
+    # A page comes back slower than a 429: a request sent in that second got through.
+    rate, during = _in_a_drought()
+    rate.on_success(Ticket(1.5, during), 2.1)
+    assert rate.rate is not None
     assert rate.rate >= 10
 
 
@@ -716,23 +723,14 @@ def test_a_success_sent_with_the_droughts_429_lifts_its_cap() -> None:
     # the 429 found missing: that 429 says nothing of the refill. (10/min, a bucket of 20,
     # slow pages, 1 ms of jitter: the cap, one request in 40 s, held for the rest of the
     # run, 1.41x the bound in one seed of six.)
-    rate = AdaptiveRate()
-    for i in range(40):
-        rate.on_success(Ticket(i / 40, 0), i / 40)
-    assert rate.on_throttle(Ticket(1.0, 0), 1.0, 1.0)
-    assert rate.on_throttle(Ticket(2.0, rate.epoch), 2.0, 2.0)
-    assert rate.rate is not None
-    assert rate.rate <= 0.5
+    rate, _ = _in_a_drought()
     rate.on_success(Ticket(2.002, rate.epoch), 2.2)
+    assert rate.rate is not None
     assert rate.rate >= 10
 
 
 def test_a_success_sent_after_the_drought_does_not_lift_its_cap() -> None:
-    rate = AdaptiveRate()
-    for i in range(40):
-        rate.on_success(Ticket(i / 40, 0), i / 40)
-    assert rate.on_throttle(Ticket(1.0, 0), 1.0, 1.0)
-    assert rate.on_throttle(Ticket(2.0, rate.epoch), 2.0, 2.0)
+    rate, _ = _in_a_drought()
     rate.on_success(Ticket(2.5, rate.epoch), 2.6)
     assert rate.rate is not None
     assert rate.rate <= 0.5
