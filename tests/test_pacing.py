@@ -413,26 +413,22 @@ def test_a_proof_from_more_than_the_pauses_refilled_settles_the_rate() -> None:
     assert not rate.probing
 
 
-def test_after_a_first_429_the_rate_starts_at_10_per_second_at_least() -> None:
+@pytest.mark.parametrize(("admitted", "pause"), [(1, 0.0), (20, 1.0)])
+def test_after_a_first_429_the_probe_starts_at_10_per_second_whatever_the_burst(
+    admitted: int, pause: float
+) -> None:
     # It started at the burst's size per second: 1/s for a bucket of one, seconds of
-    # climbing back for a fast server's client that met a lone 429.
+    # climbing back for a fast server's client that met a lone 429. But a bucket's size
+    # says nothing of its rate either way: 20 admitted at once may be a 50/s bucket or a
+    # 5/s one. Started at the burst's size per second, the probe met a 5/s bucket of 20 at
+    # 3x its rate, and the second's pause it asked for ended with 14 requests sent back to
+    # back into the 5 tokens it had refilled.
     rate = AdaptiveRate()
-    rate.on_success(Ticket(0.0, 0), 0.001)
-    assert rate.on_throttle(Ticket(0.001, 0), 0.002, 0.002)
-    assert rate.rate_at(0.002) == pytest.approx(10.0)
-
-
-def test_after_a_first_429_the_probe_starts_at_10_per_second_whatever_the_burst() -> None:
-    # A bucket's size says nothing of its rate: 20 admitted at once may be a 50/s bucket
-    # or a 5/s one. Started at the burst's size per second, the probe met a 5/s bucket of
-    # 20 at 3x its rate, and the second's pause it asked for ended with 14 requests sent
-    # back to back into the 5 tokens it had refilled.
-    rate = AdaptiveRate()
-    for _ in range(20):
+    for _ in range(admitted):
         rate.on_success(Ticket(0.0, 0), 0.001)
-    assert rate.on_throttle(Ticket(0.0005, 0), 0.0015, 1.0015)  # Retry-After: 1
-    assert rate.burst_bound == 20
-    assert rate.rate_at(1.0015) == pytest.approx(10.0)
+    assert rate.on_throttle(Ticket(0.0005, 0), 0.0015, 0.0015 + pause)  # Retry-After: pause
+    assert rate.burst_bound == admitted
+    assert rate.rate_at(0.0015 + pause) == pytest.approx(10.0)
 
 
 def test_a_lone_stream_outlasts_a_10_per_minute_server_that_says_retry_after_1() -> None:

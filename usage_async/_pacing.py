@@ -845,13 +845,14 @@ class AdaptiveRate:
             # A probe goes on from there (and is over if that is past its cap).
             self.rate, self._probe_successes = proven * margin, 0
             self._grow_from = max(now, self._grow_from)
-            cap, pace = self._probe_cap, self._cut_pace
-            if self.probing and cap is not None and pace is not None:
+            cap, reach = self._probe_cap, 1.0
+            if self.probing and cap is not None and self._cut_pace is not None:
                 # A probe's 429: the cut's rule again, with what they prove (its cap came
-                # from what was back then): on, halfway to the pace that met the 429.
-                halfway = (self.rate + pace) / 2.0
-                cap = self._probe_cap = halfway if halfway > self.rate * PROBE_AGAIN else self.rate
-            if self.probing and cap is not None and self.rate >= cap:
+                # from what was back then): on, halfway to the pace that met the 429, unless
+                # that is within PROBE_AGAIN of where it is.
+                cap = self._probe_cap = (self.rate + self._cut_pace) / 2.0
+                reach = PROBE_AGAIN
+            if self.probing and cap is not None and self.rate * reach >= cap:
                 self.probing, self._probe_cap = False, None
             log.info("request rate raised to %.3g/s (pages sent before a 429)", self.rate)
 
