@@ -8,7 +8,9 @@ bucket cannot keep: ``1 - burst / rate`` seconds. At 50/s that is 0.98 s (a buck
 1.2x meets one 429 at most (all it sends at once counting as one), and whatever it sends
 after it goes at 91-100 % of the rate (a bucket of 20) or 95-100 % (1 and 5): it must have
 measured the rate to that by then, from the timing of that one 429. A ``Retry-After: 1``
-says nothing of the rate; a 429 that ends a ramp of the pace begun near the rate does.
+says nothing of the rate; a 429 that ends a ramp of the pace begun near the rate does, but
+a client told nothing cannot begin there: with buckets of one and five, no schedule keeps
+both a 50/s and a 45/s bucket within 1.2x (the last test).
 
 Shown with an oracle that knows everything but the rate: the bucket's size, the workload,
 when pages come back. Its first 429 comes at the start (after the bucket's burst); after
@@ -115,3 +117,47 @@ def test_after_the_one_pause_only_a_pace_within_a_few_percent_of_the_rate_keeps_
     # ... and under it, the pace must be within 9 % (a bucket of 20: 45.2-45.5/s at
     # least) or 5 % (1 and 5: 47.4-48.3/s).
     assert min(paces) >= (0.9 if burst == 20 else 0.945) * RATE
+
+
+# Buckets of one and of five: no client told nothing passes both 50/s and 45/s. ---------------
+
+SLOWER = 45.0  # a server 10 % slower, the same bucket: the same answers to the first wave
+
+
+@pytest.mark.parametrize(("burst", "slow"), SHAPES[:4], ids=_IDS[:4])
+def test_no_schedule_keeps_both_a_50_and_a_45_per_second_bucket_within_1_2x(
+    burst: int, slow: bool
+) -> None:
+    """The first wave is answered alike by both (its requests reach the bucket within a few
+    ms: 0.15 of a token of refill at 50/s, 0.135 at 45/s), and so is every request after
+    the pause until the 45/s bucket refuses one. So a client told nothing sends on one
+    schedule against both until then.
+
+    To keep 50/s within 1.2x it meets no second 429 (above), so that schedule sends all
+    the workload's requests but the first wave's after the pause and before 1.2x the bound
+    (less a page's delay). A 45/s bucket admits at most ``burst + 45 t`` of them in
+    those ``t`` seconds: fewer, so it refuses one, and a second pause does not fit in its own
+    1.2x (each pause of a second wastes ``1 - burst / rate`` of a second of the bucket's
+    refill: it was empty at the 429). Any schedule, not only a steady pace: by counting.
+    With a bucket of 20 the count does not close (two pauses waste 1.1 s, within the 1.24 s
+    of slack of the 45/s bound)."""
+    delay = SLOW if slow else 0.0
+    requests = STREAMS * PAGES
+    fast_bound, slow_bound = _bound(burst, slow), _bound(burst, slow, SLOWER)
+    window = 1.2 * fast_bound - PAUSE - delay  # after the pause, before the last send
+    # The first wave got the burst through (and at most one token refilled meanwhile); the
+    # rest go after the pause, into a bucket holding the burst at most and its refill.
+    after_pause = requests - burst - 1
+    assert burst + SLOWER * window < after_pause  # the 45/s bucket refuses one of them
+    wasted = 2 * (PAUSE - burst / SLOWER)  # by the first wave's pause and that second one
+    assert wasted > 0.2 * slow_bound  # more than the 45/s bound's slack
+    assert wasted / 2 <= 0.2 * slow_bound  # (one pause fits: told the rate, 45/s is met)
+    # The oracle (a steady pace after the pause, told the rate at a second 429) agrees:
+    # every pace that keeps it within 1.2x at 50/s meets a second pause at 45/s, and is
+    # then over 1.2x there, however well it paces after.
+    paces = _paces_within(burst, slow)
+    assert paces
+    for pace in paces:
+        wall, pauses = _oracle(burst, slow, pace, SLOWER)
+        assert pauses == 2, pace
+        assert wall > 1.2 * slow_bound, pace
