@@ -1,0 +1,175 @@
+"""Which misses of the pacing matrix are out of reach for any client told nothing.
+
+``benchmarks.pacing.out_of_reach`` marks each target a cell misses with the argument that
+shows no client told nothing but what the server says can meet it there, or leaves it open.
+Here: the argument for the 10/min cells (the others have their own test files, named in
+``benchmarks/pacing.py``), and the marking itself on made-up runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import pacing
+from benchmarks.scenarios import Dataset
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+# -- 10/min, told nothing: a second 429 in every run ----------------------------------------
+
+TWIN_RATE = 5.0  # the twin: the same bucket and workload at 5/s (a cell of the matrix's rate)
+TEN_A_MINUTE = 10 / 60
+FIRST_WAVE_SPAN = 0.1  # seconds: the first wave's requests all reach the bucket within this
+# (4 to 6 round trips of about 1 ms here: 20 requests, one after another for a stream)
+
+TEN_MINUTE_CELLS = [
+    c for c in pacing.cells("full") if c.rate == "10/min" and c.mode in ("none", "ra1")
+]
+
+
+@pytest.mark.parametrize("cell", TEN_MINUTE_CELLS, ids=lambda c: c.id)
+def test_at_10_per_minute_told_nothing_a_second_429_is_forced(cell: pacing.Cell) -> None:
+    """A bucket of the same size at 5/s, with the same workload and the same 429s, answers
+    the first wave alike (its requests come within a tenth of a second: less than a token of
+    refill at either rate, and the bucket's first 429 is the answer to the request after the
+    burst). After its first 429 the bucket is empty; a client that sends nothing for ``w``
+    seconds then lets the 5/s twin waste ``5 w - burst`` tokens, so it keeps the twin within
+    1.2x of its bound only if ``w <= 0.2 bound + burst / 5``. The 10/min bucket has refilled
+    less than a token by then: that request is a second 429. Two 429s in a run of 30 pages
+    is 6.2 %, over 5 %."""
+    dataset = cell.dataset("full")
+    twin = Dataset(
+        "twin",
+        dataset.streams,
+        dataset.pages,
+        1,
+        1,
+        rate=TWIN_RATE,
+        burst=dataset.burst,
+        success_delay=dataset.success_delay,
+    )
+    bound = pacing.least_time(twin)
+    longest_wait = 0.2 * bound + dataset.burst / TWIN_RATE
+    if cell.mode == "ra1":
+        assert longest_wait >= 1.0  # the twin's own Retry-After: 1 fits: it can be met
+    # The 10/min bucket's level at the first 429 is what it refilled during the first wave.
+    assert TEN_A_MINUTE * (FIRST_WAVE_SPAN + longest_wait) < 1.0
+    pages = dataset.streams * dataset.pages
+    assert 2 / (pages + 2) > pacing.TARGET_429
+
+
+# -- the marking, on made-up runs -----------------------------------------------------------
+
+
+def _run(requests: int, throttled: int, first_wave: int, ratio: float = 1.0) -> dict[str, Any]:
+    return {
+        "ratio": ratio,
+        "requests": requests,
+        "throttled": throttled,
+        "share_429": throttled / requests,
+        "first_wave": first_wave,
+        "share_after_wave": (throttled - first_wave) / requests,
+        "missing_buckets": 0,
+        "problems": [],
+    }
+
+
+def _result(cell: pacing.Cell, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"cell": asdict(cell), "runs": {"ua": runs}}
+
+
+FAN_5S = pacing.Cell("5/s", 20, "none", False, "fan-out")
+
+
+def test_a_429_share_is_out_of_reach_when_every_run_over_5_percent_has_its_first_wave_over() -> (
+    None
+):
+    runs = [_run(100, 12, 8), _run(100, 4, 4), _run(100, 9, 6)]
+    assert pacing.out_of_reach(FAN_5S, "429s", runs) == pacing.FIRST_WAVE
+    # One run over 5 % whose first wave alone is within it: the rest of its 429s decided.
+    runs.append(_run(100, 9, 5))
+    assert pacing.out_of_reach(FAN_5S, "429s", runs) is None
+
+
+def _why(rate: str, burst: int, mode: str, workload: str, target: str) -> str | None:
+    runs = [_run(100, 20, 1, ratio=2.0)]
+    return pacing.out_of_reach(pacing.Cell(rate, burst, mode, False, workload), target, runs)
+
+
+def test_walls_and_shares_of_each_argument_match_only_their_cells() -> None:
+    assert _why("10/min", 5, "ra1", "fan-out", "429s") == pacing.TOLD_NOTHING_10_MIN
+    # ... not with the exact wait: the server says when its next token comes.
+    assert _why("10/min", 5, "exact", "fan-out", "429s") is None
+    assert _why("5/s", 5, "none", "stream", "429s") == pacing.STREAM_5S
+    # With Retry-After: 1 its 50/s twin is over 1.2x anyway (the pause): not shown.
+    assert _why("5/s", 5, "ra1", "stream", "429s") is None
+    assert _why("5/s", 5, "none", "fan-out", "429s") is None
+    for target in ("median", "max"):
+        assert _why("50/s", 20, "ra1", "stream", target) == pacing.PAUSE_IS_BOUND
+        assert _why("50/s", 1, "ra1", "fan-out", target) == pacing.NEEDS_THE_RATE
+        assert _why("50/s", 5, "ra1", "fan-out", target) == pacing.NEEDS_THE_RATE
+        # A bucket of 20: two pauses fit at 45/s, so the count does not close.
+        assert _why("50/s", 20, "ra1", "fan-out", target) is None
+        # A wall at 5/s with Retry-After: 1 is not shown out of reach.
+        assert _why("5/s", 1, "ra1", "fan-out", target) is None
+        assert _why("50/s", 1, "none", "stream", target) is None
+    assert _why("50/s", 1, "ra1", "fan-out", "429s") is None
+
+
+def test_a_cell_is_out_of_reach_only_when_every_miss_is() -> None:
+    cell = pacing.Cell("50/s", 1, "ra1", False, "fan-out")
+    verdict = pacing.evaluate(_result(cell, [_run(306, 6, 5, ratio=1.8)] * 5))
+    assert verdict["pass"] is False
+    assert verdict["reasons"] == [pacing.NEEDS_THE_RATE, pacing.NEEDS_THE_RATE]
+    assert verdict["out_of_reach"] is True
+    # Its 429s over 5 %, after a first wave of 5: open.
+    verdict = pacing.evaluate(_result(cell, [_run(306, 30, 5, ratio=1.8)] * 5))
+    assert verdict["reasons"] == [pacing.NEEDS_THE_RATE, pacing.NEEDS_THE_RATE, pacing.OPEN]
+    assert verdict["out_of_reach"] is False
+    # A lost bucket is never out of reach.
+    lost = _run(306, 6, 5, ratio=1.1)
+    lost["missing_buckets"] = 1
+    verdict = pacing.evaluate(_result(cell, [lost]))
+    assert verdict["misses"] == ["lost or repeated buckets"]
+    assert verdict["reasons"] == [pacing.OPEN]
+    assert verdict["out_of_reach"] is False
+    # A cell that meets every target has no misses, and is not "out of reach".
+    verdict = pacing.evaluate(_result(cell, [_run(301, 1, 1, ratio=1.1)] * 5))
+    assert verdict == {**verdict, "pass": True, "misses": [], "reasons": [], "out_of_reach": False}
+
+
+def test_the_table_says_which_misses_are_out_of_reach_and_counts_the_open_cells() -> None:
+    reach = pacing.Cell("50/s", 5, "ra1", False, "fan-out")
+    open_cell = pacing.Cell("50/s", 20, "ra1", False, "fan-out")
+    results: dict[str, Any] = {"cells": []}
+    for cell in (reach, open_cell):
+        result = _result(cell, [_run(310, 10, 7, ratio=1.35)] * 5)
+        result.update(
+            verdict=pacing.evaluate(result),
+            id=cell.id,
+            virtual=False,
+            bound_s=5.9,
+            dataset=asdict(cell.dataset("full")),
+        )
+        results["cells"].append(result)
+    rows = [line for line in pacing.markdown(results).splitlines() if "| 50/s |" in line]
+    assert rows[0].endswith("| FAIL (out of reach): median 1.35x > 1.2x [needs the rate] |")
+    assert rows[1].endswith("| FAIL: median 1.35x > 1.2x [open] |")
+    assert pacing.open_cells(results) == 1
+
+
+def test_the_readme_gives_each_reason_its_argument() -> None:
+    text = " ".join(README.read_text().split())
+    for reason in (
+        pacing.FIRST_WAVE,
+        pacing.TOLD_NOTHING_10_MIN,
+        pacing.STREAM_5S,
+        pacing.PAUSE_IS_BOUND,
+        pacing.NEEDS_THE_RATE,
+    ):
+        assert f"**[{reason}]**" in text, reason
