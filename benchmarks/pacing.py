@@ -400,7 +400,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # Why a target is out of reach in a cell for any client told nothing but what its server
-# says: each reason is an argument, with its numbers, in the README ("Where a cell misses")
+# says: each reason is an argument, with its numbers, in the README ("Out of reach, or open")
 # and a test. A miss with none of them is open: the pacing may still meet it.
 FIRST_WAVE = "first wave"  # the 429s before the first could be read: over 5 % on their own
 # (tests/test_pacing_first_wave.py: unavoidable without the bucket's size)
