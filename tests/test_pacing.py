@@ -200,6 +200,7 @@ def test_with_the_servers_headers_429s_stay_under_5_percent_and_near_the_bound(
 # more (tests/test_pacing_exact_wait.py); "before" is the share while the waits were ignored.
 # (*) While the probe after a first 429 started at the burst's size per second (20/s, four
 # times the rate, rather than 10/s), the buckets of 20 met one or two 429s fewer.
+# (+) Before a probe's 429 settled when its successes were all its window could hold.
 SHARE_5S: dict[Shape, float] = {
     ("5/s", 1, "none", False, "fan-out"): 10.0,
     ("5/s", 1, "none", False, "stream"): 14.3,
@@ -214,7 +215,7 @@ SHARE_5S: dict[Shape, float] = {
     ("5/s", 1, "exact", True, "fan-out"): 3.2,  # 8.2 before
     ("5/s", 1, "exact", True, "stream"): 0.0,
     ("5/s", 5, "none", False, "fan-out"): 14.3,
-    ("5/s", 5, "none", False, "stream"): 16.7,
+    ("5/s", 5, "none", False, "stream"): 14.3,  # 16.7 (+)
     ("5/s", 5, "none", True, "fan-out"): 12.6,
     ("5/s", 5, "none", True, "stream"): 0.0,
     ("5/s", 5, "ra1", False, "fan-out"): 11.8,  # 10.9 before
@@ -226,7 +227,7 @@ SHARE_5S: dict[Shape, float] = {
     ("5/s", 5, "exact", True, "fan-out"): 6.2,  # 10.9 before
     ("5/s", 5, "exact", True, "stream"): 0.0,
     ("5/s", 20, "none", False, "fan-out"): 19.6,  # 17.4 with a bogus proof (below); 18.9 (*)
-    ("5/s", 20, "none", False, "stream"): 18.9,
+    ("5/s", 20, "none", False, "stream"): 11.8,  # 16.7 (+)
     ("5/s", 20, "none", True, "fan-out"): 14.3,  # 12.6 (*)
     ("5/s", 20, "none", True, "stream"): 0.0,
     ("5/s", 20, "ra1", False, "fan-out"): 21.7,  # 21.1 at 1.18x the bound
@@ -246,6 +247,22 @@ def test_at_5_per_second_without_headers_429s_stay_within_their_pinned_share(
 ) -> None:
     outcome, _ = _ride(shape)
     assert 100 * outcome.throttled_share <= SHARE_5S[shape] + 0.05
+
+
+# 50/s without the server's headers, nothing said: 429s at most (as a share, %), while a
+# probe's 429 probed on whatever its window held (in brackets).
+SHARE_50S_NONE: dict[Shape, float] = {
+    ("50/s", 5, "none", False, "stream"): 3.8,  # (7.4)
+    ("50/s", 5, "none", False, "fan-out"): 4.2,  # (4.8)
+    ("50/s", 20, "none", False, "fan-out"): 6.0,  # (6.2)
+}
+
+
+@pytest.mark.parametrize("shape", list(SHARE_50S_NONE), ids=_shape_id)
+def test_at_50_per_second_a_probe_that_found_the_rate_meets_no_more_429s(shape: Shape) -> None:
+    outcome, least = _ride(shape)
+    assert 100 * outcome.throttled_share <= SHARE_50S_NONE[shape] + 0.05
+    assert outcome.wall <= 1.1 * least
 
 
 def test_pages_slower_than_429s_no_longer_hold_the_pace_at_a_fraction_of_the_rate() -> None:
@@ -269,6 +286,53 @@ def test_a_page_sent_before_a_429_and_back_after_it_raises_the_rate() -> None:
         rate.on_success(Ticket(t, rate.epoch - 1), t + 0.2)
     assert rate.known is not None
     assert rate.known > known_at_cut * 1.1
+
+
+def _probe_met_at_48_per_second(out: int | None) -> AdaptiveRate:
+    """A bucket of 5 (the first wave), then a probe whose successes went at 48/s for a
+    second before its 429; ``out``: requests still out at that 429."""
+    rate = AdaptiveRate()
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.001, 0), 0.002, 0.002, out=0)  # the first wave's 429
+    for i in range(1, 49):
+        rate.on_success(Ticket(0.001 + i / 48, rate.epoch), 0.002 + i / 48)
+    assert rate.probing
+    assert rate.on_throttle(Ticket(1.01, rate.epoch), 1.011, 1.011, out=out)  # the probe's
+    return rate
+
+
+def test_a_probes_429_settles_when_its_successes_are_all_the_window_could_hold() -> None:
+    # 50/s, a bucket of 5, nothing said: the probe's successes proved 48/s, and the window
+    # since the first 429 could have held no more than 50/s had the bucket not filled up
+    # (it was empty at both 429s). Probing on halfway to the pace that met the 429
+    # (hundreds a second here) met a 429 at each halving: a lone stream 4 429s in 54
+    # requests, now 2.
+    settled = _probe_met_at_48_per_second(out=0)
+    assert settled.known is not None
+    assert 46 < settled.known < 50
+    assert not settled.probing
+    assert settled.rate_at(1.011) == pytest.approx(settled.known * 0.985)
+    # Requests still out may have been admitted too (pages slower than 429s): probe on.
+    for out in (None, 10):
+        probing = _probe_met_at_48_per_second(out=out)
+        assert probing.known == settled.known
+        assert probing.probing
+        assert probing.rate_at(1.2) > 1.3 * settled.known
+
+
+def test_a_probes_429_with_a_bucket_of_one_probes_on_whatever_its_window() -> None:
+    # A bucket of one fills up whenever the client falls behind the rate (as the probe
+    # does at its start): its window says little, and settling took a 50/s fan-out from
+    # 1.06x to 1.32x the bound.
+    rate = AdaptiveRate()
+    rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.001, 0), 0.002, 0.002, out=0)
+    assert rate.burst_bound < 2
+    for i in range(1, 49):
+        rate.on_success(Ticket(0.001 + i / 48, rate.epoch), 0.002 + i / 48)
+    assert rate.on_throttle(Ticket(1.01, rate.epoch), 1.011, 1.011, out=0)
+    assert rate.probing
 
 
 def test_pages_back_after_a_probes_429_move_its_cap_halfway_from_what_they_prove() -> None:

@@ -23,10 +23,14 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   server's pause or a drought proves little), or halved when they prove nothing (then
   the probe goes only halfway back, geometrically, to the least rate that met such a
   429; and only once while nothing gets through after a server's wait: its retries came
-  at the server's word, too early, not at the pace), and then grows slowly (1 % of itself
-  per second, or per request interval below a request a second) so a raised limit is
-  found again. Just below means 1.5 %, or 3 % when the 429 came with a server wait: then
-  each further 429 pauses the whole client, so the probe for a raised limit comes later.
+  at the server's word, too early, not at the pace). After a probe's 429 without a wait
+  the probe goes on, halfway to the pace that met it (its successes, sent below the rate
+  most of the time, prove too little), unless they are about all the window since the 429
+  before could have held (a bucket of a few or more, nothing out). Then the rate grows
+  slowly (1 % of itself per second, or per request interval below a request a second) so
+  a raised limit is found again. Just below means 1.5 %, or 3 % when the 429 came with a
+  server wait: then each further 429 pauses the whole client, so the probe for a raised
+  limit comes later.
 * Successes count by when they were sent, not when they came back: a page sent before a
   429 but back after it (pages are slower than 429s) still proves the rate the cut
   assumed, and raises it when it proves more (a probe then goes on from there; after a
@@ -565,11 +569,18 @@ class AdaptiveRate:
         self._logged_rate = self.rate
 
     def on_throttle(
-        self, ticket: Ticket, now: float, resume_at: float, *, exact_wait: float | None = None
+        self,
+        ticket: Ticket,
+        now: float,
+        resume_at: float,
+        *,
+        exact_wait: float | None = None,
+        out: int | None = None,
     ) -> bool:
         """A request let through at ``ticket.sent_at`` got a 429; pacing resumes at
         ``resume_at`` (later than ``now`` when the server asked for a wait). ``exact_wait``:
         the wait it named for the server's next token, when it is exact (``retry-after-ms``).
+        ``out``: how many requests were still out when it came (None: not known).
 
         Returns whether the rate was cut: a 429 of a request sent before the last cut says
         nothing new and is ignored (but its exact wait bounds the rate all the same).
@@ -655,8 +666,10 @@ class AdaptiveRate:
                 # on from what they prove to halfway: if that is too far, the 429 costs a
                 # round trip (no server wait) and, at a few requests a minute, one of the
                 # throttled attempts a request has (RetryPolicy.max_throttled_attempts).
-                cap = (self.rate + previous) / 2.0
-                self._cut_pace = previous
+                # Unless the window since the last 429 shows they prove about all there is.
+                if not self._window_settles(sent, proven, out):
+                    cap = (self.rate + previous) / 2.0
+                    self._cut_pace = previous
             elif paused and previous is not None:
                 # The successes prove too little to settle on (the server's pauses took up
                 # their window): probe on, halfway (geometrically) to the rate that met it.
@@ -809,6 +822,37 @@ class AdaptiveRate:
         if recall is None:
             return MIN_RATE
         return min(recall / DROUGHT_DEPTH, 1.0 / DROUGHT_PROBE)
+
+    def _window_settles(self, sent: float, proven: float, out: int | None) -> bool:
+        """Whether a probe's 429 of a request sent at ``sent`` should settle at what the
+        successes prove (``proven``) instead of probing on: they are about as many as the
+        window since the 429 before it could have held.
+
+        The server's bucket was short of a token at both 429s, and nothing paused the
+        client between them, so it admitted what it refilled in between, give or take a
+        token, less what it could not hold when it filled up. Had it never filled up, the
+        successes sent in between and the requests still out (``out``: they may have been
+        admitted too) would bound the rate by ``(admitted + out + 1) / span``, the span
+        less the network's jitter at both ends. When that is within PROBE_AGAIN of the
+        proof, the probe's successes were not too few (pages not back yet, a pace far below
+        the rate): what probing on could still find is a few per cent, or what the bucket
+        could not hold while the probe started below the rate, for a 429 or two (50/s, a
+        bucket of 5, nothing said: a lone stream met 4 429s in 54 requests, now 2, at 1.08x
+        the bound instead of 1.07x); the steady growth finds the rest. Not with a bucket of
+        about one: it fills up whenever the client falls a request interval behind the rate,
+        as a probe does at its start, so its window says little (50/s, nothing said: the
+        fan-out 1.06x to 1.32x the bound). Not while pages may be out (``out`` unknown).
+        """
+        last = self._last_throttle
+        if out is None or last is None or self._burst_bound < SMALL_BUCKET:
+            return False
+        if any(start < sent and end > last for start, end in self._pauses):
+            return False
+        span = sent - last - 2.0 * REFILL_JITTER
+        if span <= 0.0:
+            return False
+        admitted = sum(1 for s in self._successes if last + SAME_TIME < s < sent - SAME_TIME)
+        return (admitted + out + 1.0) / span <= proven * PROBE_AGAIN
 
     def _ceiling(self, until: float) -> float | None:
         """An upper bound on the server's rate while nothing gets through: its bucket was
@@ -1273,7 +1317,9 @@ class Pacer:
                 self.paused_until = max(self.paused_until, now + pause)
             if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
-                if self._adaptive.on_throttle(ticket, now, resume_at, exact_wait=exact):
+                if self._adaptive.on_throttle(
+                    ticket, now, resume_at, exact_wait=exact, out=self.in_flight
+                ):
                     self._after_cut(ticket, now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
             self._adaptive.on_success(ticket, now)
