@@ -441,13 +441,12 @@ def evaluate(result: dict[str, Any]) -> dict[str, Any]:
     misses, and for each why it is out of reach (:func:`out_of_reach`) or ``"open"``."""
     summaries = {c: _summary(runs) for c, runs in result["runs"].items()}
     ua = summaries.get("ua")
+    cell = Cell(**result["cell"])
     misses: list[str] = []
     reasons: list[str] = []
 
     def miss(text: str, target: str | None) -> None:
-        reason = None
-        if target is not None:
-            reason = out_of_reach(Cell(**result["cell"]), target, result["runs"]["ua"])
+        reason = None if target is None else out_of_reach(cell, target, result["runs"]["ua"])
         misses.append(text)
         reasons.append(reason or OPEN)
 
@@ -476,10 +475,11 @@ def evaluate(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _fmt_verdict(verdict: dict[str, Any]) -> str:
+    word = _verdict_word(verdict)
     if verdict["pass"]:
-        return "PASS"
+        return word
     misses = [f"{m} [{r}]" for m, r in zip(verdict["misses"], verdict["reasons"], strict=True)]
-    return ("FAIL (out of reach): " if verdict["out_of_reach"] else "FAIL: ") + "; ".join(misses)
+    return f"{word}: " + "; ".join(misses)
 
 
 def _fmt_ratio(s: dict[str, Any] | None, spread: bool) -> str:
