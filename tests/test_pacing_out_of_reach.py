@@ -143,6 +143,19 @@ def test_a_cell_is_out_of_reach_only_when_every_miss_is() -> None:
     assert verdict == {**verdict, "pass": True, "misses": [], "reasons": [], "out_of_reach": False}
 
 
+def test_with_the_quick_workloads_only_the_first_wave_is_out_of_reach() -> None:
+    # The arguments count the full matrix's workloads; --quick runs smaller ones.
+    cell = pacing.Cell("50/s", 1, "ra1", False, "fan-out")
+    runs = [_run(24, 4, 1, ratio=1.8)]
+    full = pacing.evaluate(_result(cell, runs))
+    assert full["reasons"] == [pacing.NEEDS_THE_RATE, pacing.NEEDS_THE_RATE, pacing.OPEN]
+    quick = pacing.evaluate({**_result(cell, runs), "dataset": asdict(cell.dataset("quick"))})
+    assert quick["reasons"] == [pacing.OPEN, pacing.OPEN, pacing.OPEN]
+    assert pacing.out_of_reach(cell, "median", runs, full=False) is None
+    first_wave = [_run(24, 4, 3)]
+    assert pacing.out_of_reach(cell, "429s", first_wave, full=False) == pacing.FIRST_WAVE
+
+
 def test_the_table_says_which_misses_are_out_of_reach_and_counts_the_open_cells() -> None:
     reach = pacing.Cell("50/s", 5, "ra1", False, "fan-out")
     open_cell = pacing.Cell("50/s", 20, "ra1", False, "fan-out")
