@@ -205,13 +205,16 @@ def test_a_first_429_soon_after_the_first_request_found_a_full_bucket_drained() 
     # not the 200 ms of a token: 1 / wait (5.56/s) was too fast and met a second 429. A
     # bucket that starts full and holds whole tokens refilled from its first admission (no
     # later than when the first request came back, 0.001) until this request came, its next
-    # token due `wait` after: the rate is at most 1 / (wait + 0.019), 5.03/s.
+    # token due `wait` after: the rate is at most 1 / (wait + 0.019), 5.03/s. And as the
+    # first request's round trip (1 ms) is well under a token interval, it was admitted when
+    # it reached the server, as the 429 was, both a one-way trip after their sends: the
+    # span counts from its send, 1 / (wait + 0.020), 5/s.
     rate = AdaptiveRate()
     rate.started = 0.0
     for i in range(20):
         rate.on_success(Ticket(i * 0.001, 0), i * 0.001 + 0.001)
     assert rate.on_throttle(Ticket(0.020, 0), 0.021, 0.201, exact_wait=0.180)
-    assert rate.wait_rate == pytest.approx(0.99 / 0.199)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.200)
 
 
 def test_the_span_counts_from_when_the_first_request_came_back_not_from_its_send() -> None:
@@ -256,17 +259,90 @@ def test_only_a_first_429_within_a_quarter_of_its_wait_of_the_start_counts_the_s
 
 
 @pytest.mark.parametrize(
-    ("shape", "slowest"),
+    ("out", "interval"),
     [
-        (("5/s", 20, "exact", False, "stream"), 1.02),  # 2 429s before, 1.03x
-        (("5/s", 5, "exact", False, "stream"), 1.02),  # 2, 1.02x
+        (0, 5.999),  # nothing else out: from the success's send, less the wait's rounding
+        (1, 5.799),  # another request out may have taken a token: the wait alone
+        (None, 5.799),  # not known
     ],
-    ids=["5/s-b20-fast-stream", "5/s-b5-fast-stream"],
+)
+def test_a_lone_request_after_a_slow_page_counts_the_span_from_its_send(
+    out: int | None, interval: float
+) -> None:
+    # 10/min, a bucket of one, pages 200 ms slower than 429s (a lone stream): the first
+    # page was admitted when it reached the server and came back 200 ms later; the next
+    # request, sent then, met a 429 naming 5.799 s. Paced by the wait (1 / 5.799 s), the
+    # stream met a second 429 at its next page; the token came 6 s after the first.
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    rate.on_success(Ticket(0.0, 0), 0.201)
+    assert rate.on_throttle(Ticket(0.201, 0), 0.202, 6.0, exact_wait=5.799, out=out)
+    assert rate.wait_rate == pytest.approx(0.99 / interval)
+
+
+def test_a_later_lone_429_counts_its_span_from_the_success_before_it() -> None:
+    # 10/min, a bucket of one, pages as fast as 429s (on loopback, over the virtual clock):
+    # the retry after the first 429 took the token due at 6.0; the next request, paced at
+    # 10/s, met a 429 naming 5.9 s. Paced by that wait, the third page met a third 429.
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.001, 0), 0.002, 6.0, exact_wait=6.0 - 0.002, out=0)
+    rate.on_success(Ticket(6.0, rate.epoch), 6.001)
+    assert rate.on_throttle(Ticket(6.1, rate.epoch), 6.101, 12.001, exact_wait=5.9, out=0)
+    assert rate.wait_rate == pytest.approx(0.99 / 5.999)
+
+
+@pytest.mark.parametrize(
+    ("pages", "sent", "wait", "interval"),
+    [
+        # A slow page at 50/s: its round trip is ten token intervals, so it was admitted
+        # any time in it: only the least span, from when it came back, less the rounding.
+        ([(0.0, 0.2)], 0.201, 0.018, 0.018 + 0.201 - 0.001 - 0.2),
+        # Two pages out together: the one back first may have been admitted last, so the
+        # span says nothing: the wait alone.
+        ([(0.0, 0.0019), (0.001, 0.002)], 0.010, 0.011, 0.011),
+    ],
+    ids=["slow-page", "overlapping"],
+)
+def test_the_span_from_a_send_needs_a_short_round_trip_and_no_other_page_out(
+    pages: list[tuple[float, float]], sent: float, wait: float, interval: float
+) -> None:
+    rate = AdaptiveRate()
+    for at, back in pages:
+        rate.on_success(Ticket(at, 0), back)
+    assert rate.on_throttle(Ticket(sent, 0), sent + 0.001, sent + wait, exact_wait=wait, out=0)
+    assert rate.wait_rate == pytest.approx(0.99 / interval)
+
+
+LONE_STREAMS = [
+    # shape, the slowest wall over its bound, the network's jitter, its seeds
+    (("5/s", 20, "exact", False, "stream"), 1.02, 0.0, [0]),  # 2 429s before, 1.03x
+    (("5/s", 5, "exact", False, "stream"), 1.02, 0.0, [0]),  # 2, 1.02x
+    (("5/s", 1, "exact", False, "stream"), 1.02, 0.001, [0, 1, 2, 3]),  # 1-3 over 8 seeds
+    (("5/s", 5, "exact", False, "stream"), 1.03, 0.003, [0, 1, 2, 3]),  # 2 in 7 seeds of 8
+    (("10/min", 1, "exact", True, "stream"), 1.02, 0.0, [0]),  # 2
+    (("10/min", 5, "exact", True, "stream"), 1.02, 0.0, [0]),  # 2
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "slowest", "jitter", "seed"),
+    [
+        (shape, slowest, jitter, seed)
+        for shape, slowest, jitter, seeds in LONE_STREAMS
+        for seed in seeds
+    ],
+    ids=[
+        f"{shape[0]}-b{shape[1]}-{'slow' if shape[3] else 'fast'}-jitter-{jitter * 1000:g}ms-{seed}"
+        for shape, _, jitter, seeds in LONE_STREAMS
+        for seed in seeds
+    ],
 )
 def test_a_lone_stream_meets_only_its_first_429_when_the_waits_are_exact(
-    shape: tuple[str, int, str, bool, str], slowest: float
+    shape: tuple[str, int, str, bool, str], slowest: float, jitter: float, seed: int
 ) -> None:
-    _, outcome, least = ride(shape)
+    _, outcome, least = ride(shape, jitter=jitter, seed=seed)
     assert outcome.failed == 0
     assert outcome.throttled == 1
     assert outcome.wall <= slowest * least

@@ -75,7 +75,12 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
   from above (at a client's first 429, within a quarter of the wait of its first request,
   ``1 / (wait + span)``, ``span`` from when the first request came back admitted: a bucket
   that started full, of whole tokens, refilled at least that long; ``1 / wait`` paced too
-  fast and met a second 429 whenever the bucket had refilled some of a token), and the
+  fast and met a second 429 whenever the bucket had refilled some of a token; and at any
+  429 of a lone request, nothing else out, ``1 / (sent + wait - back)``, ``back`` when the
+  success before it came back: no token went in between). Both spans count from that
+  success's send instead when its round trip is within 5 % of the span: a server checks
+  its limit when a request reaches it, and the 429, counted from its send, reached it as
+  late (a 10/min stream of 200 ms pages paced by ``1 / wait`` met a second 429). The
   time that token is due moves on by one request interval per request admitted between
   two such 429s, which bounds it from below, and from above when the requests between
   went out at about the rate (the bucket had no time to fill). The pace is then 99 % of
@@ -169,6 +174,8 @@ HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers roun
 EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
 FRESH_SPAN = 0.25  # of the wait: a client's first 429 this soon after its first request
 # found a full bucket drained (see AdaptiveRate.on_throttle)
+ADMISSION_SPREAD = 0.05  # of a token interval: a success's round trip at most this long is
+# taken as admitted when it reached the server, as the 429 after it was (_admitted_span)
 EXACT_TICK = 0.001  # seconds: retry-after-ms is whole milliseconds (rounded either way)
 EXACT_JITTER = 0.005  # seconds: a request may reach the server this much later than the
 # one before it, beyond their sends (an upper bound from two waits allows for it)
@@ -269,6 +276,17 @@ def _wait_ms(headers: Mapping[str, str], wait: float | None) -> float | None:
     return ms if ms / 1000.0 == wait else None  # else Retry-After decided
 
 
+def _admitted_span(due: float, sent: float, back: float) -> float:
+    """From when a success sent at ``sent``, back at ``back``, was admitted to ``due``,
+    when a 429's exact wait said the next token is due (counted from its send). Admitted
+    by ``back`` for sure, so ``due - back`` is the least span; but a server checks its
+    limit when a request reaches it, and the 429, counted from its send, reached it as late
+    (the same way there): so ``due - sent``, unless the success's round trip is more than
+    ADMISSION_SPREAD of the span (a slow page, a busy network: then the least)."""
+    least, arrived = due - back, due - sent
+    return arrived if arrived <= least * (1.0 + ADMISSION_SPREAD) else least
+
+
 def _exact_wait(headers: Mapping[str, str], wait: float | None) -> float | None:
     """``wait`` when it is a token bucket's exact wait for its next token: it came from
     ``retry-after-ms`` and is not a whole number of seconds (a server that rounds its wait
@@ -291,6 +309,9 @@ class AdaptiveRate:
         self._first_throttle: float | None = None
         self.started: float | None = None  # when the client sent its first request
         self._first_back: float | None = None  # when the first of those came back admitted
+        # (sent, back) of the success back last, and whether no other success was out then
+        self._last_ok: tuple[float, float] | None = None
+        self._last_ok_alone = False
         self._early: list[float] = []  # when the successes sent in the second before the
         # first 429 were sent, in order
         self._early_rate = 0.0  # the server's rate then, at least (refills the first wave)
@@ -439,6 +460,9 @@ class AdaptiveRate:
         self._successes.append(ticket.sent_at)
         if self._first_back is None and ticket.sent_at == self.started:
             self._first_back = now
+        before = self._last_ok
+        self._last_ok_alone = before is None or before[1] <= ticket.sent_at
+        self._last_ok = (ticket.sent_at, now)
         if now - ticket.sent_at > self._slowest:
             self._slowest = now - ticket.sent_at
         if self._pending_groups:
@@ -599,12 +623,24 @@ class AdaptiveRate:
             # (of whole tokens) refilled from its first admission until this request came,
             # so its token interval is that span plus the wait (or a whole multiple, above
             # 1 / wait). The span is at least from when the first request came back
-            # admitted (it was admitted before) to when this one was sent.
+            # admitted (it was admitted before) to when this one was sent; from its send
+            # when its round trip was short (_admitted_span).
             started, back = self.started, self._first_back
-            if self._first_throttle is None and started is not None and back is not None:
-                span = ticket.sent_at - back
-                if span > 0.0 and ticket.sent_at - started <= FRESH_SPAN * exact_wait:
-                    high = 1.0 / (exact_wait + span)
+            if (
+                self._first_throttle is None
+                and started is not None
+                and back is not None
+                and back < ticket.sent_at <= started + FRESH_SPAN * exact_wait
+            ):
+                high = 1.0 / _admitted_span(ticket.sent_at + exact_wait, started, back)
+            # A lone request after the success back last, nothing else out: no token went
+            # between that success and this 429, so the token due came one token interval
+            # (or less: tokens were left) after that success was admitted.
+            last = self._last_ok
+            if last is not None and self._last_ok_alone and out == 0 and last[1] <= ticket.sent_at:
+                span = _admitted_span(ticket.sent_at + exact_wait - EXACT_TICK, *last)
+                if span > 0.0:
+                    high = min(high, 1.0 / span)
             self._wait_seen = (now, 0)
             if high < self._wait_high:
                 if not math.isfinite(self._wait_high):
