@@ -234,6 +234,7 @@ def _workload(dataset: Dataset, url: str, client: str) -> Any:
         streams=[dataset.stream_params(i) for i in range(dataset.streams)],
         concurrency=dataset.streams if client == "ua" else None,
         openai_retries=None,  # the SDK's default retries: what its users get
+        throttled=[] if client == "ua" else None,
     )
 
 
@@ -253,8 +254,27 @@ def _check(dataset: Dataset, tallies: list[Any]) -> tuple[int, list[str]]:
     return missing, problems[:5]
 
 
+def first_wave(throttled: list[tuple[float, float]] | None, at_server: int) -> int:
+    """A run's first wave: its 429s of requests sent (headers written) before the client
+    had the answer to any 429, both on the client's clock (``throttled``: each 429's send
+    and answer). Without them (the baselines), the server's count of 429s that reached it
+    within 1 ms of its first (``at_server``): fewer, as a client busy with a burst of
+    pages reads its first 429 some milliseconds after the server wrote it."""
+    if throttled is None:
+        return at_server
+    if not throttled:
+        return 0
+    known = min(answered for _, answered in throttled)
+    return sum(1 for sent, _ in throttled if sent < known)
+
+
 def _figures(
-    dataset: Dataset, bound: float, wall: float, tallies: list[Any], stats: dict[str, Any]
+    dataset: Dataset,
+    bound: float,
+    wall: float,
+    tallies: list[Any],
+    stats: dict[str, Any],
+    trace: list[tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     missing, problems = _check(dataset, tallies)
     status = stats.get("status", {})
@@ -262,7 +282,9 @@ def _figures(
     ok = status.get("200", 0)
     if not problems and ok != dataset.total_pages:
         problems.append(f"{ok} 200s for {dataset.total_pages} pages")
-    throttled, wave = status.get("429", 0), stats.get("first_wave_429", 0)
+    at_server = stats.get("first_wave_429", 0)
+    throttled = status.get("429", 0)
+    wave = first_wave(trace, at_server)
     return {
         "wall_s": wall,
         "ratio": wall / bound if bound > 0 else None,
@@ -270,6 +292,7 @@ def _figures(
         "throttled": throttled,
         "share_429": throttled / requests if requests else 0.0,
         "first_wave": wave,
+        "first_wave_at_server": at_server,
         "share_after_wave": (throttled - wave) / requests if requests else 0.0,
         "missing_buckets": missing,
         "problems": problems,
@@ -290,17 +313,22 @@ def _baselines() -> list[str]:
     return ["naive"] + (["openai"] if importlib.util.find_spec("openai") else [])
 
 
-async def _timed_run(client: str, dataset: Dataset, url: str, limit: float) -> tuple[float, Any]:
+async def _timed_run(
+    client: str, dataset: Dataset, url: str, limit: float
+) -> tuple[float, Any, list[tuple[float, float]] | None]:
+    """The run's wall time, its tallies, and (usage-async) when its 429s were sent and
+    answered."""
     loop = asyncio.get_running_loop()
     run = _client_run(client)
+    workload = _workload(dataset, url, client)
     started = loop.time()
     try:
-        tallies = await asyncio.wait_for(run(_workload(dataset, url, client)), limit)
+        tallies = await asyncio.wait_for(run(workload), limit)
     except asyncio.TimeoutError:
         from .clients import Tally
 
         tallies = [Tally(error=f"not done in {limit:.0f}s") for _ in range(dataset.streams)]
-    return loop.time() - started, tallies
+    return loop.time() - started, tallies, workload.throttled
 
 
 def _time_limit(bound: float) -> float:
@@ -345,9 +373,10 @@ def _run_real(
         for client, r in order:
             key = f"{client}-{r}"
             url = server.base_url(dataset.name, key)
-            wall, tallies = asyncio.run(_timed_run(client, dataset, url, _time_limit(bound)))
+            wall, tallies, trace = asyncio.run(_timed_run(client, dataset, url, _time_limit(bound)))
             stats = server.stats([(dataset.name, key)])[0]
-            runs.setdefault(client, []).append(_figures(dataset, bound, wall, tallies, stats))
+            figures = _figures(dataset, bound, wall, tallies, stats, trace)
+            runs.setdefault(client, []).append(figures)
 
 
 def _run_virtual(
@@ -374,9 +403,10 @@ def _run_virtual(
             for client, r in order:
                 key = f"{client}-{r}"
                 url = base_url(port, dataset.name, key)
-                wall, tallies = await _timed_run(client, dataset, url, _time_limit(bound))
+                wall, tallies, trace = await _timed_run(client, dataset, url, _time_limit(bound))
                 stats = store.stats([(dataset.name, key)])[0]
-                runs.setdefault(client, []).append(_figures(dataset, bound, wall, tallies, stats))
+                figures = _figures(dataset, bound, wall, tallies, stats, trace)
+                runs.setdefault(client, []).append(figures)
         finally:
             await runner.cleanup()
 

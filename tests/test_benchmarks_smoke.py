@@ -268,12 +268,29 @@ def test_the_matrix_table_has_a_row_per_cell(matrix: dict[str, Any]) -> None:
     assert len(rows) == 1 + len(matrix["cells"])  # the header and one row a cell
 
 
+@pytest.mark.parametrize(
+    ("trace", "at_server", "wave"),
+    [
+        # (sent, answered) per 429, on the client's clock: the first answer came at 5.0
+        ([(4.9, 6.0), (0.0, 5.0), (1.0, 5.5), (5.2, 7.0)], 1, 3),
+        ([], 0, 0),  # no 429
+        (None, 2, 2),  # a baseline, not traced: the server's count
+    ],
+    ids=["traced", "no-429", "baseline"],
+)
+def test_the_first_wave_counts_429s_sent_before_the_client_had_a_429s_answer(
+    trace: list[tuple[float, float]] | None, at_server: int, wave: int
+) -> None:
+    assert pacing.first_wave(trace, at_server) == wave
+
+
 def test_each_run_splits_its_429s_into_the_first_wave_and_the_rest(
     matrix: dict[str, Any],
 ) -> None:
     for result in matrix["cells"]:
         for run in result["runs"]["ua"]:
             assert 0 <= run["first_wave"] <= run["throttled"]
+            assert 0 <= run["first_wave_at_server"] <= run["throttled"]
             after = (run["throttled"] - run["first_wave"]) / run["requests"]
             assert run["share_after_wave"] == pytest.approx(after)
     # A fan-out into a bucket of 5 (10 streams, nothing said) meets 429s at its first wave.

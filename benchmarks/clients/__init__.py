@@ -24,7 +24,8 @@ class Workload:
     ``concurrency`` is usage-async's ``max_concurrency`` (None: its default);
     ``openai_retries`` the SDK's ``max_retries`` (None: its default). ``mark`` is called
     once, when stream 0 has delivered ``mark_at`` buckets (the memory scenario's
-    one-page steady state).
+    one-page steady state). ``throttled``, when a list (usage-async only): for each request
+    that met a 429, the loop time its headers were written and its answer came, appended.
     """
 
     base_url: str
@@ -33,6 +34,7 @@ class Workload:
     openai_retries: int | None = 0
     mark_at: int = -1
     mark: Callable[[], None] = field(default=lambda: None)
+    throttled: list[tuple[float, float]] | None = None
 
 
 @dataclass

@@ -8,7 +8,12 @@ gathered, every other setting the client's default unless the scenario sets
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
+from types import SimpleNamespace
 from typing import Any
+
+import aiohttp
 
 from usage_async import Endpoint, UsageClient
 
@@ -16,6 +21,8 @@ from ..scenarios import API_KEY
 from . import Tally, Workload, record_errors
 
 __all__ = ["run"]
+
+_DEFAULT_CONCURRENCY: int = inspect.signature(UsageClient).parameters["max_concurrency"].default
 
 
 async def _stream(
@@ -36,13 +43,43 @@ async def _stream(
         tally.results, tally.input_tokens = results, tokens
 
 
+def _traced_session(
+    concurrency: int, throttled: list[tuple[float, float]]
+) -> aiohttp.ClientSession:
+    """A session like the client's own (one connection per concurrency slot) that appends
+    to ``throttled``, for each request that met a 429, the loop time its headers were
+    written and the time its answer came."""
+    loop = asyncio.get_running_loop()
+
+    async def headers_sent(_: Any, context: SimpleNamespace, __: Any) -> None:
+        context.sent = loop.time()
+
+    async def ended(_: Any, context: SimpleNamespace, params: Any) -> None:
+        if params.response.status == 429:
+            throttled.append((context.sent, loop.time()))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(headers_sent)
+    trace.on_request_end.append(ended)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency), trace_configs=[trace]
+    )
+
+
 async def run(workload: Workload) -> list[Tally]:
     """Read every stream of ``workload`` to its end with one fresh client."""
     tallies = [Tally() for _ in workload.streams]
     options: dict[str, Any] = {}
     if workload.concurrency is not None:
         options["max_concurrency"] = workload.concurrency
-    async with UsageClient(api_key=API_KEY, base_url=workload.base_url, **options) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        if workload.throttled is not None:
+            limit = workload.concurrency or _DEFAULT_CONCURRENCY
+            session = _traced_session(limit, workload.throttled)
+            options["session"] = await stack.enter_async_context(session)
+        client = await stack.enter_async_context(
+            UsageClient(api_key=API_KEY, base_url=workload.base_url, **options)
+        )
         endpoint = client.endpoint("completions")
         outcomes = await asyncio.gather(
             *(
