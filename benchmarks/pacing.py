@@ -447,7 +447,20 @@ STREAM_5S = "5/s stream told nothing"  # two 429s at least, without waits (READM
 PAUSE_IS_BOUND = "a pause is the bound"  # a 50/s stream's one pause of 1 s: 2x at best
 NEEDS_THE_RATE = "needs the rate"  # one pause, then the rate within 5 %: no client told
 # nothing keeps both 50/s and 45/s within 1.2x (tests/test_pacing_pause_window.py)
+FASTER_TWIN = "a faster twin"  # a lone stream's second 429 is forced: a faster bucket
+# answers alike until then, and without it takes over 1.2x (tests/test_pacing_out_of_reach.py)
 OPEN = "open"
+REASONS = (FIRST_WAVE, TOLD_NOTHING_10_MIN, STREAM_5S, PAUSE_IS_BOUND, NEEDS_THE_RATE, FASTER_TWIN)
+
+# The lone streams FASTER_TWIN holds for, each with that bucket (its rate /s, its size);
+# and those whose second 429's pause alone takes the stream over 1.2x, so the wall as well.
+FASTER_TWINS = {
+    "5/s b1 ra1 fast stream": (5.5, 1),
+    "5/s b5 ra1 fast stream": (6.1, 5),
+    "5/s b20 ra1 fast stream": (6.1, 20),
+    "10/min b20 exact slow stream": (1 / 3, 19),
+}
+TWIN_WALLS = {"5/s b1 ra1 fast stream"}
 
 
 def out_of_reach(
@@ -469,7 +482,11 @@ def out_of_reach(
             return TOLD_NOTHING_10_MIN
         if cell.mode == "none" and cell.rate == "5/s" and cell.workload == "stream":
             return STREAM_5S
+        if cell.id in FASTER_TWINS:
+            return FASTER_TWIN
         return None
+    if full and target == "median" and cell.id in TWIN_WALLS:
+        return FASTER_TWIN
     if full and target in ("median", "max") and cell.rate == "50/s" and cell.mode == "ra1":
         if cell.workload == "stream":
             return PAUSE_IS_BOUND
