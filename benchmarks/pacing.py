@@ -258,8 +258,8 @@ def first_wave(throttled: list[tuple[float, float]] | None, at_server: int) -> i
     """A run's first wave: its 429s of requests sent (headers written) before the client
     had the answer to any 429, both on the client's clock (``throttled``: each 429's send
     and answer). Without them (the baselines), the server's count of 429s that reached it
-    within 1 ms of its first (``at_server``): fewer, as a client busy with a burst of
-    pages reads its first 429 some milliseconds after the server wrote it."""
+    within 1 ms of its first (``at_server``): mostly fewer, as a client busy with a burst
+    of pages reads its first 429 some milliseconds after the server wrote it."""
     if throttled is None:
         return at_server
     if not throttled:
