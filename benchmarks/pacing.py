@@ -504,11 +504,11 @@ def evaluate(result: dict[str, Any]) -> dict[str, Any]:
     ran = result.get("dataset")  # (None: made up, taken as the full workload)
     sized = cell.dataset("full")
     full = ran is None or (ran["streams"], ran["pages"]) == (sized.streams, sized.pages)
+    ua_runs = result["runs"].get("ua", [])
     misses: list[str] = []
     reasons: list[str] = []
 
     def miss(text: str, target: str | None) -> None:
-        ua_runs = result["runs"]["ua"]
         reason = None if target is None else out_of_reach(cell, target, ua_runs, full=full)
         misses.append(text)
         reasons.append(reason or OPEN)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pacing_sim import TokenBucketServer
 
 from benchmarks import pacing
 from benchmarks.scenarios import Dataset
@@ -69,14 +70,10 @@ ROUND_TRIP = 0.001  # seconds: a page as fast as a 429 is back this soon on loop
 
 
 def _replay(rate: float, burst: int, sends: list[float]) -> tuple[list[bool], float]:
-    """A bucket full at 0 meets requests at ``sends``: which it admits, and its level after."""
-    tokens, stamp, admitted = float(burst), 0.0, []
-    for at in sends:
-        tokens = min(float(burst), tokens + (at - stamp) * rate)
-        stamp = at
-        admitted.append(tokens >= 1.0)
-        tokens -= 1.0 if tokens >= 1.0 else 0.0
-    return admitted, tokens
+    """A bucket full at 0 (the simulator's) meets requests at ``sends``: which it admits,
+    and its level after."""
+    bucket = TokenBucketServer(rate=rate, burst=burst)
+    return [bucket.admit(at) for at in sends], bucket.tokens
 
 
 @pytest.mark.parametrize("cell_id", sorted(pacing.FASTER_TWINS))
