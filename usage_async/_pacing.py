@@ -305,6 +305,7 @@ class AdaptiveRate:
         self.window: float | None = float(INITIAL_WINDOW)  # in-flight cap before any 429
         self.probing = False
         self.epoch = 0  # bumped at each cut; a 429 of an older ticket cannot cut again
+        self.cut_epoch = 0  # the epoch the latest cut began
         self.known: float | None = None  # the best proven lower bound on the server's rate
         self._first_throttle: float | None = None
         self.started: float | None = None  # when the client sent its first request
@@ -746,6 +747,7 @@ class AdaptiveRate:
         self._cut_due = due if self._trust_waits else None
         self._last_throttle = sent
         self.epoch += 1
+        self.cut_epoch = self.epoch
         log.info(
             "rate limited (429): pacing requests at %.3g/s (was %s)",
             self.rate,
@@ -1190,11 +1192,20 @@ class Pacer:
         self._waiters.append(waiter)
         self._schedule()
         try:
-            return await waiter
+            ticket = await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._give_back(waiter.result())  # it was our turn: pass it on
             raise
+        adaptive = self._adaptive
+        if adaptive is not None and ticket.epoch < adaptive.cut_epoch:
+            # The turn was handed out before a 429 cut the pace, and taken up after it (the
+            # 429's answer was read in between): the request has not gone, so it waits for a
+            # turn at the new pace. (Its own turn is not given back: the cut emptied the
+            # bucket it came from, or it came from none, before the first 429.)
+            self._withdraw(ticket)
+            return await self.acquire()
+        return ticket
 
     def fail_waiters(self, error: type[BaseException]) -> None:
         """End every wait for a turn with ``error`` (the client is closing)."""
@@ -1214,6 +1225,15 @@ class Pacer:
         if out > 1 or ticket.seq == self._batch_seq:
             self._batches[ticket.seq] = (total, out - 1)
         return total, out - 1
+
+    def _withdraw(self, ticket: Ticket) -> None:
+        """The request of ``ticket`` was not sent after all: forget it, but keep its turn."""
+        self._back(ticket)
+        self.requests -= 1
+        for entry in reversed(self._log):
+            if entry[1] == ticket.sent_at:
+                self._log.remove(entry)
+                break
 
     def _give_back(self, ticket: Ticket) -> None:
         self._back(ticket)
