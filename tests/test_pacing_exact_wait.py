@@ -378,3 +378,42 @@ def test_a_429s_wait_counts_from_when_its_answer_came_not_from_its_send() -> Non
     assert rate.on_throttle(Ticket(0.042, rate.epoch), 0.0425, 0.0445, exact_wait=0.001)
     assert rate.known is not None
     assert 45.0 <= rate.known <= 50.0  # 35.7 counted from the sends
+
+
+def test_a_cut_far_under_the_waits_bound_probes_back_up_to_it_with_a_bucket_of_one() -> None:
+    # 50/s, a bucket of one, pages 200 ms slower than 429s, on a busy machine: a 429 came
+    # while the pages paced at the waits' bound were still out, so what came back proved
+    # 14/s; paced there, growing 1 % a second, a run took 2-3x its bound (loopback, beside
+    # two busy processes). With a bucket of about one the waits' bound is the rate within
+    # the bucket's rounding: probe back up to it, as after a drought.
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    for _ in range(3):  # the first wave: one page admitted (still out), three 429s
+        rate.on_throttle(Ticket(0.0, 0), 0.001, 0.021, exact_wait=0.019, out=3)
+    first = rate.epoch
+    rate.on_throttle(Ticket(0.045, first), 0.046, 0.056, exact_wait=0.009, out=2)
+    rate.on_success(Ticket(0.0, 0), 0.2)
+    rate.on_success(Ticket(0.02, first), 0.22)  # sent during the drought: not one
+    rate.on_success(Ticket(0.056, rate.epoch), 0.257)
+    rate.on_throttle(Ticket(0.25, rate.epoch), 0.251, 0.26, exact_wait=0.009, out=3)
+    bound = rate.wait_rate
+    assert bound is not None
+    assert rate.rate_at(0.26) == pytest.approx(13.47, abs=0.01)  # what the pages proved
+    now = 0.26
+    for _ in range(20):  # pages sent at the pace, back 200 ms later
+        now += 0.02
+        rate.on_success(Ticket(now - 0.2, rate.epoch), now)
+    assert rate.rate_at(0.7) == pytest.approx(bound)  # back at the waits' bound
+
+
+@pytest.mark.parametrize("jitter", [0.003, 0.005])
+def test_with_a_bucket_of_one_and_slow_pages_no_jitter_seed_runs_far_from_the_bound(
+    jitter: float,
+) -> None:
+    # The same cut on the virtual clock, the network's jitter standing in for the busy
+    # machine: 8 seeds took up to 2.13x (3 ms) and 2.28x (5 ms) before, now 1.67x and 1.69x.
+    for seed in range(8):
+        _, outcome, least = ride(("50/s", 1, "exact", True, "fan-out"), jitter=jitter, seed=seed)
+        assert outcome.wall <= 1.8 * least, seed
+        assert outcome.throttled_share <= 0.05, seed
+        assert outcome.failed == 0

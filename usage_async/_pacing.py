@@ -183,6 +183,8 @@ EXACT_STEADY = 1.5  # request intervals: requests at most this far apart between
 # 429s leave the server's bucket no time to fill up
 EXACT_CONTRADICTED = 1.05  # successes proving this much more than that: the waits were not
 # exact after all, trust none again
+EXACT_FAR = 0.5  # a cut that leaves the pace under this share of the waits' bound, with a
+# bucket of about one, probes back up to that bound (AdaptiveRate.on_throttle)
 EXACT_EXPIRES = 100  # successes, and
 EXACT_EXPIRES_AFTER = 60.0  # seconds, without a 429 naming an exact wait: the bound those
 # waits set is dropped, so a limit raised later is found (at a 429 a minute at most)
@@ -728,6 +730,19 @@ class AdaptiveRate:
             # The exact waits bound the rate from above: pace just under that bound
             # instead of probing for it, 429 by 429.
             self.rate, self.probing, cap = capped, False, None
+        elif (
+            capped is not None
+            and due is not None
+            and self.rate < capped * EXACT_FAR
+            and not self.probing
+            and self._burst_bound < SMALL_BUCKET
+        ):
+            # Pages still out when the 429 came (slow ones) proved far less than the waits
+            # allow; with a bucket of about one those waits are the rate within its rounding,
+            # so probe back up to them instead of growing 1 % a second (50/s, slow pages, a
+            # busy machine: 2-3x the bound in half the runs; on the virtual clock with 5 ms
+            # of jitter, 1.68x and up to 2.28x, now 1.48x and up to 1.69x).
+            self.probing, cap = True, capped
         self._unceiled = None
         if ceiling is not None and ceiling / DROUGHT_CUT < self.rate:
             # Kept until a request sent during the drought turns out to have succeeded.
