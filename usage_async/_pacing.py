@@ -1242,7 +1242,8 @@ class Pacer:
         return total, out - 1
 
     def _withdraw(self, ticket: Ticket) -> None:
-        """The request of ``ticket`` was not sent after all: forget it, but keep its turn."""
+        """The request of ``ticket`` was not sent after all: forget it (its turn is not given
+        back: see acquire)."""
         self._back(ticket)
         self.requests -= 1
         for entry in reversed(self._log):
