@@ -734,14 +734,14 @@ class AdaptiveRate:
             capped is not None
             and due is not None
             and self.rate < capped * EXACT_FAR
-            and not self.probing
             and self._burst_bound < SMALL_BUCKET
         ):
-            # Pages still out when the 429 came (slow ones) proved far less than the waits
-            # allow; with a bucket of about one those waits are the rate within its rounding,
-            # so probe back up to them instead of growing 1 % a second (50/s, slow pages, a
-            # busy machine: 2-3x the bound in half the runs; on the virtual clock with 5 ms
-            # of jitter, 1.68x and up to 2.28x, now 1.48x and up to 1.69x).
+            # (Not probing: that was the branch above.) Pages still out when the 429 came
+            # (slow ones) proved far less than the waits allow; with a bucket of about one
+            # those waits are the rate within its rounding, so probe back up to them instead
+            # of growing 1 % a second (50/s, slow pages, a busy machine: 2-3x the bound in
+            # half the runs; on the virtual clock with 5 ms of jitter, 1.68x and up to 2.28x,
+            # now 1.48x and up to 1.69x).
             self.probing, cap = True, capped
         self._unceiled = None
         if ceiling is not None and ceiling / DROUGHT_CUT < self.rate:
