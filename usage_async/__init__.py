@@ -54,6 +54,7 @@ if TYPE_CHECKING:
         WebSearchCallsParams,
     )
     from ._rows import Row, arows, columns, rows
+    from ._transport import PacingConnector
     from .budgets import (
         BudgetLine,
         BudgetReport,
@@ -136,6 +137,7 @@ _LAZY: dict[str, str] = {
     "ListEndpoint": ".client",
     "PaceStats": ".client",
     "UsageClient": ".client",
+    "PacingConnector": "._transport",
     "Directory": ".directory",
     "Name": ".directory",
     "Owner": ".directory",
@@ -288,6 +290,7 @@ __all__ = [
     "OrganizationSpendLimit",
     "Owner",
     "PaceStats",
+    "PacingConnector",
     "Page",
     "PaginationError",
     "Period",

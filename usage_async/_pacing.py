@@ -2,7 +2,9 @@
 
 Every attempt awaits :meth:`Pacer.acquire` before it takes a concurrency slot, and hands
 its outcome to :meth:`Pacer.release`. A paced wait is not a retry: it holds no slot and uses
-up no attempt.
+up no attempt. An attempt whose turn a 429 overtook before its request was written (while
+it waited for a slot or a new connection: :meth:`Pacer.overtaken`) is withdrawn and waits
+for a new turn.
 
 ``rate_limit="adaptive"`` (the default) works like the AWS SDKs' adaptive retry mode, with
 a better estimate of the server's rate, because the admin endpoints allow only a few
@@ -1212,15 +1214,25 @@ class Pacer:
             if waiter.done() and not waiter.cancelled():
                 self._give_back(waiter.result())  # it was our turn: pass it on
             raise
-        adaptive = self._adaptive
-        if adaptive is not None and ticket.epoch < adaptive.cut_epoch:
+        if self.overtaken(ticket):
             # The turn was handed out before a 429 cut the pace, and taken up after it (the
             # 429's answer was read in between): the request has not gone, so it waits for a
-            # turn at the new pace. (Its own turn is not given back: the cut emptied the
-            # bucket it came from, or it came from none, before the first 429.)
-            self._withdraw(ticket)
+            # turn at the new pace.
+            self.withdraw(ticket)
             return await self.acquire()
         return ticket
+
+    def overtaken(self, ticket: Ticket) -> bool:
+        """Whether a 429 came back after ``ticket``'s turn was handed out and cut the pace
+        or paused the client: a request not sent yet should then wait for a new turn
+        (:meth:`withdraw`, then :meth:`acquire`)."""
+        if not self._enabled:
+            return False
+        adaptive = self._adaptive
+        if adaptive is not None and ticket.epoch < adaptive.cut_epoch:
+            return True
+        # (No turn is handed out during a pause: this one began after the turn.)
+        return self.paused_until > self._now()
 
     def fail_waiters(self, error: type[BaseException]) -> None:
         """End every wait for a turn with ``error`` (the client is closing)."""
@@ -1241,9 +1253,10 @@ class Pacer:
             self._batches[ticket.seq] = (total, out - 1)
         return total, out - 1
 
-    def _withdraw(self, ticket: Ticket) -> None:
-        """The request of ``ticket`` was not sent after all: forget it (its turn is not given
-        back: see acquire)."""
+    def withdraw(self, ticket: Ticket) -> None:
+        """The request of ``ticket`` was not sent after all: forget it. Its turn is not given
+        back: the cut that overtook it emptied the bucket it came from (or it came from
+        none, before the first 429)."""
         self._back(ticket)
         self.requests -= 1
         for entry in reversed(self._log):

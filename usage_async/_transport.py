@@ -7,19 +7,60 @@ maps aiohttp's errors to ours and never decides anything about the response.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 from yarl import URL
 
 from .errors import APIConnectionError, APITimeoutError, ClientClosedError, ConfigurationError
 
-__all__ = ["Response", "Transport", "is_loopback", "proxy_for"]
+__all__ = ["HeldBackError", "PacingConnector", "Response", "Transport", "is_loopback", "proxy_for"]
 
 Response = tuple[int, Mapping[str, str], bytes]
 """``(status, headers, body)`` of one GET."""
+
+# The request the current task is sending: whether to hold it back once its connection is
+# ready (see PacingConnector). A context variable, as aiohttp hands a connector nothing of
+# the caller's but the request.
+_hold: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "usage_async_hold", default=None
+)
+
+
+class HeldBackError(Exception):
+    """The request was held back once its connection was ready (nothing was written)."""
+
+
+class PacingConnector(aiohttp.TCPConnector):
+    """An ``aiohttp.TCPConnector`` that lets a :class:`~usage_async.UsageClient` hold back a
+    request once its connection is ready, before anything is written.
+
+    A request waits for a connection of its own when none is idle (a new one takes a
+    handshake; 30 streams started at once each open one). A 429 read meanwhile may have cut
+    the client's pace or paused it: the request then waits for a new turn instead of going
+    on the old one and meeting a 429 of its own. The client's own session uses this
+    connector; borrow a session built on one (``aiohttp.ClientSession(connector=
+    PacingConnector(limit=...))``) to keep that, as a session on any other connector sends
+    such requests anyway. Requests other than a client's are never held back.
+    """
+
+    async def connect(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        """A connection for ``req`` (from the pool or new), unless its client holds it back
+        now (:class:`HeldBackError`; the connection goes back to the pool)."""
+        connection = await super().connect(req, traces, timeout)
+        hold = _hold.get()
+        if hold is not None and hold():
+            connection.release()
+            raise HeldBackError
+        return connection
 
 
 class Transport:
@@ -78,16 +119,18 @@ class Transport:
                 raise ClientClosedError("this UsageClient is closed")
             self._proxy = proxy_for(url)
             session = self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_concurrency),
+                connector=PacingConnector(limit=self._max_concurrency),
                 headers=self._headers,
             )
             self._request_headers = None
         return session
 
-    async def get(self, url: URL) -> Response:
+    async def get(self, url: URL, hold: Callable[[], bool] | None = None) -> Response:
         """Send one GET and read the whole response; redirects are not followed.
 
-        Holds a concurrency slot from before connecting until the body is read.
+        Holds a concurrency slot from before connecting until the body is read. ``hold``
+        is asked once the connection is ready (with a :class:`PacingConnector`): True
+        raises :class:`HeldBackError`, and nothing is sent.
         """
         async with self._slots:
             session = self._get_session(url)  # after any wait for a slot: aclose may have run
@@ -96,6 +139,7 @@ class Transport:
             if not self._owns_session and url.scheme == "http":
                 _refuse_proxy_in_clear(session, url)
             self._in_flight += 1
+            held = _hold.set(hold)
             try:
                 async with session.get(
                     url,
@@ -118,6 +162,7 @@ class Transport:
                     ) from exc
                 raise APIConnectionError(f"connection failed: {exc}") from exc
             finally:
+                _hold.reset(held)
                 self._in_flight -= 1
 
     def reopen(self) -> None:

@@ -33,7 +33,7 @@ from ._list_query import ListQuery, build_list_query
 from ._lists import LISTS, SPEND_ALERT_LISTS, ListSpec
 from ._pagination import iter_buckets, iter_list_items, iter_list_pages, iter_pages
 from ._query import Query, build_query
-from ._transport import Response, Transport, is_loopback
+from ._transport import HeldBackError, Response, Transport, is_loopback
 from ._version import __version__
 from .errors import (
     ClientClosedError,
@@ -535,33 +535,40 @@ class UsageClient:
         """One paced GET: the raw response, or the transport's error; logged at DEBUG."""
         if self._transport.closed:
             raise ClientClosedError("this UsageClient is closed")
-        meter, clock = self._meter, asyncio.get_running_loop().time
-        queued = clock()
-        meter.waiting += 1
-        try:
-            ticket = await self._pacer.acquire()
-        finally:
-            meter.waiting -= 1
-        meter.waited += clock() - queued
-        started = time.perf_counter()
-        try:
-            response = await self._transport.get(url)
-        except BaseException as exc:
-            self._pacer.release(ticket, None, {})
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "GET %s failed after %.0f ms: %s (attempt %d)",
-                    url.raw_path_qs,
-                    (time.perf_counter() - started) * 1000,
-                    type(exc).__name__,
-                    attempt,
-                )
-            raise
-        self._pacer.release(ticket, response[0], response[1])
+        meter, clock, pacer = self._meter, asyncio.get_running_loop().time, self._pacer
+        while True:
+            queued = clock()
+            meter.waiting += 1
+            try:
+                ticket = await pacer.acquire()
+            finally:
+                meter.waiting -= 1
+            meter.waited += clock() - queued
+            started = time.perf_counter()
+            hold = functools.partial(pacer.overtaken, ticket)
+            try:
+                response = await self._transport.get(url, hold)
+            except HeldBackError:
+                # A 429 overtook its turn while it waited for a slot or a connection.
+                pacer.withdraw(ticket)
+                continue
+            except BaseException as exc:
+                pacer.release(ticket, None, {})
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "GET %s failed after %.0f ms: %s (attempt %d)",
+                        url.raw_path_qs,
+                        (time.perf_counter() - started) * 1000,
+                        type(exc).__name__,
+                        attempt,
+                    )
+                raise
+            break
+        pacer.release(ticket, response[0], response[1])
         if response[0] == 429:
             meter.rate_limited += 1
-        if self._pacer.paused_until > meter.pause_end:  # a server's wait pauses the client
-            meter.pause_until(clock(), self._pacer.paused_until)
+        if pacer.paused_until > meter.pause_end:  # a server's wait pauses the client
+            meter.pause_until(clock(), pacer.paused_until)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "GET %s -> %d in %.0f ms (x-request-id %s, attempt %d)",

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from usage_async import Endpoint, UsageClient
+from usage_async import Endpoint, PacingConnector, UsageClient
 
 from ..scenarios import API_KEY
 from . import Tally, Workload, record_errors
@@ -46,9 +46,9 @@ async def _stream(
 def _traced_session(
     concurrency: int, throttled: list[tuple[float, float]]
 ) -> aiohttp.ClientSession:
-    """A session like the client's own (one connection per concurrency slot) that appends
-    to ``throttled``, for each request that met a 429, the loop time its headers were
-    written and the time its answer came."""
+    """A session like the client's own (its connector, one connection per concurrency
+    slot) that appends to ``throttled``, for each request that met a 429, the loop time its
+    headers were written and the time its answer came."""
     loop = asyncio.get_running_loop()
 
     async def headers_sent(_: Any, context: SimpleNamespace, __: Any) -> None:
@@ -62,7 +62,7 @@ def _traced_session(
     trace.on_request_headers_sent.append(headers_sent)
     trace.on_request_end.append(ended)
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency), trace_configs=[trace]
+        connector=PacingConnector(limit=concurrency), trace_configs=[trace]
     )
 
 
