@@ -417,3 +417,28 @@ def test_with_a_bucket_of_one_and_slow_pages_no_jitter_seed_runs_far_from_the_bo
         assert outcome.wall <= 1.8 * least, seed
         assert outcome.throttled_share <= 0.05, seed
         assert outcome.failed == 0
+
+
+def test_pages_back_after_an_exact_wait_tighten_the_waits_bound_too() -> None:
+    # 5/s, slow pages (200 ms): the first wait left the bound at 5.13/s (the bucket had
+    # refilled 5 ms), and a later 429 came while the page sent before it was still out, so
+    # the requests between the two waits did not look steady. Once it is back they do, and
+    # bound the rate from above as they would have at the 429 (before, the pace went back
+    # up to 5.08/s and met a 429 every few seconds).
+    rate = AdaptiveRate()
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.2)
+    assert rate.on_throttle(Ticket(0.005, 0), 0.006, 0.2, exact_wait=0.195)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.195)
+    for i in range(8):  # at the rate, each page back 200 ms after it was sent
+        rate.on_success(Ticket(0.2 + i * 0.2, rate.epoch), 0.4 + i * 0.2)
+    out = Ticket(1.8, rate.epoch)  # admitted, its page back at 2.0
+    assert rate.on_throttle(Ticket(1.997, rate.epoch), 1.998, 2.0, exact_wait=0.003)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.195)  # a page out: no bound yet
+    rate.on_success(out, 2.0)
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None
+    assert 0.99 * 4.99 < wait_rate < 5.0  # 9 / (1.8 s - rounding and jitter), less 1 %
+    paced = rate.rate_at(3.0)
+    assert paced is not None
+    assert paced <= wait_rate

@@ -932,7 +932,15 @@ class AdaptiveRate:
         if due is not None and self._trust_waits and math.isfinite(self._wait_high):
             # The pages admitted between two exact waits count too (at a 429 that came
             # 3 ms early, only one of two was back: half the rate, for the rest of a run).
-            proven = self._with_tokens(proven, self._token_bounds(cut[0], due)[0])
+            # So do they for the waits' upper bound: with a page still out when the 429 came,
+            # the requests between the two waits did not look steady (5/s, a bucket of 5,
+            # slow pages, on loopback: the pace went back up to the first wait's loose
+            # bound, 5.08/s, and met a 429 every 6 s).
+            best, high = self._token_bounds(cut[0], due)
+            if high < self._wait_high:
+                self._wait_high = high
+                log.debug("the server's waits say at most %.4g requests/s", high)
+            proven = self._with_tokens(proven, best)
         if proven is None or (self.known is not None and proven <= self.known):
             return
         self.known = proven
