@@ -442,3 +442,21 @@ def test_pages_back_after_an_exact_wait_tighten_the_waits_bound_too() -> None:
     paced = rate.rate_at(3.0)
     assert paced is not None
     assert paced <= wait_rate
+
+
+def test_successes_sent_before_a_429_came_back_do_not_contradict_its_wait() -> None:
+    # A fan-out's first wave on new connections: the request that met the first 429 was
+    # sent at 10 ms but reached the server after the eight sent 11-19 ms, which it
+    # admitted; its answer came at 25 ms. Counted from the 429's send, those eight and one
+    # success right after the wait "proved" 4000/s against the wait's 5/s, and the client
+    # paced as if told nothing (5/s, a bucket of 20, slow pages: up to 1.21x the bound).
+    # Only a request sent after the answer surely reached the server after the 429.
+    rate = AdaptiveRate()
+    for i in range(20):
+        rate.on_success(Ticket(i * 0.001, 0), i * 0.001 + 0.001)
+    assert rate.on_throttle(Ticket(0.010, 0), 0.025, 0.22, exact_wait=0.195)
+    rate.on_success(Ticket(0.221, rate.epoch), 0.222)
+    assert rate.on_throttle(Ticket(0.25, rate.epoch), 0.251, 0.421, exact_wait=0.17)
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None  # still trusted
+    assert wait_rate <= 0.99 / 0.195
