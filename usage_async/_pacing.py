@@ -1267,8 +1267,8 @@ class Pacer:
 
     def withdraw(self, ticket: Ticket) -> None:
         """The request of ``ticket`` was not sent after all: forget it. Its turn is not given
-        back: the cut that overtook it emptied the bucket it came from (or it came from
-        none, before the first 429)."""
+        back: a cut that overtook it emptied the bucket it came from (or it came from none,
+        before the first 429), and a server's pause refills the bucket as it passes."""
         self._back(ticket)
         self.requests -= 1
         for entry in reversed(self._log):
