@@ -779,11 +779,15 @@ class AdaptiveRate:
         rate from it and each such 429 before (:meth:`_token_bounds`); the upper bound
         lowers the waits' bound, and the 429 is kept for the next."""
         best, high = self._token_bounds(sent, due)
+        self._tighten_waits(high)
+        self._token_due.append((sent, due, answered))
+        return best
+
+    def _tighten_waits(self, high: float) -> None:
+        """Two exact waits bound the rate by ``high`` from above: keep the least bound."""
         if high < self._wait_high:
             self._wait_high = high
             log.debug("the server's waits say at most %.4g requests/s", high)
-        self._token_due.append((sent, due, answered))
-        return best
 
     def _with_tokens(self, proven: float | None, paced: float | None) -> float | None:
         """What the successes prove, or the exact waits' lower bound when that is more
@@ -941,9 +945,7 @@ class AdaptiveRate:
             # slow pages, on loopback: the pace went back up to the first wait's loose
             # bound, 5.08/s, and met a 429 every 6 s).
             best, high = self._token_bounds(cut[0], due)
-            if high < self._wait_high:
-                self._wait_high = high
-                log.debug("the server's waits say at most %.4g requests/s", high)
+            self._tighten_waits(high)
             proven = self._with_tokens(proven, best)
         if proven is None or (self.known is not None and proven <= self.known):
             return
@@ -1243,8 +1245,10 @@ class Pacer:
         adaptive = self._adaptive
         if adaptive is not None and ticket.epoch < adaptive.cut_epoch:
             return True
-        # (No turn is handed out during a pause: this one began after the turn.)
-        return self.paused_until > self._now()
+        # (No turn is handed out during a pause: one still on began after the turn. A pause
+        # over by the turn is not on now, and needs no look at the clock.)
+        until = self.paused_until
+        return until > ticket.sent_at and until > self._now()
 
     def fail_waiters(self, error: type[BaseException]) -> None:
         """End every wait for a turn with ``error`` (the client is closing)."""
