@@ -232,3 +232,10 @@ def test_the_sql_join_of_names_runs_on_a_synced_database(tmp_path: Path) -> None
     names = {name for _, name, *_ in rows}
     assert {"Billing, EU", "Search"} <= names
     assert all(deleted_at is None for _, _, deleted_at, *_ in rows)
+
+
+async def test_the_borrowed_session_example_reads_through_a_pacing_connector() -> None:
+    namespace = readme_example("days_of_usage")
+    async with FakeUsageServer(seed=0) as srv:
+        days = await namespace["days_of_usage"](srv.api_key, srv.base_url)
+    assert days >= 1
