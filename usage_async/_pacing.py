@@ -170,8 +170,8 @@ SAME_TIME = 0.001  # seconds: requests sent this close together reach the server
 HEADER_MARGIN = 0.99  # pace this far below the rate the headers say
 HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back, when
 SLACK_MIN = 0.02  # the bucket has room; else this much of a token, doubled (plus this) at
-SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each success
-SLACK_DECAY = 0.99
+SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each success (a
+SLACK_DECAY = 0.99  # bucket of one: each request waits what it grew of a token interval)
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
 FRESH_SPAN = 0.25  # of the wait: a client's first 429 this soon after its first request
@@ -1144,6 +1144,8 @@ class Pacer:
         self._batches: dict[int, tuple[int, int]] = {}  # batch -> (sent, still out)
         self._log: collections.deque[tuple[int, float]] = collections.deque(maxlen=HISTORY)
         self._slack = SLACK_MIN  # tokens kept in hand when mirroring the server's bucket
+        # (with a bucket of one, the part beyond SLACK_MIN: a token interval's share each
+        # request waits longer)
         self._told_at: float | None = None  # when the server's headers first set the pace
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._stamp = 0.0
@@ -1158,8 +1160,17 @@ class Pacer:
 
     def _rate(self, now: float) -> float | None:
         if self._adaptive is not None:
-            return self._adaptive.rate_at(now)
+            rate = self._adaptive.rate_at(now)
+            if rate is not None and self._slack > SLACK_MIN and self._burst() < SMALL_BUCKET:
+                return self._spaced(rate)
+            return rate
         return self._fixed_rate
+
+    def _spaced(self, rate: float) -> float:
+        """``rate``, slowed by the slack (beyond its least) a bucket of about one needs: it
+        holds no refill in hand, so each request waits that much of a token interval longer
+        after the one before (see _mirror)."""
+        return rate / (1.0 + self._slack - SLACK_MIN)
 
     def _burst(self) -> float:
         return self._adaptive.burst if self._adaptive is not None else self._fixed_burst
@@ -1356,6 +1367,8 @@ class Pacer:
         """
         server_rate = self._adaptive.server_rate if self._adaptive is not None else None
         rate, burst = server_rate or 0.0, self._burst()
+        if burst < SMALL_BUCKET:
+            rate = self._spaced(rate)
         total, out = batch
         # Requests sent before this one and still out may reach the server after it (one
         # waiting for a new connection is overtaken by one sent later on an open one): all
@@ -1377,11 +1390,12 @@ class Pacer:
         level = min(burst, level + rate * max(0.0, now - at))
         # A request reaching the server a little sooner after its send than the one before
         # it would find the token not quite back: keep some refill in hand. With room in
-        # the bucket that costs nothing (HEADER_SLACK seconds of it); a bucket of one wastes
-        # whatever comes late, so there it starts at 2 % of a request interval and grows
-        # only as the server's 429s show it must (see release).
+        # the bucket that costs nothing (HEADER_SLACK seconds of it), and grows only as the
+        # server's 429s show it must (see release). A bucket of one holds nothing in hand:
+        # there the slack spaces every request instead (_spaced, the rate above), also
+        # between answers whose headers come back too late to say anything (slow pages).
         roomy = min(rate * HEADER_SLACK, (burst - 1.0) / 2.0)
-        slack = max(self._slack, roomy)
+        slack = roomy if burst < SMALL_BUCKET else max(self._slack, roomy)
         whole = remaining - out - len(later)  # tokens the server said it had, for sure
         self._tokens = level - slack if whole < 1 else max(level - slack, min(level, whole))
         self._stamp = now
