@@ -386,6 +386,66 @@ def test_pages_back_after_a_probes_429_move_its_cap_halfway_from_what_they_prove
     assert rate.rate_at(10.0) == pytest.approx((proven * 0.985 + met) / 2)
 
 
+def test_a_429_whose_pause_costs_many_requests_cuts_below_the_pace_they_went_at() -> None:
+    # 5/s, a bucket of one, Retry-After: 1. After the first wave's pause the probe sends
+    # a request as the pause ends (the refilled token) and the next 0.1 s later: a 429,
+    # so 10/s is too fast. The probe's rate had doubled by then (to 20/s), and halving
+    # that cut nothing: three such pauses in a row (1.34x the bound, 1.46x with slow
+    # pages). Now the pace the requests went at is halved, with a margin, since each
+    # pause costs 5 requests' worth of the bucket's refill.
+    rate = AdaptiveRate()
+    rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.0, 0), 0.001, 1.001)  # the first wave: a second's wait
+    assert rate.burst_bound == 1.0
+    rate.on_success(Ticket(1.001, rate.epoch), 1.002)
+    assert rate.on_throttle(Ticket(1.101, rate.epoch, paced=10.0), 1.102, 2.102)
+    after = rate.rate_at(2.102)
+    assert after is not None
+    assert after <= 10.0 / 2 * 0.8 + 1e-9
+
+
+def test_with_a_bucket_of_one_successes_a_token_interval_apart_bound_the_rate_at_a_costly_429() -> (
+    None
+):
+    # Then two successes 0.206 s apart after the pause (a bucket of one admits no two
+    # closer than its token interval, give or take the network's jitter) and a 429 at
+    # 7/s: the rate is at least 1 / 0.211 s, not the 1.4/s a window of pauses proves.
+    rate = AdaptiveRate()
+    rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.0, 0), 0.001, 1.001)
+    rate.on_success(Ticket(1.001, rate.epoch), 1.002)
+    assert rate.on_throttle(Ticket(1.101, rate.epoch, paced=10.0), 1.102, 2.102)
+    rate.on_success(Ticket(2.102, rate.epoch), 2.103)
+    rate.on_success(Ticket(2.308, rate.epoch, paced=1 / 0.206), 2.309)
+    assert rate.on_throttle(Ticket(2.45, rate.epoch, paced=1 / 0.142), 2.451, 3.451)
+    assert rate.known is not None
+    assert rate.known >= 1 / (0.206 + 0.005) - 1e-9
+    after = rate.rate_at(3.451)
+    assert after is not None
+    assert after >= 0.97 * rate.known - 1e-9
+
+
+# The 5/s bucket of one with `Retry-After: 1`, at most over the bound (every seed, with
+# 0, 3 and 5 ms of jitter each way); before a costly 429 cut from the requests' pace:
+# 1.46x, 1.34-1.36x and 1.81-1.83x. (1.2x is still open for the fan-outs; the stream's
+# median is out of reach: `[a faster twin]` in the README.)
+COSTLY_PAUSES: dict[Shape, float] = {
+    ("5/s", 1, "ra1", True, "fan-out"): 1.3,
+    ("5/s", 1, "ra1", False, "fan-out"): 1.34,
+    ("5/s", 1, "ra1", False, "stream"): 1.72,
+}
+
+
+@pytest.mark.parametrize("shape", list(COSTLY_PAUSES), ids=_shape_id)
+@pytest.mark.parametrize(("jitter", "seed"), [(0.0, 0), (0.003, 0), (0.003, 1), (0.005, 2)])
+def test_a_bucket_of_one_whose_pauses_cost_many_requests_is_not_paused_again_and_again(
+    shape: Shape, jitter: float, seed: int
+) -> None:
+    _, outcome, least = ride(shape, jitter=jitter, seed=seed)
+    assert outcome.failed == 0
+    assert outcome.wall <= COSTLY_PAUSES[shape] * least
+
+
 def test_pages_back_after_a_429_bound_the_first_waves_burst_by_the_rate_they_prove() -> None:
     # 50/s with a bucket of 5, pages 0.2 s slower than 429s, Retry-After: 1. The first
     # wave spans two rounds: 4 pages, then 5 more and the first 429 when the bucket had

@@ -139,6 +139,8 @@ PROBE_MAX_DOUBLINGS = 64.0  # ... and at most this many times over (a float must
 PROBE_AGAIN = 1.1  # after a probe's 429, probe on when halfway up is this much higher
 STEADY_MARGIN = 0.985  # pace this far below the proven rate
 WAIT_MARGIN = 0.97  # or this far, when the 429 came with a server wait
+COSTLY_MARGIN = 0.8  # or this far below half the pace that met a server wait of a request
+# interval or more, with a bucket of one (AdaptiveRate.on_throttle)
 STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second, and
 STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
@@ -160,6 +162,7 @@ CENTRE = 0.5  # a window pins the rate to [bound, bound + 1/t): take the middle
 PAUSED_PROOF = 0.5  # a proof whose window was at least this much the server's pauses, with
 # no more successes than those refilled (a bucket each) and a few: only a lower bound
 HISTORY = 4096  # successes remembered for the estimate
+ONE_PAIRS = 64  # with a bucket of one, the latest successes whose spacing bounds the rate
 SMALL_BUCKET = 2.0  # tokens: a bucket bounded below this cannot keep what refills while
 # the client waits after a 429, so the client counts that refill (Pacer._after_cut)
 REFILL_JITTER = 0.005  # seconds of that refill not counted: a request may reach the server
@@ -202,6 +205,7 @@ class Ticket:
     sent_at: float
     epoch: int
     seq: int = 0
+    paced: float | None = None  # 1 / the time since the request before it (same pause)
 
 
 # -- the server's own account: x-ratelimit-* headers ------------------------------------------
@@ -662,11 +666,31 @@ class AdaptiveRate:
             return False
         sent = ticket.sent_at
         previous = self.rate_at(sent)
+        # A bucket of one, and the server's wait as long as a request interval or more at
+        # the pace this request went at (since the request before it): each such 429 wastes
+        # that much of the bucket's refill, so cut from what the requests did, not from
+        # what the probe's rate had doubled to by then (5/s, `Retry-After: 1`: halving
+        # that left the pace where it was, three pauses in a row, 1.34-1.46x the bound).
+        paced = ticket.paced
+        costly = (
+            self._burst_bound < SMALL_BUCKET
+            and previous is not None
+            and paced is not None
+            and (resume_at - now) * paced >= 1.0
+        )
+        if costly and self.probing and previous is not None and paced is not None:
+            previous = min(previous, paced)
         if self._first_throttle is None:
             self._first_throttle = sent
             self._early = sorted(s for s in self._successes if s >= sent - 1.0)
             self._bound_burst()
         proof = self._settled_proof(sent)
+        if costly:
+            # A 429 that costs the server's pause: the spacing of the successes before it
+            # bounds a bucket of one's rate closer than a window full of pauses does.
+            pair = self._pair_proof(sent)
+            if pair is not None and (proof is None or pair[0] > proof[0]):
+                proof = pair
         proven = None if proof is None else proof[0]
         paused = proof is not None and self._rests_on_pauses(proof[1], sent)
         self._check_waits(sent)
@@ -721,7 +745,9 @@ class AdaptiveRate:
             # Nothing proven: probe upwards again from below what just failed.
             self.rate = FIRST_PROBE if previous is None else previous / 2.0
             self.probing = True
-            if previous is not None and starts_drought and resume_at <= now:
+            if previous is not None and (costly or (starts_drought and resume_at <= now)):
+                if costly:
+                    self.rate *= COSTLY_MARGIN  # (a pause costs more than a slower pace)
                 # A paced rate met a 429: the server allows less. Probe only up to halfway
                 # (geometrically) to the least such rate, so the probe does not meet it again.
                 too_fast = previous if self._too_fast is None else min(self._too_fast, previous)
@@ -1084,6 +1110,24 @@ class AdaptiveRate:
             proof = self._proof(until, last)
         return proof
 
+    def _pair_proof(self, until: float) -> tuple[float, float] | None:
+        """With a bucket of one: the rate the spacing of the latest successes sent before
+        ``until`` proves, and when the pair proving it starts (None: no such pair). Such a
+        bucket admits two requests a token interval apart at least, and they reach it at
+        most the network's jitter further apart than they were sent; a pause between them
+        refilled the token."""
+        if self._burst_bound >= SMALL_BUCKET:
+            return None
+        recent = sorted(s for s in list(self._successes)[-ONE_PAIRS:] if s < until)
+        best: tuple[float, float] | None = None
+        for first, second in itertools.pairwise(recent):
+            if any(a < second and b > first for a, b in self._pauses):
+                continue
+            bound = 1.0 / (second - first + REFILL_JITTER)
+            if best is None or bound > best[0]:
+                best = (bound, first)
+        return best
+
     def _proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
         """The highest rate the successes sent before ``until`` prove the server allows,
         and when the window proving it starts.
@@ -1148,6 +1192,7 @@ class Pacer:
         # request waits longer)
         self._told_at: float | None = None  # when the server's headers first set the pace
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
+        self._last_take = -math.inf  # when the last request was let through
         self._stamp = 0.0
         self._waiters: collections.deque[asyncio.Future[Ticket]] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
@@ -1204,6 +1249,9 @@ class Pacer:
         if self._rate(now) is not None:
             self._refill(now)
             self._tokens -= 1.0
+        last = self._last_take
+        paced = 1.0 / (now - last) if self.paused_until <= last < now else None
+        self._last_take = now
         self.in_flight += 1
         self.requests += 1
         if now > self._batch_at + SAME_TIME:
@@ -1218,7 +1266,7 @@ class Pacer:
         if self._adaptive is not None and self._adaptive.started is None:
             self._adaptive.started = now
         epoch = self._adaptive.epoch if self._adaptive is not None else 0
-        return Ticket(now, epoch, self._batch_seq)
+        return Ticket(now, epoch, self._batch_seq, paced)
 
     # -- the gate ------------------------------------------------------------------------
 
