@@ -174,7 +174,7 @@ HEADER_MARGIN = 0.99  # pace this far below the rate the headers say
 HEADER_SLACK = 0.005  # seconds: send this much after the server's token is back, when
 SLACK_MIN = 0.02  # the bucket has room; else this much of a token, doubled (plus this) at
 SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each success (a
-SLACK_DECAY = 0.99  # bucket of one: each request waits what it grew of a token interval)
+SLACK_DECAY = 0.99  # bucket of one: each request waits that much of a token interval more)
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
 FRESH_SPAN = 0.25  # of the wait: a client's first 429 this soon after its first request
@@ -1188,8 +1188,7 @@ class Pacer:
         self._batches: dict[int, tuple[int, int]] = {}  # batch -> (sent, still out)
         self._log: collections.deque[tuple[int, float]] = collections.deque(maxlen=HISTORY)
         self._slack = SLACK_MIN  # tokens kept in hand when mirroring the server's bucket
-        # (with a bucket of one, the part beyond SLACK_MIN: a token interval's share each
-        # request waits longer)
+        # (with a bucket of one: a token interval's share each request waits longer)
         self._told_at: float | None = None  # when the server's headers first set the pace
         self._tokens = 0.0  # a token bucket: `rate` tokens per second, up to `burst`
         self._last_take = -math.inf  # when the last request was let through
@@ -1206,16 +1205,16 @@ class Pacer:
     def _rate(self, now: float) -> float | None:
         if self._adaptive is not None:
             rate = self._adaptive.rate_at(now)
-            if rate is not None and self._slack > SLACK_MIN and self._burst() < SMALL_BUCKET:
+            if rate is not None and self._told_at is not None and self._burst() < SMALL_BUCKET:
                 return self._spaced(rate)
             return rate
         return self._fixed_rate
 
     def _spaced(self, rate: float) -> float:
-        """``rate``, slowed by the slack (beyond its least) a bucket of about one needs: it
-        holds no refill in hand, so each request waits that much of a token interval longer
-        after the one before (see _mirror)."""
-        return rate / (1.0 + self._slack - SLACK_MIN)
+        """``rate``, slowed by the slack a bucket of about one needs once the server's
+        headers set the pace: it holds no refill in hand, so each request waits that much of
+        a token interval longer after the one before (see _mirror)."""
+        return rate / (1.0 + self._slack)
 
     def _burst(self) -> float:
         return self._adaptive.burst if self._adaptive is not None else self._fixed_burst
