@@ -199,8 +199,9 @@ HEADER_MISMATCH = 1.05  # a response's rate interval this far outside the one so
 
 @attrs.define(slots=True)
 class Ticket:
-    """One request let through: when it was sent, under which rate decision, and how many
-    requests the pacer had let through before it and the others sent at the same time."""
+    """One request let through: when it was sent, under which rate decision, how many
+    requests the pacer had let through before it and the others sent at the same time, and
+    the pace it went at."""
 
     sent_at: float
     epoch: int
@@ -671,15 +672,11 @@ class AdaptiveRate:
         # that much of the bucket's refill, so cut from what the requests did, not from
         # what the probe's rate had doubled to by then (5/s, `Retry-After: 1`: halving
         # that left the pace where it was, three pauses in a row, 1.34-1.46x the bound).
-        paced = ticket.paced
-        costly = (
-            self._burst_bound < SMALL_BUCKET
-            and previous is not None
-            and paced is not None
-            and (resume_at - now) * paced >= 1.0
-        )
-        if costly and self.probing and previous is not None and paced is not None:
-            previous = min(previous, paced)
+        paced, costly = ticket.paced, False
+        if previous is not None and paced is not None and self._burst_bound < SMALL_BUCKET:
+            costly = (resume_at - now) * paced >= 1.0
+            if costly and self.probing:
+                previous = min(previous, paced)
         if self._first_throttle is None:
             self._first_throttle = sent
             self._early = sorted(s for s in self._successes if s >= sent - 1.0)
