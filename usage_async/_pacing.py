@@ -932,7 +932,7 @@ class AdaptiveRate:
         last = self._last_throttle
         if out is None or last is None or self._burst_bound < SMALL_BUCKET:
             return False
-        if any(start < sent and end > last for start, end in self._pauses):
+        if self._paused_within(last, sent):
             return False
         span = sent - last - 2.0 * REFILL_JITTER
         if span <= 0.0:
@@ -1107,18 +1107,21 @@ class AdaptiveRate:
             proof = self._proof(until, last)
         return proof
 
+    def _paused_within(self, start: float, end: float) -> bool:
+        """Whether a server's pause overlapped the span from ``start`` to ``end``."""
+        return any(a < end and b > start for a, b in self._pauses)
+
     def _pair_proof(self, until: float) -> tuple[float, float] | None:
-        """With a bucket of one: the rate the spacing of the latest successes sent before
-        ``until`` proves, and when the pair proving it starts (None: no such pair). Such a
-        bucket admits two requests a token interval apart at least, and they reach it at
-        most the network's jitter further apart than they were sent; a pause between them
-        refilled the token."""
-        if self._burst_bound >= SMALL_BUCKET:
-            return None
-        recent = sorted(s for s in list(self._successes)[-ONE_PAIRS:] if s < until)
+        """With a bucket of one (the caller's to check): the rate the spacing of the latest
+        successes sent before ``until`` proves, and when the pair proving it starts (None:
+        no such pair). Such a bucket admits two requests a token interval apart at least,
+        and they reach it at most the network's jitter further apart than they were sent; a
+        pause between them refilled the token."""
+        latest = itertools.islice(reversed(self._successes), ONE_PAIRS)
+        recent = sorted(s for s in latest if s < until)
         best: tuple[float, float] | None = None
         for first, second in itertools.pairwise(recent):
-            if any(a < second and b > first for a, b in self._pauses):
+            if self._paused_within(first, second):
                 continue
             bound = 1.0 / (second - first + REFILL_JITTER)
             if best is None or bound > best[0]:
