@@ -444,6 +444,96 @@ def test_pages_back_after_an_exact_wait_tighten_the_waits_bound_too() -> None:
     assert paced <= wait_rate
 
 
+def _sent(*times: float) -> list[tuple[int, float]]:
+    """The pacer's log of the requests it let through: (count, sent)."""
+    return list(enumerate(sorted(times)))
+
+
+def test_requests_still_out_at_an_exact_wait_bound_the_rate_at_once() -> None:
+    # As above, but the pacer says what it let through: the bucket admitted no more than
+    # the requests sent between the two waits, the one still out included, so they bound
+    # the rate at the second 429 (5/s, a bucket of 20, slow pages, on loopback: the pace
+    # stayed at the first wave's bound, 5.19-5.4/s, and met a third 429 200 ms later).
+    rate = AdaptiveRate()
+    first_wave = [0.0] * 5 + [0.005]
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.2)
+    cut = rate.on_throttle(Ticket(0.005, 0), 0.006, 0.2, exact_wait=0.195, sends=_sent(*first_wave))
+    assert cut
+    paced = [0.2 + i * 0.2 for i in range(9)]  # the last, at 1.8, still out
+    for t in paced[:8]:
+        rate.on_success(Ticket(t, rate.epoch), t + 0.2)
+    log = _sent(*first_wave, *paced, 1.997)
+    assert rate.on_throttle(Ticket(1.997, rate.epoch), 1.998, 2.0, exact_wait=0.003, sends=log)
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None
+    assert 0.99 * 4.99 < wait_rate < 5.0  # 9 / (1.8 s - rounding and jitter), less 1 %
+
+
+def test_requests_refused_between_two_exact_waits_do_not_count_as_admitted() -> None:
+    # The same, with three more requests sent between the waits that met 429s of their own
+    # (sent together with others; their answers back): counted, the bound would be 6.7/s.
+    rate = AdaptiveRate()
+    for _ in range(5):
+        rate.on_success(Ticket(0.0, 0), 0.2)
+    assert rate.on_throttle(Ticket(0.005, 0), 0.006, 0.2, exact_wait=0.195, sends=_sent(0.005))
+    epoch = rate.epoch
+    paced = [0.2 + i * 0.2 for i in range(9)]
+    refused = [0.6001, 1.0001, 1.4001]  # a millisecond's tenth after a success each
+    for t in refused:
+        assert not rate.on_throttle(Ticket(t, epoch - 1), t + 0.001, t + 0.001)
+    for t in paced[:8]:
+        rate.on_success(Ticket(t, epoch), t + 0.2)
+    log = _sent(0.005, *paced, *refused, 1.997)
+    assert rate.on_throttle(Ticket(1.997, epoch), 1.998, 2.0, exact_wait=0.003, sends=log)
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None
+    assert 0.99 * 4.99 < wait_rate < 5.0
+
+
+def test_pages_sent_while_an_exact_429_was_out_do_not_prove_the_rate_between_two_waits() -> None:
+    # 50/s, a bucket of 20, a fan-out's first wave on loopback: the server answered its
+    # 429 4 ms after the send, and five pages sent 1-3 ms after that 429 reached the server
+    # before it (it had them queued). Counted between the two waits, they "proved" 71/s
+    # (the first wait's bound), the pace went there, and the true rate took a 429 at every
+    # step down: 7 after the first wave. Only pages sent after its answer count now.
+    rate = AdaptiveRate()
+    for _ in range(20):
+        rate.on_success(Ticket(0.0, 0), 0.001)
+    for t in (0.002, 0.002, 0.003, 0.003, 0.003):
+        rate.on_success(Ticket(t, 0), t + 0.001)
+    assert rate.on_throttle(Ticket(0.0, 0), 0.004, 0.018, exact_wait=0.014)
+    paced = [0.018 + i * 0.02 for i in range(4)]  # one at each token, 50/s
+    for t in paced:
+        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    assert rate.on_throttle(Ticket(0.096, rate.epoch), 0.097, 0.098, exact_wait=0.001)
+    assert rate.known is not None
+    assert rate.known <= 50.0
+    pace = rate.rate_at(0.1)
+    assert pace is not None
+    assert pace <= 50.0
+
+
+def test_successes_a_few_ms_early_after_an_exact_wait_do_not_contradict_it() -> None:
+    # 50/s: two waits bound the rate at 50.5/s. After the next 429, four pages at the rate,
+    # the last reaching the server 4 ms early (a busy loopback): 3 / 53 ms "proved" 56.6/s,
+    # more than 5 % over the bound, and the waits were trusted no more (the pace then
+    # probed for the rate 429 by 429). The network's jitter counts in that span now.
+    rate = AdaptiveRate()
+    rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.001, 0), 0.002, 0.021, exact_wait=0.0198)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.0198)
+    for t in (0.022, 0.042, 0.062, 0.082):
+        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    assert rate.on_throttle(Ticket(0.1, rate.epoch), 0.101, 0.102, exact_wait=0.001)
+    for t in (0.102, 0.118, 0.138, 0.154):
+        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    assert rate.on_throttle(Ticket(0.16, rate.epoch), 0.161, 0.162, exact_wait=0.001)
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None  # still trusted
+    assert wait_rate <= 0.99 / 0.0198
+
+
 def test_successes_sent_before_a_429_came_back_do_not_contradict_its_wait() -> None:
     # A fan-out's first wave on new connections: the request that met the first 429 was
     # sent at 10 ms but reached the server after the eight sent 11-19 ms, which it

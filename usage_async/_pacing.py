@@ -111,7 +111,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 
@@ -348,7 +348,9 @@ class AdaptiveRate:
         self.repeated = False  # whether the last cut's 429 was not the first of a drought
         self._successes: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._last_throttle: float | None = None
-        self._cut: tuple[float, float | None] | None = None  # (its 429 sent, the one before)
+        self._last_answered = -math.inf  # when that 429 came back
+        # (its 429 sent, the one before, when that one came back)
+        self._cut: tuple[float, float | None, float] | None = None
         self._cut_due: float | None = None  # when its exact wait said the next token is due
         self._cut_pace: float | None = None  # the pace that met a probe's 429 (its cap's top)
         self._logged_rate = 0.0
@@ -363,6 +365,7 @@ class AdaptiveRate:
         # (sent, when the server's next token was due, when the 429 came back) of the latest
         # 429s with exact waits
         self._token_due: collections.deque[tuple[float, float, float]] = collections.deque(maxlen=8)
+        self._refusals: collections.deque[float] = collections.deque(maxlen=HISTORY)  # 429s sent
 
     @property
     def burst_bound(self) -> float:
@@ -611,16 +614,20 @@ class AdaptiveRate:
         *,
         exact_wait: float | None = None,
         out: int | None = None,
+        sends: Sequence[tuple[int, float]] | None = None,
     ) -> bool:
         """A request let through at ``ticket.sent_at`` got a 429; pacing resumes at
         ``resume_at`` (later than ``now`` when the server asked for a wait). ``exact_wait``:
         the wait it named for the server's next token, when it is exact (``retry-after-ms``).
         ``out``: how many requests were still out when it came (None: not known).
+        ``sends``: (count, sent) of the latest requests let through, in order, answered or
+        not (None: not known).
 
         Returns whether the rate was cut: a 429 of a request sent before the last cut says
         nothing new and is ignored (but its exact wait bounds the rate all the same).
         """
         self._note_group(ticket.sent_at)
+        self._refusals.append(ticket.sent_at)
         if self._pending_groups:
             self._count_groups(now)
         if resume_at > now:
@@ -692,7 +699,7 @@ class AdaptiveRate:
         paused = proof is not None and self._rests_on_pauses(proof[1], sent)
         self._check_waits(sent)
         if due is not None and self._trust_waits:  # (_check_waits may have dropped it)
-            proven = self._with_tokens(proven, self._token_rate(sent, due, now))
+            proven = self._with_tokens(proven, self._token_rate(sent, due, now, sends))
         ceiling = self._ceiling(sent)
         starts_drought = self._drought_from is None
         self.repeated = not starts_drought
@@ -784,9 +791,9 @@ class AdaptiveRate:
         self.window = None
         self._paused_by_server = resume_at > now
         self._grow_from = resume_at
-        self._cut = (sent, self._last_throttle)
+        self._cut = (sent, self._last_throttle, self._last_answered)
         self._cut_due = due if self._trust_waits else None
-        self._last_throttle = sent
+        self._last_throttle, self._last_answered = sent, now
         self.epoch += 1
         self.cut_epoch = self.epoch
         log.info(
@@ -797,11 +804,20 @@ class AdaptiveRate:
         self._logged_rate = self.rate
         return True
 
-    def _token_rate(self, sent: float, due: float, answered: float) -> float | None:
+    def _token_rate(
+        self,
+        sent: float,
+        due: float,
+        answered: float,
+        sends: Sequence[tuple[int, float]] | None = None,
+    ) -> float | None:
         """A 429 whose exact wait says its next token is ``due``: the lower bound on the
         rate from it and each such 429 before (:meth:`_token_bounds`); the upper bound
-        lowers the waits' bound, and the 429 is kept for the next."""
+        lowers the waits' bound (also from ``sends``: :meth:`_sent_bound`), and the 429 is
+        kept for the next."""
         best, high = self._token_bounds(sent, due)
+        if sends is not None:
+            high = min(high, self._sent_bound(sent, due, sends))
         self._tighten_waits(high)
         self._token_due.append((sent, due, answered))
         return best
@@ -834,7 +850,7 @@ class AdaptiveRate:
         times = sorted(self._successes)
         best: float | None = None
         least = self._wait_high
-        for before, due_before, _ in self._token_due:
+        for before, due_before, answered in self._token_due:
             span = due - due_before
             if before >= sent or span <= EXACT_TICK:
                 continue
@@ -843,13 +859,60 @@ class AdaptiveRate:
             if hi <= lo:
                 continue
             admitted = hi - lo
-            bound = admitted / (span + EXACT_TICK)
-            best = bound if best is None else max(best, bound)
+            # From below, only those sent after the earlier 429 was answered: it had surely
+            # reached the server. One sent while it was out may have reached it first.
+            sure = hi - max(lo, bisect.bisect_right(times, answered))
+            if sure > 0:
+                bound = sure / (span + EXACT_TICK)
+                best = bound if best is None else max(best, bound)
             between = [before, *times[lo:hi], sent]
             widest = max(b - a for a, b in itertools.pairwise(between))
             if widest * least <= EXACT_STEADY:
                 least = min(least, admitted / (span - EXACT_TICK - EXACT_JITTER))
         return best, least
+
+    def _sent_bound(self, sent: float, due: float, sends: Sequence[tuple[int, float]]) -> float:
+        """:meth:`_token_bounds`' upper bound, counting every request sent between the two
+        429s that was not refused, answered or not: the bucket admitted no more than those.
+        Counting only the successes back leaves no bound while a page is still out (5/s, a
+        bucket of 20, slow pages, on loopback: the pace stayed at the first wave's loose
+        bound, 10 % over the rate, and met a 429, then another before those pages were
+        back). At most the bound known so far.
+
+        A request sent with the earlier 429 (within SAME_TIME) and admitted reached the
+        server before it: after it, the bucket stayed short of a token for its wait. One
+        sent with this 429 may have reached it first: it counts."""
+        least = self._wait_high
+        usable = [
+            (before, due_before)
+            for before, due_before, answered in self._token_due
+            if before < sent and due_before - answered > SAME_TIME + EXACT_JITTER
+        ]
+        if not usable:
+            return least
+        oldest = min(before for before, _ in usable)
+        window: list[float] = []
+        for _, at in reversed(sends):
+            if at <= oldest:
+                break
+            if at <= sent + SAME_TIME:
+                window.append(at)
+        window.reverse()
+        for refused in self._refusals:
+            if oldest < refused <= sent + SAME_TIME:
+                i = bisect.bisect_left(window, refused)
+                if i < len(window) and window[i] == refused:
+                    del window[i]
+        for before, due_before in usable:
+            span = due - due_before - EXACT_TICK - EXACT_JITTER
+            possible = window[bisect.bisect_right(window, before + SAME_TIME) :]
+            if span <= 0.0 or not possible:
+                continue
+            between = [before, *possible, max(sent, possible[-1])]
+            widest = max(b - a for a, b in itertools.pairwise(between))
+            if widest * least <= EXACT_STEADY:
+                least = min(least, len(possible) / span)
+        return least
 
     def _expire_waits(self, now: float) -> None:
         """A success under a bound from exact waits: after EXACT_EXPIRES successes and
@@ -889,7 +952,7 @@ class AdaptiveRate:
             first = bisect.bisect_right(times, answered)
             for count, at in enumerate(times[first:], 1):
                 if count > ESTIMATE_MIN_COUNT and at > due:
-                    best = max(best, (count - 1) / (at - due + EXACT_TICK))
+                    best = max(best, (count - 1) / (at - due + EXACT_TICK + EXACT_JITTER))
         if best <= self._wait_high * EXACT_CONTRADICTED:
             return
         log.info(
@@ -957,7 +1020,7 @@ class AdaptiveRate:
         if cut is None or ticket.epoch != self.epoch - 1 or ticket.sent_at >= cut[0]:
             return
         self._check_waits(now)
-        proof = self._settled_proof(cut[0], cut[1])
+        proof = self._settled_proof(cut[0], cut[1], cut[2])
         proven = None if proof is None else proof[0]
         due = self._cut_due
         if due is not None and self._trust_waits and math.isfinite(self._wait_high):
@@ -1092,10 +1155,12 @@ class AdaptiveRate:
         admitted = sum(1 for sent in self._successes if start < sent < until)
         return admitted - pauses * self.burst_bound < 1 + ESTIMATE_MIN_COUNT
 
-    def _settled_proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
+    def _settled_proof(
+        self, until: float, last: float | None = None, answered: float = -math.inf
+    ) -> tuple[float, float] | None:
         """:meth:`_proof`, with the burst and the rate each bounded by the other in turn
         (until the burst's bound stays put)."""
-        proof = self._proof(until, last)
+        proof = self._proof(until, last, answered)
         for _ in range(3):
             if proof is None:
                 break
@@ -1104,7 +1169,7 @@ class AdaptiveRate:
             self._bound_burst()
             if self._burst_bound == bound:
                 break
-            proof = self._proof(until, last)
+            proof = self._proof(until, last, answered)
         return proof
 
     def _paused_within(self, start: float, end: float) -> bool:
@@ -1128,7 +1193,9 @@ class AdaptiveRate:
                 best = (bound, first)
         return best
 
-    def _proof(self, until: float, last: float | None = None) -> tuple[float, float] | None:
+    def _proof(
+        self, until: float, last: float | None = None, answered: float = -math.inf
+    ) -> tuple[float, float] | None:
         """The highest rate the successes sent before ``until`` prove the server allows,
         and when the window proving it starts.
 
@@ -1136,8 +1203,9 @@ class AdaptiveRate:
         ``burst_bound + rate * t`` requests in any ``t`` seconds, so every window from a
         success to ``until`` bounds the rate from below: ``(admitted - burst_bound) / t``;
         a window from the last 429 starts with an empty bucket: ``(admitted - 1) / t``,
-        counting only requests sent after it (those sent with it reach the server in any
-        order). Windows with only a few successes beyond the burst are too coarse and
+        counting only requests sent after it came back (``answered``; those sent while it
+        was out may have reached the server first: a fan-out's first wave on loopback,
+        queued there). Windows with only a few successes beyond the burst are too coarse and
         skipped.
         """
         times = [s for s in self._successes if s < until]
@@ -1149,9 +1217,10 @@ class AdaptiveRate:
                 if best is None or bound > best[0]:
                     best = (bound, start)
         if last is None:
-            last = self._last_throttle
+            last, answered = self._last_throttle, self._last_answered
         if last is not None:
-            admitted = sum(1 for s in times if s > last + SAME_TIME)
+            after = max(last + SAME_TIME, answered)
+            admitted = sum(1 for s in times if s > after)
             if admitted >= 1 + ESTIMATE_MIN_COUNT:
                 bound = (admitted - 1.0) / (until - last)
                 if best is None or bound > best[0]:
@@ -1480,7 +1549,7 @@ class Pacer:
             if self._adaptive is not None and not told:
                 resume_at = max(now, self.paused_until)
                 if self._adaptive.on_throttle(
-                    ticket, now, resume_at, exact_wait=exact, out=self.in_flight
+                    ticket, now, resume_at, exact_wait=exact, out=self.in_flight, sends=self._log
                 ):
                     self._after_cut(ticket, now)
         elif status is not None and 200 <= status < 300 and self._adaptive is not None:
