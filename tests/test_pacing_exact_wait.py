@@ -534,6 +534,24 @@ def test_successes_a_few_ms_early_after_an_exact_wait_do_not_contradict_it() -> 
     assert wait_rate <= 0.99 / 0.0198
 
 
+def test_a_429_read_late_does_not_make_successes_contradict_its_wait() -> None:
+    # 50/s, the first 429's wait (18 ms) read 20 ms after its send (a busy machine): counted
+    # from the answer, the token was due 20 ms later than it was, and five pages at the
+    # rate from then "proved" 60.6/s against the waits' 55.6/s (more than 5 % over), so the
+    # waits were trusted no more (on loopback beside two busy processes: 1.26x the bound).
+    # The token came due no sooner than the wait counted from the send.
+    rate = AdaptiveRate()
+    for _ in range(20):
+        rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.0, 0), 0.020, 0.038, exact_wait=0.018)
+    for t in (0.0205, 0.038, 0.058, 0.078, 0.098):
+        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    assert rate.on_throttle(Ticket(0.117, rate.epoch), 0.118, 0.119, exact_wait=0.001)
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None  # still trusted
+    assert wait_rate <= 0.99 / 0.018
+
+
 def test_successes_sent_before_a_429_came_back_do_not_contradict_its_wait() -> None:
     # A fan-out's first wave on new connections: the request that met the first 429 was
     # sent at 10 ms but reached the server after the eight sent 11-19 ms, which it

@@ -948,11 +948,16 @@ class AdaptiveRate:
             return
         times = sorted(s for s in self._successes if s < until)
         best = 0.0
-        for _, due, answered in self._token_due:
+        for sent, due, answered in self._token_due:
+            # The token came due no sooner than the wait counted from the send (the server
+            # decided once the request reached it): a 429 read late (a busy loop read it 20
+            # ms after the send) would otherwise shorten the span, and "prove" too much.
+            soonest = due - (answered - sent)
             first = bisect.bisect_right(times, answered)
             for count, at in enumerate(times[first:], 1):
-                if count > ESTIMATE_MIN_COUNT and at > due:
-                    best = max(best, (count - 1) / (at - due + EXACT_TICK + EXACT_JITTER))
+                if count > ESTIMATE_MIN_COUNT and at > soonest:
+                    span = at - soonest + EXACT_TICK + EXACT_JITTER
+                    best = max(best, (count - 1) / span)
         if best <= self._wait_high * EXACT_CONTRADICTED:
             return
         log.info(
