@@ -491,6 +491,19 @@ def test_requests_refused_between_two_exact_waits_do_not_count_as_admitted() -> 
     assert 0.99 * 4.99 < wait_rate < 5.0
 
 
+def _still_trusted(rate: AdaptiveRate, bound: float) -> None:
+    """The waits still bound the pace, at ``bound`` or under it."""
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None
+    assert wait_rate <= bound
+
+
+def _succeed(rate: AdaptiveRate, *sent: float, took: float = 0.001) -> None:
+    """Successes of requests sent at ``sent`` in the current epoch, each back ``took`` later."""
+    for t in sent:
+        rate.on_success(Ticket(t, rate.epoch), t + took)
+
+
 def test_pages_sent_while_an_exact_429_was_out_do_not_prove_the_rate_between_two_waits() -> None:
     # 50/s, a bucket of 20, a fan-out's first wave on loopback: the server answered its
     # 429 4 ms after the send, and five pages sent 1-3 ms after that 429 reached the server
@@ -504,8 +517,7 @@ def test_pages_sent_while_an_exact_429_was_out_do_not_prove_the_rate_between_two
         rate.on_success(Ticket(t, 0), t + 0.001)
     assert rate.on_throttle(Ticket(0.0, 0), 0.004, 0.018, exact_wait=0.014)
     paced = [0.018 + i * 0.02 for i in range(4)]  # one at each token, 50/s
-    for t in paced:
-        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    _succeed(rate, *paced)
     assert rate.on_throttle(Ticket(0.096, rate.epoch), 0.097, 0.098, exact_wait=0.001)
     assert rate.known is not None
     assert rate.known <= 50.0
@@ -523,15 +535,11 @@ def test_successes_a_few_ms_early_after_an_exact_wait_do_not_contradict_it() -> 
     rate.on_success(Ticket(0.0, 0), 0.001)
     assert rate.on_throttle(Ticket(0.001, 0), 0.002, 0.021, exact_wait=0.0198)
     assert rate.wait_rate == pytest.approx(0.99 / 0.0198)
-    for t in (0.022, 0.042, 0.062, 0.082):
-        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    _succeed(rate, 0.022, 0.042, 0.062, 0.082)
     assert rate.on_throttle(Ticket(0.1, rate.epoch), 0.101, 0.102, exact_wait=0.001)
-    for t in (0.102, 0.118, 0.138, 0.154):
-        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    _succeed(rate, 0.102, 0.118, 0.138, 0.154)
     assert rate.on_throttle(Ticket(0.16, rate.epoch), 0.161, 0.162, exact_wait=0.001)
-    wait_rate = rate.wait_rate
-    assert wait_rate is not None  # still trusted
-    assert wait_rate <= 0.99 / 0.0198
+    _still_trusted(rate, 0.99 / 0.0198)
 
 
 def test_a_429_read_late_does_not_make_successes_contradict_its_wait() -> None:
@@ -544,12 +552,9 @@ def test_a_429_read_late_does_not_make_successes_contradict_its_wait() -> None:
     for _ in range(20):
         rate.on_success(Ticket(0.0, 0), 0.001)
     assert rate.on_throttle(Ticket(0.0, 0), 0.020, 0.038, exact_wait=0.018)
-    for t in (0.0205, 0.038, 0.058, 0.078, 0.098):
-        rate.on_success(Ticket(t, rate.epoch), t + 0.001)
+    _succeed(rate, 0.0205, 0.038, 0.058, 0.078, 0.098)
     assert rate.on_throttle(Ticket(0.117, rate.epoch), 0.118, 0.119, exact_wait=0.001)
-    wait_rate = rate.wait_rate
-    assert wait_rate is not None  # still trusted
-    assert wait_rate <= 0.99 / 0.018
+    _still_trusted(rate, 0.99 / 0.018)
 
 
 def test_successes_sent_before_a_429_came_back_do_not_contradict_its_wait() -> None:
@@ -565,6 +570,4 @@ def test_successes_sent_before_a_429_came_back_do_not_contradict_its_wait() -> N
     assert rate.on_throttle(Ticket(0.010, 0), 0.025, 0.22, exact_wait=0.195)
     rate.on_success(Ticket(0.221, rate.epoch), 0.222)
     assert rate.on_throttle(Ticket(0.25, rate.epoch), 0.251, 0.421, exact_wait=0.17)
-    wait_rate = rate.wait_rate
-    assert wait_rate is not None  # still trusted
-    assert wait_rate <= 0.99 / 0.195
+    _still_trusted(rate, 0.99 / 0.195)
