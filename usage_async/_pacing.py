@@ -296,6 +296,12 @@ def _admitted_span(due: float, sent: float, back: float) -> float:
     return arrived if arrived <= least * (1.0 + ADMISSION_SPREAD) else least
 
 
+def _steady(times: list[float], rate: float) -> bool:
+    """Whether requests at ``times`` (in order) went no further apart than EXACT_STEADY
+    request intervals at ``rate``: a bucket had no time to fill up between them."""
+    return max(b - a for a, b in itertools.pairwise(times)) * rate <= EXACT_STEADY
+
+
 def _exact_wait(headers: Mapping[str, str], wait: float | None) -> float | None:
     """``wait`` when it is a token bucket's exact wait for its next token: it came from
     ``retry-after-ms`` and is not a whole number of seconds (a server that rounds its wait
@@ -865,9 +871,7 @@ class AdaptiveRate:
             if sure > 0:
                 bound = sure / (span + EXACT_TICK)
                 best = bound if best is None else max(best, bound)
-            between = [before, *times[lo:hi], sent]
-            widest = max(b - a for a, b in itertools.pairwise(between))
-            if widest * least <= EXACT_STEADY:
+            if _steady([before, *times[lo:hi], sent], least):
                 least = min(least, admitted / (span - EXACT_TICK - EXACT_JITTER))
         return best, least
 
@@ -908,9 +912,7 @@ class AdaptiveRate:
             possible = window[bisect.bisect_right(window, before + SAME_TIME) :]
             if span <= 0.0 or not possible:
                 continue
-            between = [before, *possible, max(sent, possible[-1])]
-            widest = max(b - a for a, b in itertools.pairwise(between))
-            if widest * least <= EXACT_STEADY:
+            if _steady([before, *possible, max(sent, possible[-1])], least):
                 least = min(least, len(possible) / span)
         return least
 
