@@ -145,6 +145,9 @@ STEADY_GROWTH = 0.01  # afterwards, grow by this fraction of the rate per second
 STEADY_GROWTH_PER_SUCCESS = 0.001  # by this fraction per success (at most
 STEADY_GROWTH_MAX = 0.1  # this fraction per second), unless the last 429 came with a
 # server wait: then each further 429 pauses the whole client, so grow slowly
+NEAR_429 = 0.03  # within this fraction either side of the pace the latest steady 429 came
+NEAR_429_GROWTH = 0.05  # at, grow this much as fast: that pace was just too much, so stay
+# near it for long (a long job met a 429 every 3-4 s), yet find a limit raised later
 SLOW_SERVER = 1.0  # requests per second: below this, steady growth goes by the request
 FIRST_PROBE = 10.0  # requests per second: the probe after a first 429 starts here (from
 # 1/s, a 50/s server's lone 429 cost its client seconds of climbing back; from the burst's
@@ -345,6 +348,7 @@ class AdaptiveRate:
         self._recall: float | None = None  # the rate proven when the drought began
         self._probe_cap: float | None = None  # a recovery probe grows up to this rate
         self._too_fast: float | None = None  # the least paced rate a 429 came at, unproven
+        self._steady_429: float | None = None  # the pace the latest steady 429 came at
         self._guessed = False  # whether the probe's cap is a guess below `_too_fast`
         self._guess_reached = False  # a probe reached that guess since the last cut
         # (drought start, its last 429, the rate without the cap) while a drought caps it
@@ -469,11 +473,26 @@ class AdaptiveRate:
             growth += min(
                 STEADY_GROWTH_PER_SUCCESS * self._probe_successes, STEADY_GROWTH_MAX * elapsed
             )
-        grown = self.rate * (1.0 + growth)
+        grown = self._through_band(self.rate * (1.0 + growth))
         if grown > self._logged_rate * 1.1:
             self._logged_rate = grown
             log.debug("request rate grew to %.3g/s", grown)
         return grown
+
+    def _through_band(self, grown: float) -> float:
+        """Steady growth to ``grown``, slowed within NEAR_429 of the pace the latest steady
+        429 came at (the band then takes 1 / NEAR_429_GROWTH as long to cross)."""
+        met = self._steady_429
+        assert self.rate is not None
+        if met is None:
+            return grown
+        low, high = max(self.rate, met * (1.0 - NEAR_429)), met * (1.0 + NEAR_429)
+        if grown <= low or high <= low:
+            return grown
+        slowed = low + (grown - low) * NEAR_429_GROWTH
+        if slowed <= high:
+            return slowed
+        return grown - (high - low) * (1.0 / NEAR_429_GROWTH - 1.0)  # beyond: as before
 
     def on_success(self, ticket: Ticket, now: float) -> None:
         """A request let through at ``ticket.sent_at`` succeeded."""
@@ -680,6 +699,8 @@ class AdaptiveRate:
             return False
         sent = ticket.sent_at
         previous = self.rate_at(sent)
+        if previous is not None and not self.probing and exact_wait is None:
+            self._steady_429 = previous
         # A bucket of one, and the server's wait as long as a request interval or more at
         # the pace this request went at (since the request before it): each such 429 wastes
         # that much of the bucket's refill, so cut from what the requests did, not from
