@@ -71,6 +71,8 @@ CLIENT_LABELS = {"ua": "usage-async", "naive": "naive loop", "openai": "openai S
 SIZES: dict[str, dict[str, tuple[tuple[int, int], int]]] = {
     "full": {"50/s": ((100, 3), 50), "5/s": ((30, 3), 30), "10/min": ((6, 5), 30)},
     "quick": {"50/s": ((10, 2), 6), "5/s": ((6, 2), 6), "10/min": ((3, 2), 6)},
+    # The issue's own fan-out at 5/s too (a minute a run): `--size issue`.
+    "issue": {"50/s": ((100, 3), 50), "5/s": ((100, 3), 30), "10/min": ((6, 5), 30)},
 }
 
 TARGET_MEDIAN = 1.2  # wall over bound, median of the usage-async runs
@@ -128,7 +130,7 @@ class Cell:
 
 
 def cells(size: str = "full") -> list[Cell]:
-    """Every cell at a size: the whole matrix (``full``) or its ``quick`` subset."""
+    """Every cell at a size: the whole matrix (``full``, ``issue``) or its ``quick`` subset."""
     everything = [
         Cell(rate, burst, mode, slow, workload)
         for rate in RATES
@@ -137,7 +139,7 @@ def cells(size: str = "full") -> list[Cell]:
         for slow in (False, True)
         for workload in ("fan-out", "stream")
     ]
-    if size == "full":
+    if size != "quick":
         return everything
     # quick (the smoke test's): small fan-outs at 50/s with and without the headers, a
     # long stream with slow pages, and a cell on the virtual clock; counts, not speed.
@@ -335,8 +337,9 @@ def _time_limit(bound: float) -> float:
     return 10.0 * bound + 60.0
 
 
-def run_cell(cell: Cell, size: str, repeat: int) -> dict[str, Any]:
-    """Every run of one cell (in this process, with its own server); the figures."""
+def run_cell(cell: Cell, size: str, repeat: int, baselines: bool = True) -> dict[str, Any]:
+    """Every run of one cell (in this process, with its own server); the figures.
+    ``baselines``: the naive loop and the SDK run too."""
     for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         os.environ.pop(name, None)
     os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -344,7 +347,7 @@ def run_cell(cell: Cell, size: str, repeat: int) -> dict[str, Any]:
     bound = least_time(dataset)
     started = time.perf_counter()
     runs: dict[str, list[dict[str, Any]]] = {}
-    clients = {"ua", *_baselines()}
+    clients = {"ua", *(_baselines() if baselines else ())}
     order = [(c, r) for c, r in _order(repeat) if c in clients]
     if cell.virtual:
         _run_virtual(cell, dataset, bound, order, runs)
@@ -595,7 +598,12 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def run_matrix(
-    size: str, repeat: int, jobs: int, out: Any = sys.stdout, only: Sequence[Cell] | None = None
+    size: str,
+    repeat: int,
+    jobs: int,
+    out: Any = sys.stdout,
+    only: Sequence[Cell] | None = None,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """Run every cell (``jobs`` at once, each in a pool process); print a line per cell."""
     chosen = list(only) if only is not None else cells(size)
@@ -606,7 +614,7 @@ def run_matrix(
     results: list[dict[str, Any]] = []
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(run_cell, c, size, repeat): c for c in chosen}
+        futures = {pool.submit(run_cell, c, size, repeat, baselines): c for c in chosen}
         for future in concurrent.futures.as_completed(futures):
             result = future.result()
             result["verdict"] = evaluate(result)
@@ -654,6 +662,21 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m benchmarks.pacing", description="The pacing matrix."
     )
     parser.add_argument("--quick", action="store_true", help="a subset of small cells")
+    parser.add_argument(
+        "--size",
+        choices=("full", "issue"),
+        default="full",
+        help="full: 30 x 3 at 5/s (default); issue: the issue's 100 x 3 there (a minute a run)",
+    )
+    parser.add_argument(
+        "--cells",
+        action="append",
+        metavar="TEXT",
+        help="only the cells whose name has TEXT (again: and that too), e.g. '5/s b1 '",
+    )
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="usage-async only: no naive loop, no SDK"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="usage-async runs per cell")
     parser.add_argument("--jobs", type=int, default=16, help="cells run at once (default 16)")
     parser.add_argument("--json", default="benchmarks/results/pacing.json")
@@ -668,8 +691,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the matrix; print and write its table and raw figures. Exit 1 when a run of
     usage-async lost or repeated a bucket (a slow cell is a FAIL in the table, not an error)."""
     args = _parse(argv)
-    size = "quick" if args.quick else "full"
-    results = run_matrix(size, args.repeat, args.jobs)
+    size = "quick" if args.quick else args.size
+    chosen = [c for c in cells(size) if all(text in c.id for text in args.cells or ())]
+    if not chosen:
+        print(f"no cell's name has all of {args.cells}", file=sys.stderr)
+        return 2
+    results = run_matrix(size, args.repeat, args.jobs, only=chosen, baselines=not args.no_baselines)
     table = markdown(results)
     print("\n" + table)
     for path, text in ((args.json, json.dumps(results, indent=1) + "\n"), (args.markdown, table)):

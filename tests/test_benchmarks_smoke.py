@@ -343,3 +343,24 @@ def test_on_the_virtual_clock_a_10_per_minute_stream_told_its_waits_meets_one_42
     assert run["problems"] == []
     assert run["throttled"] == 1
     assert run["ratio"] <= 1.02
+
+
+def test_the_matrix_runs_the_cells_asked_for_without_baselines(tmp_path: Path) -> None:
+    path = tmp_path / "some.json"
+    argv = ["--quick", "--cells", "10/min", "--no-baselines", "--repeat", "1", "--json", str(path)]
+    assert pacing.main([*argv, "--markdown", str(tmp_path / "some.md")]) == 0
+    (result,) = json.loads(path.read_text())["cells"]
+    assert result["id"] == "10/min b5 exact fast fan-out"
+    assert set(result["runs"]) == {"ua"}
+
+
+def test_the_matrix_names_a_filter_no_cell_matches(capsys: pytest.CaptureFixture[str]) -> None:
+    assert pacing.main(["--cells", "5/s", "--cells", "b7"]) == 2
+    assert "no cell's name has all of ['5/s', 'b7']" in capsys.readouterr().err
+
+
+def test_the_issue_size_runs_its_own_fan_out_at_5_per_second() -> None:
+    issue = [c.dataset("issue") for c in pacing.cells("issue")]
+    assert [c.id for c in pacing.cells("issue")] == [c.id for c in pacing.cells("full")]
+    fan_outs = {(d.rate, d.streams, d.pages) for d in issue if d.streams > 1}
+    assert fan_outs == {(50.0, 100, 3), (5.0, 100, 3), (1 / 6, 6, 5)}
