@@ -672,7 +672,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--cells",
         action="append",
         metavar="TEXT",
-        help="only the cells whose name has TEXT (again: and that too), e.g. '5/s b1 '",
+        help="only the cells whose name has TEXT; given again, that as well (e.g. '5/s b1 ')",
     )
     parser.add_argument(
         "--no-baselines", action="store_true", help="usage-async only: no naive loop, no SDK"
@@ -684,6 +684,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.jobs < 1:
         parser.error("--repeat and --jobs must be at least 1")
+    if args.quick and args.size != "full":
+        parser.error(f"--quick runs its own small cells: not with --size {args.size}")
     return args
 
 

@@ -364,3 +364,10 @@ def test_the_issue_size_runs_its_own_fan_out_at_5_per_second() -> None:
     assert [c.id for c in pacing.cells("issue")] == [c.id for c in pacing.cells("full")]
     fan_outs = {(d.rate, d.streams, d.pages) for d in issue if d.streams > 1}
     assert fan_outs == {(50.0, 100, 3), (5.0, 100, 3), (1 / 6, 6, 5)}
+
+
+def test_the_matrix_refuses_quick_with_another_size(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        pacing.main(["--quick", "--size", "issue"])
+    assert exit_info.value.code == 2
+    assert "--quick runs its own small cells: not with --size issue" in capsys.readouterr().err
