@@ -444,6 +444,19 @@ def test_pages_back_after_an_exact_wait_tighten_the_waits_bound_too() -> None:
     assert paced <= wait_rate
 
 
+def _still_trusted(rate: AdaptiveRate, bound: float) -> None:
+    """The waits still bound the pace, at ``bound`` or under it."""
+    wait_rate = rate.wait_rate
+    assert wait_rate is not None
+    assert wait_rate <= bound
+
+
+def _succeed(rate: AdaptiveRate, *sent: float, took: float = 0.001) -> None:
+    """Successes of requests sent at ``sent`` in the current epoch, each back ``took`` later."""
+    for t in sent:
+        rate.on_success(Ticket(t, rate.epoch), t + took)
+
+
 def _sent(*times: float) -> list[tuple[int, float]]:
     """The pacer's log of the requests it let through: (count, sent)."""
     return list(enumerate(sorted(times)))
@@ -456,13 +469,11 @@ def test_requests_still_out_at_an_exact_wait_bound_the_rate_at_once() -> None:
     # stayed at the first wave's bound, 5.19-5.4/s, and met a third 429 200 ms later).
     rate = AdaptiveRate()
     first_wave = [0.0] * 5 + [0.005]
-    for _ in range(5):
-        rate.on_success(Ticket(0.0, 0), 0.2)
+    _succeed(rate, *[0.0] * 5, took=0.2)
     cut = rate.on_throttle(Ticket(0.005, 0), 0.006, 0.2, exact_wait=0.195, sends=_sent(*first_wave))
     assert cut
     paced = [0.2 + i * 0.2 for i in range(9)]  # the last, at 1.8, still out
-    for t in paced[:8]:
-        rate.on_success(Ticket(t, rate.epoch), t + 0.2)
+    _succeed(rate, *paced[:8], took=0.2)
     log = _sent(*first_wave, *paced, 1.997)
     assert rate.on_throttle(Ticket(1.997, rate.epoch), 1.998, 2.0, exact_wait=0.003, sends=log)
     wait_rate = rate.wait_rate
@@ -474,34 +485,19 @@ def test_requests_refused_between_two_exact_waits_do_not_count_as_admitted() -> 
     # The same, with three more requests sent between the waits that met 429s of their own
     # (sent together with others; their answers back): counted, the bound would be 6.7/s.
     rate = AdaptiveRate()
-    for _ in range(5):
-        rate.on_success(Ticket(0.0, 0), 0.2)
+    _succeed(rate, *[0.0] * 5, took=0.2)
     assert rate.on_throttle(Ticket(0.005, 0), 0.006, 0.2, exact_wait=0.195, sends=_sent(0.005))
     epoch = rate.epoch
     paced = [0.2 + i * 0.2 for i in range(9)]
     refused = [0.6001, 1.0001, 1.4001]  # a millisecond's tenth after a success each
     for t in refused:
         assert not rate.on_throttle(Ticket(t, epoch - 1), t + 0.001, t + 0.001)
-    for t in paced[:8]:
-        rate.on_success(Ticket(t, epoch), t + 0.2)
+    _succeed(rate, *paced[:8], took=0.2)  # (no cut since: still `epoch`)
     log = _sent(0.005, *paced, *refused, 1.997)
     assert rate.on_throttle(Ticket(1.997, epoch), 1.998, 2.0, exact_wait=0.003, sends=log)
     wait_rate = rate.wait_rate
     assert wait_rate is not None
     assert 0.99 * 4.99 < wait_rate < 5.0
-
-
-def _still_trusted(rate: AdaptiveRate, bound: float) -> None:
-    """The waits still bound the pace, at ``bound`` or under it."""
-    wait_rate = rate.wait_rate
-    assert wait_rate is not None
-    assert wait_rate <= bound
-
-
-def _succeed(rate: AdaptiveRate, *sent: float, took: float = 0.001) -> None:
-    """Successes of requests sent at ``sent`` in the current epoch, each back ``took`` later."""
-    for t in sent:
-        rate.on_success(Ticket(t, rate.epoch), t + took)
 
 
 def test_pages_sent_while_an_exact_429_was_out_do_not_prove_the_rate_between_two_waits() -> None:

@@ -473,20 +473,19 @@ class AdaptiveRate:
             growth += min(
                 STEADY_GROWTH_PER_SUCCESS * self._probe_successes, STEADY_GROWTH_MAX * elapsed
             )
-        grown = self._through_band(self.rate * (1.0 + growth))
+        grown = self._through_band(self.rate, self.rate * (1.0 + growth))
         if grown > self._logged_rate * 1.1:
             self._logged_rate = grown
             log.debug("request rate grew to %.3g/s", grown)
         return grown
 
-    def _through_band(self, grown: float) -> float:
-        """Steady growth to ``grown``, slowed within NEAR_429 of the pace the latest steady
-        429 came at (the band then takes 1 / NEAR_429_GROWTH as long to cross)."""
+    def _through_band(self, rate: float, grown: float) -> float:
+        """Steady growth from ``rate`` to ``grown``, slowed within NEAR_429 of the pace the
+        latest steady 429 came at (the band then takes 1 / NEAR_429_GROWTH as long to cross)."""
         met = self._steady_429
-        assert self.rate is not None
         if met is None:
             return grown
-        low, high = max(self.rate, met * (1.0 - NEAR_429)), met * (1.0 + NEAR_429)
+        low, high = max(rate, met * (1.0 - NEAR_429)), met * (1.0 + NEAR_429)
         if grown <= low or high <= low:
             return grown
         slowed = low + (grown - low) * NEAR_429_GROWTH
