@@ -299,7 +299,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only", default="", help="scenario ids, e.g. S1,S3; or pacing (the matrix)"
     )
     parser.add_argument(
-        "--jobs", type=int, default=16, help="pacing matrix: cells run at once (default 16)"
+        "--jobs", type=int, default=24, help="pacing matrix: tasks run at once (default 24)"
     )
     parser.add_argument(
         "--json", default=DEFAULT_JSON, help=f"raw figures (default {DEFAULT_JSON})"

@@ -245,6 +245,18 @@ def test_the_quick_matrix_runs_every_cell_and_client(matrix: dict[str, Any]) -> 
         assert len(result["runs"]["ua"]) == 1
 
 
+def test_a_real_time_cells_baselines_run_beside_its_usage_async_runs(
+    matrix: dict[str, Any],
+) -> None:
+    # Two tasks of the pool, each with a server of its own: the cell took as long as the
+    # longer one. A virtual cell's runs are one task.
+    for result in matrix["cells"]:
+        if result["virtual"]:
+            assert result["work_seconds"] == result["seconds"]
+        else:
+            assert result["work_seconds"] > result["seconds"] > 0
+
+
 def test_usage_async_delivers_every_bucket_once_in_every_cell(matrix: dict[str, Any]) -> None:
     for result in matrix["cells"]:
         for run in result["runs"]["ua"] + result["runs"]["naive"]:
@@ -359,15 +371,19 @@ def test_the_matrix_names_a_filter_no_cell_matches(capsys: pytest.CaptureFixture
     assert "no cell's name has all of ['5/s', 'b7']" in capsys.readouterr().err
 
 
-def test_the_issue_size_runs_its_own_fan_out_at_5_per_second() -> None:
-    issue = [c.dataset("issue") for c in pacing.cells("issue")]
-    assert [c.id for c in pacing.cells("issue")] == [c.id for c in pacing.cells("full")]
-    fan_outs = {(d.rate, d.streams, d.pages) for d in issue if d.streams > 1}
+def test_the_full_matrix_runs_the_issues_fan_outs_and_the_short_one_30_at_5_per_second() -> None:
+    full = [c.dataset("full") for c in pacing.cells("full")]
+    assert [c.id for c in pacing.cells("short")] == [c.id for c in pacing.cells("full")]
+    fan_outs = {(d.rate, d.streams, d.pages) for d in full if d.streams > 1}
     assert fan_outs == {(50.0, 100, 3), (5.0, 100, 3), (1 / 6, 6, 5)}
+    short = {
+        (d.rate, d.streams, d.pages) for c in pacing.cells("short") if (d := c.dataset("short"))
+    }
+    assert {s for s in short if s[1] > 1} == {(50.0, 100, 3), (5.0, 30, 3), (1 / 6, 6, 5)}
 
 
 def test_the_matrix_refuses_quick_with_another_size(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        pacing.main(["--quick", "--size", "issue"])
+        pacing.main(["--quick", "--size", "short"])
     assert exit_info.value.code == 2
-    assert "--quick runs its own small cells: not with --size issue" in capsys.readouterr().err
+    assert "--quick runs its own small cells: not with --size short" in capsys.readouterr().err
