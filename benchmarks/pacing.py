@@ -9,7 +9,9 @@ official SDK (its default retries) once, each run against a fresh bucket, and ch
 every bucket of every stream came back exactly once.
 
 Real-time cells (50/s, 5/s) get a page server process of their own (``benchmarks.server``)
-and run their clients in a pool process; up to ``jobs`` cells run at once. The 10/min cells
+and run their clients in a pool process, usage-async's runs and the baselines' as two
+tasks side by side; up to ``jobs`` tasks at 50/s or on the virtual clock run at once, and
+beside them up to ``quiet_jobs`` at 5/s (a few requests a second each). The 10/min cells
 run on a virtual clock (:class:`VirtualTimeLoop`): the page server's app and the client
 share one event loop in one process, the bucket reads the loop's clock, the client's pacer,
 retries and timeouts wait on the same loop's timers, and when nothing is ready (after
@@ -79,6 +81,12 @@ SIZES: dict[str, dict[str, tuple[tuple[int, int], int]]] = {
 # A guess at the baselines' time together, in bounds (the naive loop took 1.7-2x at 5/s),
 # to start the longest tasks first.
 BASELINE_RUNS = 2.5
+
+# The 5/s cells' tasks run beside the others, this many at once: each sends a few requests a
+# second (24 of them at once kept the 2-core VM's load under 0.5), and a fan-out run takes a
+# minute there. Cells at 50/s are timing-sensitive: they keep to --jobs.
+QUIET_RATE = 5.0
+QUIET_JOBS = 32
 
 TARGET_MEDIAN = 1.2  # wall over bound, median of the usage-async runs
 TARGET_MAX = 1.35  # ... and no run above this
@@ -612,10 +620,13 @@ def run_matrix(
     out: Any = sys.stdout,
     only: Sequence[Cell] | None = None,
     baselines: bool = True,
+    quiet_jobs: int | None = None,
 ) -> dict[str, Any]:
-    """Run every cell (``jobs`` tasks at once, each in a pool process with a server of its
-    own); print a line per cell. A real-time cell's usage-async runs and its baselines' are
-    two tasks, side by side (each against buckets of its own)."""
+    """Run every cell, each task in a pool process with a server of its own; print a line
+    per cell. A real-time cell's usage-async runs and its baselines' are two tasks, side by
+    side (each against buckets of its own). The 50/s and the virtual cells' tasks run
+    ``jobs`` at once; beside them the 5/s cells' (a few requests a second each), up to
+    ``quiet_jobs`` at once (default :data:`QUIET_JOBS`)."""
     chosen = list(only) if only is not None else cells(size)
     order = {c.id: i for i, c in enumerate(chosen)}  # the table's order
     started = time.perf_counter()
@@ -623,8 +634,15 @@ def run_matrix(
     results: list[dict[str, Any]] = []
     parts: dict[str, list[dict[str, Any]]] = {}
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(run_cell, c, size, repeat, who): c for c, who in tasks}
+    quiet = QUIET_JOBS if quiet_jobs is None else quiet_jobs
+    with (
+        concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as busy,
+        concurrent.futures.ProcessPoolExecutor(quiet, mp_context=context) as calm,
+    ):
+        futures = {
+            (calm if _quiet(c) else busy).submit(run_cell, c, size, repeat, who): c
+            for c, who in tasks
+        }
         waiting = {c.id: sum(1 for t, _ in tasks if t.id == c.id) for c in chosen}
         for future in concurrent.futures.as_completed(futures):
             part = future.result()
@@ -652,6 +670,7 @@ def run_matrix(
             "size": size,
             "repeat": repeat,
             "jobs": jobs,
+            "quiet_jobs": quiet,
             "seconds": round(time.perf_counter() - started, 1),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         },
@@ -659,6 +678,12 @@ def run_matrix(
         "passed": passed,
         "out_of_reach": beyond,
     }
+
+
+def _quiet(cell: Cell) -> bool:
+    """Whether a cell's runs use next to no CPU: real time at 5/s (a 50/s run sends ten
+    times as much, a virtual one runs flat out)."""
+    return not cell.virtual and RATES[cell.rate] <= QUIET_RATE
 
 
 def _tasks(
@@ -722,12 +747,20 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--no-baselines", action="store_true", help="usage-async only: no naive loop, no SDK"
     )
     parser.add_argument("--repeat", type=int, default=5, help="usage-async runs per cell")
-    parser.add_argument("--jobs", type=int, default=24, help="tasks run at once (default 24)")
+    parser.add_argument(
+        "--jobs", type=int, default=12, help="50/s and virtual tasks at once (default 12)"
+    )
+    parser.add_argument(
+        "--quiet-jobs",
+        type=int,
+        default=QUIET_JOBS,
+        help=f"5/s tasks at once, beside those (default {QUIET_JOBS})",
+    )
     parser.add_argument("--json", default="benchmarks/results/pacing.json")
     parser.add_argument("--markdown", default="benchmarks/results/pacing.md")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.jobs < 1:
-        parser.error("--repeat and --jobs must be at least 1")
+    if args.repeat < 1 or args.jobs < 1 or args.quiet_jobs < 1:
+        parser.error("--repeat, --jobs and --quiet-jobs must be at least 1")
     if args.quick and args.size != "full":
         parser.error(f"--quick runs its own small cells: not with --size {args.size}")
     return args
@@ -742,7 +775,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not chosen:
         print(f"no cell's name has all of {args.cells}", file=sys.stderr)
         return 2
-    results = run_matrix(size, args.repeat, args.jobs, only=chosen, baselines=not args.no_baselines)
+    results = run_matrix(
+        size,
+        args.repeat,
+        args.jobs,
+        only=chosen,
+        baselines=not args.no_baselines,
+        quiet_jobs=args.quiet_jobs,
+    )
     table = markdown(results)
     print("\n" + table)
     for path, text in ((args.json, json.dumps(results, indent=1) + "\n"), (args.markdown, table)):

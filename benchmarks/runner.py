@@ -299,7 +299,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only", default="", help="scenario ids, e.g. S1,S3; or pacing (the matrix)"
     )
     parser.add_argument(
-        "--jobs", type=int, default=24, help="pacing matrix: tasks run at once (default 24)"
+        "--jobs",
+        type=int,
+        default=12,
+        help="pacing matrix: 50/s and virtual tasks at once (default 12)",
     )
     parser.add_argument(
         "--json", default=DEFAULT_JSON, help=f"raw figures (default {DEFAULT_JSON})"
