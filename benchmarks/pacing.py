@@ -11,7 +11,7 @@ every bucket of every stream came back exactly once.
 Real-time cells (50/s, 5/s) get a page server process of their own (``benchmarks.server``)
 and run their clients in a pool process, usage-async's runs and the baselines' as two
 tasks side by side; up to ``jobs`` tasks at 50/s or on the virtual clock run at once, and
-beside them up to ``quiet_jobs`` at 5/s (a few requests a second each). The 10/min cells
+before them up to ``quiet_jobs`` at 5/s (a few requests a second each). The 10/min cells
 run on a virtual clock (:class:`VirtualTimeLoop`): the page server's app and the client
 share one event loop in one process, the bucket reads the loop's clock, the client's pacer,
 retries and timeouts wait on the same loop's timers, and when nothing is ready (after
@@ -37,7 +37,7 @@ import selectors
 import statistics
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -82,11 +82,11 @@ SIZES: dict[str, dict[str, tuple[tuple[int, int], int]]] = {
 # to start the longest tasks first.
 BASELINE_RUNS = 2.5
 
-# The 5/s cells' tasks run beside the others, this many at once: each sends a few requests a
-# second (24 of them at once kept the 2-core VM's load under 0.5), and a fan-out run takes a
-# minute there. Cells at 50/s are timing-sensitive: they keep to --jobs.
+# The 5/s cells' tasks run first, this many at once: each sends a few requests a second (24
+# fan-outs at once kept the 2-core VM's load under 0.5), and a fan-out run takes a minute
+# there. The 50/s cells are timing-sensitive: they run after, --jobs at once.
 QUIET_RATE = 5.0
-QUIET_JOBS = 32
+QUIET_JOBS = 48
 
 TARGET_MEDIAN = 1.2  # wall over bound, median of the usage-async runs
 TARGET_MAX = 1.35  # ... and no run above this
@@ -624,33 +624,19 @@ def run_matrix(
 ) -> dict[str, Any]:
     """Run every cell, each task in a pool process with a server of its own; print a line
     per cell. A real-time cell's usage-async runs and its baselines' are two tasks, side by
-    side (each against buckets of its own). The 50/s and the virtual cells' tasks run
-    ``jobs`` at once; beside them the 5/s cells' (a few requests a second each), up to
-    ``quiet_jobs`` at once (default :data:`QUIET_JOBS`)."""
+    side (each against buckets of its own). First the 5/s cells' tasks (a few requests a
+    second each, a minute a fan-out run), up to ``quiet_jobs`` at once (default
+    :data:`QUIET_JOBS`); then the 50/s and the virtual ones, ``jobs`` at once, so that
+    the timing-sensitive 50/s runs share the machine only with each other."""
     chosen = list(only) if only is not None else cells(size)
     order = {c.id: i for i, c in enumerate(chosen)}  # the table's order
     started = time.perf_counter()
     tasks = _tasks(chosen, size, repeat, baselines)
-    results: list[dict[str, Any]] = []
-    parts: dict[str, list[dict[str, Any]]] = {}
-    context = multiprocessing.get_context("spawn")
     quiet = QUIET_JOBS if quiet_jobs is None else quiet_jobs
-    with (
-        concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as busy,
-        concurrent.futures.ProcessPoolExecutor(quiet, mp_context=context) as calm,
-    ):
-        futures = {
-            (calm if _quiet(c) else busy).submit(run_cell, c, size, repeat, who): c
-            for c, who in tasks
-        }
-        waiting = {c.id: sum(1 for t, _ in tasks if t.id == c.id) for c in chosen}
-        for future in concurrent.futures.as_completed(futures):
-            part = future.result()
-            parts.setdefault(part["id"], []).append(part)
-            if len(parts[part["id"]]) < waiting[part["id"]]:
-                continue
-            result = _merged(parts.pop(part["id"]))
-            result["verdict"] = evaluate(result)
+    results: list[dict[str, Any]] = []
+    for phase, width in ((True, quiet), (False, jobs)):
+        batch = [(c, who) for c, who in tasks if _quiet(c) is phase]
+        for result in _run_tasks(batch, size, repeat, width):
             results.append(result)
             ua = result["verdict"]["summaries"].get("ua")
             print(
@@ -678,6 +664,27 @@ def run_matrix(
         "passed": passed,
         "out_of_reach": beyond,
     }
+
+
+def _run_tasks(
+    tasks: Sequence[tuple[Cell, tuple[str, ...]]], size: str, repeat: int, jobs: int
+) -> Iterator[dict[str, Any]]:
+    """Run ``tasks`` in a pool of ``jobs`` processes; yield each cell's result, its verdict
+    made, once all its tasks are done."""
+    if not tasks:
+        return
+    waiting = {cell.id: sum(1 for c, _ in tasks if c.id == cell.id) for cell, _ in tasks}
+    parts: dict[str, list[dict[str, Any]]] = {}
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [pool.submit(run_cell, c, size, repeat, who) for c, who in tasks]
+        for future in concurrent.futures.as_completed(futures):
+            part = future.result()
+            parts.setdefault(part["id"], []).append(part)
+            if len(parts[part["id"]]) == waiting[part["id"]]:
+                result = _merged(parts.pop(part["id"]))
+                result["verdict"] = evaluate(result)
+                yield result
 
 
 def _quiet(cell: Cell) -> bool:
@@ -748,13 +755,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=5, help="usage-async runs per cell")
     parser.add_argument(
-        "--jobs", type=int, default=12, help="50/s and virtual tasks at once (default 12)"
+        "--jobs", type=int, default=16, help="50/s and virtual tasks at once (default 16)"
     )
     parser.add_argument(
         "--quiet-jobs",
         type=int,
         default=QUIET_JOBS,
-        help=f"5/s tasks at once, beside those (default {QUIET_JOBS})",
+        help=f"5/s tasks at once, before those (default {QUIET_JOBS})",
     )
     parser.add_argument("--json", default="benchmarks/results/pacing.json")
     parser.add_argument("--markdown", default="benchmarks/results/pacing.md")
