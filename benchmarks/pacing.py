@@ -78,6 +78,9 @@ SIZES: dict[str, dict[str, tuple[tuple[int, int], int]]] = {
     "quick": {"50/s": ((10, 2), 6), "5/s": ((6, 2), 6), "10/min": ((3, 2), 6)},
 }
 
+# A task's usage-async runs take about this long at most (their bounds): the 5 runs of a 5/s
+# fan-out (a minute each) go in three tasks side by side.
+TASK_SECONDS = 150.0
 # A guess at the baselines' time together, in bounds (the naive loop took 1.7-2x at 5/s),
 # to start the longest tasks first.
 BASELINE_RUNS = 2.5
@@ -635,8 +638,8 @@ def run_matrix(
     quiet = QUIET_JOBS if quiet_jobs is None else quiet_jobs
     results: list[dict[str, Any]] = []
     for phase, width in ((True, quiet), (False, jobs)):
-        batch = [(c, who) for c, who in tasks if _quiet(c) is phase]
-        for result in _run_tasks(batch, size, repeat, width):
+        batch = [task for task in tasks if _quiet(task[0]) is phase]
+        for result in _run_tasks(batch, size, width):
             results.append(result)
             ua = result["verdict"]["summaries"].get("ua")
             print(
@@ -667,17 +670,17 @@ def run_matrix(
 
 
 def _run_tasks(
-    tasks: Sequence[tuple[Cell, tuple[str, ...]]], size: str, repeat: int, jobs: int
+    tasks: Sequence[tuple[Cell, tuple[str, ...], int]], size: str, jobs: int
 ) -> Iterator[dict[str, Any]]:
     """Run ``tasks`` in a pool of ``jobs`` processes; yield each cell's result, its verdict
     made, once all its tasks are done."""
     if not tasks:
         return
-    waiting = {cell.id: sum(1 for c, _ in tasks if c.id == cell.id) for cell, _ in tasks}
+    waiting = {cell.id: sum(1 for c, _, _ in tasks if c.id == cell.id) for cell, _, _ in tasks}
     parts: dict[str, list[dict[str, Any]]] = {}
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = [pool.submit(run_cell, c, size, repeat, who) for c, who in tasks]
+        futures = [pool.submit(run_cell, c, size, runs, who) for c, who, runs in tasks]
         for future in concurrent.futures.as_completed(futures):
             part = future.result()
             parts.setdefault(part["id"], []).append(part)
@@ -695,28 +698,39 @@ def _quiet(cell: Cell) -> bool:
 
 def _tasks(
     chosen: Sequence[Cell], size: str, repeat: int, baselines: bool
-) -> list[tuple[Cell, tuple[str, ...]]]:
-    """The pool's tasks, the longest first (so the short ones fill the gaps at the end):
-    a real-time cell's usage-async runs, and its baselines' apart (the naive loop alone
-    may take minutes at 5/s); a virtual cell's runs together (seconds in all)."""
+) -> list[tuple[Cell, tuple[str, ...], int]]:
+    """The pool's tasks (a cell, whose runs, how many of usage-async's), the longest first
+    (so the short ones fill the gaps at the end): a real-time cell's usage-async runs, in
+    tasks of about :data:`TASK_SECONDS` at most, and its baselines' apart (the naive loop
+    alone may take minutes at 5/s); a virtual cell's runs together (seconds in all)."""
     others = tuple(_baselines()) if baselines else ()
-    tasks: list[tuple[float, int, Cell, tuple[str, ...]]] = []
+    tasks: list[tuple[float, int, Cell, tuple[str, ...], int]] = []
     for i, cell in enumerate(chosen):
         bound = least_time(cell.dataset(size))
-        if cell.virtual or not others:
-            tasks.append((0.0 if cell.virtual else repeat * bound, i, cell, ("ua", *others)))
+        if cell.virtual:
+            tasks.append((0.0, i, cell, ("ua", *others), repeat))
             continue
-        tasks.append((repeat * bound, i, cell, ("ua",)))
-        tasks.append((BASELINE_RUNS * bound, i, cell, others))
+        per_task = max(1, min(repeat, int(TASK_SECONDS // max(bound, 1e-9))))
+        left = repeat
+        while left > 0:
+            runs = min(per_task, left)
+            tasks.append((runs * bound, i, cell, ("ua",), runs))
+            left -= runs
+        if others:
+            tasks.append((BASELINE_RUNS * bound, i, cell, others, 0))
     tasks.sort(key=lambda t: (-t[0], t[1]))
-    return [(cell, who) for _, _, cell, who in tasks]
+    return [(cell, who, runs) for _, _, cell, who, runs in tasks]
 
 
 def _merged(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One cell's result from its tasks': every client's runs; ``seconds`` the longest
     task's (they ran side by side), ``work_seconds`` all of them."""
     merged = dict(parts[0])
-    merged["runs"] = {c: runs for part in parts for c, runs in part["runs"].items()}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for part in parts:
+        for client, figures in part["runs"].items():
+            runs.setdefault(client, []).extend(figures)
+    merged["runs"] = runs
     merged["seconds"] = max(part["seconds"] for part in parts)
     merged["work_seconds"] = sum(part["seconds"] for part in parts)
     return merged
@@ -755,7 +769,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=5, help="usage-async runs per cell")
     parser.add_argument(
-        "--jobs", type=int, default=16, help="50/s and virtual tasks at once (default 16)"
+        "--jobs", type=int, default=12, help="50/s and virtual tasks at once (default 12)"
     )
     parser.add_argument(
         "--quiet-jobs",
