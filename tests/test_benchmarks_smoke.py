@@ -371,6 +371,30 @@ def test_the_matrix_names_a_filter_no_cell_matches(capsys: pytest.CaptureFixture
     assert "no cell's name has all of ['5/s', 'b7']" in capsys.readouterr().err
 
 
+def test_a_5_per_second_fan_outs_runs_go_in_tasks_side_by_side_and_come_back_together() -> None:
+    # A run takes a minute there: five in one task would take the matrix past 10 minutes.
+    tasks = pacing._tasks(pacing.cells("full"), "full", 5, baselines=True)
+    for cell in pacing.cells("full"):
+        mine = [(who, runs) for c, who, runs in tasks if c == cell]
+        ua = [runs for who, runs in mine if who == ("ua",)]
+        if cell.virtual:  # seconds in all: one task
+            assert mine == [(("ua", *pacing._baselines()), 5)]
+        elif cell.rate == "5/s" and cell.workload == "fan-out":
+            assert ua == [2, 2, 1]
+        else:
+            assert ua == [5]
+        if not cell.virtual:
+            assert (tuple(pacing._baselines()), 0) in mine
+    parts = [
+        {"id": "c", "runs": {"ua": [{"r": 0}, {"r": 1}]}, "seconds": 3.0},
+        {"id": "c", "runs": {"ua": [{"r": 2}]}, "seconds": 2.0},
+        {"id": "c", "runs": {"naive": [{"r": 0}]}, "seconds": 4.0},
+    ]
+    merged = pacing._merged(parts)
+    assert merged["runs"] == {"ua": [{"r": 0}, {"r": 1}, {"r": 2}], "naive": [{"r": 0}]}
+    assert (merged["seconds"], merged["work_seconds"]) == (4.0, 9.0)
+
+
 def test_the_full_matrix_runs_the_issues_fan_outs_and_the_short_one_30_at_5_per_second() -> None:
     full = [c.dataset("full") for c in pacing.cells("full")]
     assert [c.id for c in pacing.cells("short")] == [c.id for c in pacing.cells("full")]
