@@ -25,7 +25,8 @@ UNLIMITED = 1e12  # a bucket no workload here empties
 # (id, streams, pages, round trip s, the bucket's rate /s, the busiest round trip of
 # usage-async's slow start without a limit, at least)
 WORKLOADS = [
-    ("5/s-fan-out-30x3", 30, 3, 0.001, 5.0, 30),
+    ("5/s-fan-out-100x3", 100, 3, 0.001, 5.0, 100),
+    ("5/s-fan-out-30x3", 30, 3, 0.001, 5.0, 30),  # --size short
     ("50/s-fan-out-100x3", 100, 3, 0.001, 50.0, 100),
     ("10/min-fan-out-6x5", 6, 5, 0.001, 10 / 60, 6),
     ("S2-40x10-at-20ms", 40, 10, 0.020, 10 / 60, 40),
@@ -89,16 +90,16 @@ def test_a_bucket_sized_to_the_busiest_round_trip_without_a_limit_meets_all_of_i
 def test_a_client_with_few_requests_out_keeps_every_first_wave_small_and_is_slow_without_a_limit(
     streams: int, pages: int, allowed: int
 ) -> None:
-    # The other side: 5 % of a 5/s fan-out's 90 requests is 4 429s (15 of the 50/s one's
-    # 300). A client with never more than that many requests out meets at most that
-    # many in any first wave, whatever the bucket; without a limit it takes
+    # The other side: 5 % of a fan-out's 300 requests is 15 429s (4 of the 90 the short
+    # matrix sends at 5/s). A client with never more than that many requests out meets at
+    # most that many in any first wave, whatever the bucket; without a limit it takes
     # (streams x pages) / allowed round trips instead of `pages`.
     rtt = 0.001
     out = allowed
     free = TokenBucketServer(rate=UNLIMITED, burst=UNLIMITED, rtt=rtt)
     unlimited = fan_out(free, streams=streams, pages=pages, max_concurrency=out)
     assert unlimited.wall >= (streams * pages / out - 1e-9) * rtt
-    assert unlimited.wall / (pages * rtt) >= 6.6  # 7.67x (5/s) and 7.33x (50/s) the floor
+    assert unlimited.wall / (pages * rtt) >= 6.6  # 7.67x (30 x 3) and 7.33x (100 x 3) the floor
     for burst in range(1, 2 * out + 1):
         bucket = TokenBucketServer(rate=5.0, burst=burst, rtt=rtt)
         fan_out(bucket, streams=streams, pages=pages, max_concurrency=out)
