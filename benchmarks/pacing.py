@@ -8,15 +8,17 @@ as many as there are streams, as in S5), the naive per-request retry loop once a
 official SDK (its default retries) once, each run against a fresh bucket, and checks that
 every bucket of every stream came back exactly once.
 
-Real-time cells (50/s, 5/s) get a page server process of their own (``benchmarks.server``)
-and run their clients in a pool process, usage-async's runs and the baselines' as two
-tasks side by side; up to ``jobs`` tasks at 50/s or on the virtual clock run at once, and
-before them up to ``quiet_jobs`` at 5/s (a few requests a second each). The 10/min cells
-run on a virtual clock (:class:`VirtualTimeLoop`): the page server's app and the client
-share one event loop in one process, the bucket reads the loop's clock, the client's pacer,
-retries and timeouts wait on the same loop's timers, and when nothing is ready (after
-letting the kernel deliver any loopback bytes in flight) the clock jumps to the next timer.
-Minutes of traffic take seconds, and neither side can see a time the other does not.
+Real-time cells (50/s, 5/s) run their clients in pool processes: usage-async's runs (in
+tasks of about ``TASK_SECONDS`` of bounds) and the baselines' as separate tasks side by
+side, each with a page server process of its own (``benchmarks.server``). First the 5/s
+cells' tasks run, up to ``quiet_jobs`` at once (a few requests a second each); then those
+at 50/s or on the virtual clock, ``jobs`` at once.
+The 10/min cells run on a virtual clock (:class:`VirtualTimeLoop`): the page server's app
+and the client share one event loop in one process, the bucket reads the loop's clock, the
+client's pacer, retries and timeouts wait on the same loop's timers, and when nothing is
+ready (after letting the kernel deliver any loopback bytes in flight) the clock jumps to
+the next timer. Minutes of traffic take seconds, and neither side can see a time the
+other does not.
 
 The bound of a cell (:func:`least_time`) is the least time the bucket allows for the
 workload: the makespan of an oracle that knows the bucket and sends each stream's next
@@ -626,8 +628,8 @@ def run_matrix(
     quiet_jobs: int | None = None,
 ) -> dict[str, Any]:
     """Run every cell, each task in a pool process with a server of its own; print a line
-    per cell. A real-time cell's usage-async runs and its baselines' are two tasks, side by
-    side (each against buckets of its own). First the 5/s cells' tasks (a few requests a
+    per cell. A real-time cell's usage-async runs and its baselines' are separate tasks,
+    side by side (each against buckets of its own). First the 5/s cells' tasks (a few requests a
     second each, a minute a fan-out run), up to ``quiet_jobs`` at once (default
     :data:`QUIET_JOBS`); then the 50/s and the virtual ones, ``jobs`` at once, so that
     the timing-sensitive 50/s runs share the machine only with each other."""
