@@ -493,6 +493,18 @@ class AdaptiveRate:
             return slowed
         return grown - (high - low) * (1.0 / NEAR_429_GROWTH - 1.0)  # beyond: as before
 
+    def _band_centre(self, pace: float) -> float:
+        """Where the band of slow growth goes after a steady 429 that came at ``pace``:
+        there, but with a bucket that holds more than one request, from the second such
+        429 on, not more than NEAR_429 above the proven rate. Such a bucket lets a pace a
+        little over its rate through until it has drained (20 tokens at 5.2/s against 5/s
+        take 100 s), so the pace that meets its 429 is well above the rate (5.8/s, then
+        5.6, 5.4, 5.2 in a 5/s bucket of 20), and a band there would be no brake; the proof
+        is near the rate by then (4.9/s), unlike the first one after the probe (4.3/s)."""
+        if self._steady_429 is None or self.known is None or self._burst_bound < SMALL_BUCKET:
+            return pace
+        return min(pace, self.known * (1.0 + NEAR_429))
+
     def on_success(self, ticket: Ticket, now: float) -> None:
         """A request let through at ``ticket.sent_at`` succeeded."""
         self._successes.append(ticket.sent_at)
@@ -699,7 +711,7 @@ class AdaptiveRate:
         sent = ticket.sent_at
         previous = self.rate_at(sent)
         if previous is not None and not self.probing and exact_wait is None:
-            self._steady_429 = previous
+            self._steady_429 = self._band_centre(previous)
         # A bucket of one, and the server's wait as long as a request interval or more at
         # the pace this request went at (since the request before it): each such 429 wastes
         # that much of the bucket's refill, so cut from what the requests did, not from
