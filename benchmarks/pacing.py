@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import heapq
@@ -678,7 +679,7 @@ def _run_tasks(
     made, once all its tasks are done."""
     if not tasks:
         return
-    waiting = {cell.id: sum(1 for c, _, _ in tasks if c.id == cell.id) for cell, _, _ in tasks}
+    waiting = collections.Counter(cell.id for cell, _, _ in tasks)
     parts: dict[str, list[dict[str, Any]]] = {}
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:

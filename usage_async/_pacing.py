@@ -348,7 +348,8 @@ class AdaptiveRate:
         self._recall: float | None = None  # the rate proven when the drought began
         self._probe_cap: float | None = None  # a recovery probe grows up to this rate
         self._too_fast: float | None = None  # the least paced rate a 429 came at, unproven
-        self._steady_429: float | None = None  # the pace the latest steady 429 came at
+        self._band: float | None = None  # the centre of the band of slow growth, set at a
+        # steady 429 (_band_centre): the pace it came at, or near the proof
         self._guessed = False  # whether the probe's cap is a guess below `_too_fast`
         self._guess_reached = False  # a probe reached that guess since the last cut
         # (drought start, its last 429, the rate without the cap) while a drought caps it
@@ -480,9 +481,10 @@ class AdaptiveRate:
         return grown
 
     def _through_band(self, rate: float, grown: float) -> float:
-        """Steady growth from ``rate`` to ``grown``, slowed within NEAR_429 of the pace the
-        latest steady 429 came at (the band then takes 1 / NEAR_429_GROWTH as long to cross)."""
-        met = self._steady_429
+        """Steady growth from ``rate`` to ``grown``, slowed within NEAR_429 of the band's
+        centre, set at the latest steady 429 (the band then takes 1 / NEAR_429_GROWTH as long
+        to cross)."""
+        met = self._band
         if met is None:
             return grown
         low, high = max(rate, met * (1.0 - NEAR_429)), met * (1.0 + NEAR_429)
@@ -501,7 +503,7 @@ class AdaptiveRate:
         take 100 s), so the pace that meets its 429 is well above the rate (5.8/s, then
         5.6, 5.4, 5.2 in a 5/s bucket of 20), and a band there would be no brake; the proof
         is near the rate by then (4.9/s), unlike the first one after the probe (4.3/s)."""
-        if self._steady_429 is None or self.known is None or self._burst_bound < SMALL_BUCKET:
+        if self._band is None or self.known is None or self._burst_bound < SMALL_BUCKET:
             return pace
         return min(pace, self.known * (1.0 + NEAR_429))
 
@@ -711,7 +713,7 @@ class AdaptiveRate:
         sent = ticket.sent_at
         previous = self.rate_at(sent)
         if previous is not None and not self.probing and exact_wait is None:
-            self._steady_429 = self._band_centre(previous)
+            self._band = self._band_centre(previous)
         # A bucket of one, and the server's wait as long as a request interval or more at
         # the pace this request went at (since the request before it): each such 429 wastes
         # that much of the bucket's refill, so cut from what the requests did, not from
