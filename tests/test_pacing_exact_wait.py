@@ -245,7 +245,7 @@ def test_the_span_counts_from_when_the_first_request_came_back_not_from_its_send
     ],
     ids=["no-start", "not-back", "long-ago", "second-429"],
 )
-def test_only_a_first_429_within_a_quarter_of_its_wait_of_the_start_counts_the_span(
+def test_only_a_first_429_back_within_its_wait_of_the_start_counts_the_span(
     started: float | None, back: float | None, first: bool
 ) -> None:
     rate = AdaptiveRate()
@@ -256,6 +256,38 @@ def test_only_a_first_429_within_a_quarter_of_its_wait_of_the_start_counts_the_s
         rate.on_success(Ticket(-1.0 if started == -1.0 else 0.0, rate.epoch), back)
     assert rate.on_throttle(Ticket(0.020, rate.epoch), 0.021, 0.201, exact_wait=0.180)
     assert rate.wait_rate == pytest.approx(0.99 / 0.180)
+
+
+def test_a_first_429_late_in_its_wait_still_counts_the_span() -> None:
+    # 5/s, a bucket of 20, a lone stream on a busy loopback: a page every 3 ms, 20 admitted
+    # from 0.000, the 21st a 429 at 0.060 naming 140 ms (the bucket refilled 0.3 of a
+    # token). Refilled a whole token more, the bucket would have let the 21st through, or
+    # (of 19 tokens and a faster rate) 140 ms would fit in the 60 ms span: neither, so the
+    # token interval is the span plus the wait, 200 ms. (Counted only for a 429 within a
+    # quarter of its wait of the start, the pace was 1 / wait, 7/s: a second 429.)
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    for i in range(20):
+        rate.on_success(Ticket(i * 0.003, 0), i * 0.003 + 0.001)
+    assert rate.on_throttle(Ticket(0.060, 0), 0.061, 0.201, exact_wait=0.140)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.200)
+
+
+def test_a_first_429_back_after_its_wait_says_only_the_wait() -> None:
+    # 20 admitted over 150 ms, the 21st a 429 at 0.150 naming 50 ms: a 5/s bucket of 20
+    # (0.75 of a token refilled) and a 10/s bucket of 19 (one token and a half: it let the
+    # 20th through on a refilled one) answer alike. The span holds a wait: the rate may be
+    # 2 / (wait + span), so only 1 / wait bounds it.
+    for rate_s, burst in ((5.0, 20), (10.0, 19)):
+        tokens = burst + rate_s * 0.150 - 20
+        assert 0.0 <= tokens < 1.0
+        assert (1.0 - tokens) / rate_s == pytest.approx(0.050)
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    for i in range(20):
+        rate.on_success(Ticket(i * 0.0075, 0), i * 0.0075 + 0.001)
+    assert rate.on_throttle(Ticket(0.150, 0), 0.151, 0.201, exact_wait=0.050)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.050)
 
 
 @pytest.mark.parametrize(
