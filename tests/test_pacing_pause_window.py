@@ -10,7 +10,8 @@ after it goes at 91-100 % of the rate (a bucket of 20) or 95-100 % (1 and 5): it
 measured the rate to that by then, from the timing of that one 429. A ``Retry-After: 1``
 says nothing of the rate; a 429 that ends a ramp of the pace begun near the rate does, but
 a client told nothing cannot begin there: with buckets of one and five, no schedule keeps
-both a 50/s and a 45/s bucket within 1.2x (the last test).
+both a 50/s and a 45/s bucket within 1.2x, and with a bucket of 20 both a 50/s and a 60/s
+one (the last two tests).
 
 Shown with an oracle that knows everything but the rate: the bucket's size, the workload,
 when pages come back. Its first 429 comes at the start (after the bucket's burst); after
@@ -161,3 +162,43 @@ def test_no_schedule_keeps_both_a_50_and_a_45_per_second_bucket_within_1_2x(
         wall, pauses = _oracle(burst, slow, pace, SLOWER)
         assert pauses == 2, pace
         assert wall > 1.2 * slow_bound, pace
+
+
+# A bucket of 20: no client told nothing passes both 50/s and 60/s. ----------------------------
+
+FASTER = 60.0  # a server 20 % faster, the same bucket: the same answers to the first wave
+
+
+@pytest.mark.parametrize(("burst", "slow"), SHAPES[4:], ids=_IDS[4:])
+def test_no_schedule_keeps_both_a_50_and_a_60_per_second_bucket_of_20_within_1_2x(
+    burst: int, slow: bool
+) -> None:
+    """With a bucket of 20 the slower twin leaves room for two pauses (above); a faster one
+    does not leave room for the slow pace 50/s needs. A 60/s bucket of 20 answers the first
+    wave alike (0.18 of a token of refill in its 3 ms, 0.15 at 50/s), and from the pause's
+    end it holds as many tokens (both are full) and refills faster, so it admits whatever
+    the 50/s bucket admits. To keep 50/s within 1.2x a client meets no second 429 there
+    (two pauses waste 1.2 s of its refill: the first test), so after its pause it sends
+    no faster than the 50/s bucket admits, ``burst + 50 t`` in ``t`` seconds; the 60/s
+    bucket admits all of it, the same answers, and the client sends alike. Its last request
+    then goes no sooner than the pause plus ``(requests - 2 * burst - 1) / 50`` s (the
+    first wave got the burst through, and at most a token refilled meanwhile): 6.18 s, over
+    1.2x of the 60/s bound (5.6 s; 5.84 s with slow pages, against 6.38 s). By counting,
+    for any schedule of a client that sends nothing during a server's wait; so the pace
+    after the pause must be the rate within 9 % and no client told nothing can set it."""
+    delay = SLOW if slow else 0.0
+    requests = STREAMS * PAGES
+    bound, faster_bound = _bound(burst, slow), _bound(burst, slow, FASTER)
+    assert 2 * (PAUSE - burst / RATE) > 0.2 * bound  # no second pause at 50/s
+    after_pause = requests - burst - 1
+    earliest = PAUSE + (after_pause - burst) / RATE + delay
+    assert earliest <= 1.2 * bound  # (told the rate, a client meets 50/s this way)
+    assert earliest > 1.2 * faster_bound
+    # The oracle agrees: every pace that keeps it within 1.2x at 50/s meets no second 429
+    # at 60/s, and is over 1.2x there.
+    paces = _paces_within(burst, slow)
+    assert paces
+    for pace in paces:
+        wall, pauses = _oracle(burst, slow, pace, FASTER)
+        assert pauses == 1, pace
+        assert wall > 1.2 * faster_bound, pace
