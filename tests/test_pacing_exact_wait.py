@@ -273,6 +273,17 @@ def test_a_first_429_late_in_its_wait_still_counts_the_span() -> None:
     assert rate.wait_rate == pytest.approx(0.99 / 0.200)
 
 
+def test_a_first_429_sent_soon_but_read_late_still_counts_the_span() -> None:
+    # 5/s, a bucket of one, a loop at a load of 15: the second request, sent 2 ms after the
+    # first, met a 429 naming 198 ms, read only 200 ms later. Sent so soon, it found the
+    # full bucket drained (taken as likely, as before it was read late).
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    rate.on_success(Ticket(0.0, 0), 0.001)
+    assert rate.on_throttle(Ticket(0.002, 0), 0.202, 0.388, exact_wait=0.198)
+    assert rate.wait_rate == pytest.approx(0.99 / 0.200)
+
+
 def test_a_first_429_back_after_its_wait_says_only_the_wait() -> None:
     # 20 admitted over 150 ms, the 21st a 429 at 0.150 naming 50 ms: a 5/s bucket of 20
     # (0.75 of a token refilled) and a 10/s bucket of 19 (one token and a half: it let the

@@ -75,11 +75,11 @@ requests per minute and often send no ``Retry-After`` (API-NOTES #4):
 * A 429's ``retry-after-ms`` that is not a whole number of seconds is taken as the server's
   exact wait for its next token, ``(1 - tokens) / rate``: so ``1 / wait`` bounds the rate
   from above (at a client's first 429, back sooner after its first request than the wait
-  it names, ``1 / (wait + span)``, ``span`` from when the first request came back
-  admitted: a bucket that started full, of whole tokens, refilled at least that long, and
-  less than a token, as ``k`` tokens refilled make ``wait + span`` ``k + 1`` token
-  intervals, and ``k`` waits fit in ``span``; ``1 / wait`` paced too
-  fast and met a second 429 whenever the bucket had refilled some of a token; and at any
+  it names, or sent within a quarter of it, ``1 / (wait + span)``, ``span`` from when the
+  first request came back admitted: a bucket that started full, of whole tokens, refilled
+  at least that long, and less than a token, as ``k`` tokens refilled make ``wait +
+  span`` ``k + 1`` token intervals, and ``k`` waits fit in ``span``; ``1 / wait`` paced
+  too fast and met a second 429 whenever the bucket had refilled some of a token; and at any
   429 of a lone request, nothing else out, ``1 / (sent + wait - back)``, ``back`` when the
   success before it came back: no token went in between). Both spans count from that
   success's send instead when its round trip is within 5 % of the span: a server checks
@@ -182,6 +182,8 @@ SLACK_MAX = 0.25  # each 429 up to this, and shrunk by this factor at each succe
 SLACK_DECAY = 0.99  # bucket of one: each request waits that much of a token interval more)
 HEADER_TIE = 0.001  # seconds: reset times this close are the same (headers round to 1 ms)
 EXACT_MARGIN = 0.99  # pace this far below the least rate a 429's exact wait allows
+FRESH_SPAN = 0.25  # of the wait: a client's first 429 sent this soon after its first
+# request found a full bucket drained, even if read late (see AdaptiveRate.on_throttle)
 ADMISSION_SPREAD = 0.05  # of a token interval: a success's round trip at most this long is
 # taken as admitted when it reached the server, as the 429 after it was (_admitted_span)
 EXACT_TICK = 0.001  # seconds: retry-after-ms is whole milliseconds (rounded either way)
@@ -680,16 +682,22 @@ class AdaptiveRate:
             # so its token interval is that span plus the wait, or k + 1 intervals are, if
             # it refilled k tokens meanwhile: then k waits fit in the span (1 / wait is at
             # least the rate). So with the 429 back sooner after the first request than
-            # its wait (less the wait's rounding), k is 0. The span is at least from when the
-            # first request came back admitted (it was admitted before) to when this one
-            # was sent; from its send when its round trip was short (_admitted_span).
+            # its wait (less the wait's rounding), k is 0; and, taken as likely, with it
+            # sent within FRESH_SPAN of the wait (a busy loop can hold a 429 unread for
+            # longer than the wait: 200 ms at a load of 15). The span is at least from
+            # when the first request came back admitted (it was admitted before) to when
+            # this one was sent; from its send when its round trip was short
+            # (_admitted_span).
             started, back = self.started, self._first_back
             if (
                 self._first_throttle is None
                 and started is not None
                 and back is not None
                 and back < ticket.sent_at
-                and now - started < exact_wait - EXACT_TICK
+                and (
+                    now - started < exact_wait - EXACT_TICK
+                    or ticket.sent_at <= started + FRESH_SPAN * exact_wait
+                )
             ):
                 high = 1.0 / _admitted_span(ticket.sent_at + exact_wait, started, back)
             # A lone request after the success back last, nothing else out: no token went
