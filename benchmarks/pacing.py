@@ -633,16 +633,17 @@ def run_matrix(
     per cell. A real-time cell's usage-async runs and its baselines' are separate tasks,
     side by side (each against buckets of its own). First the 5/s cells' tasks (a few requests a
     second each, a minute a fan-out run), up to ``quiet_jobs`` at once (default
-    :data:`QUIET_JOBS`); then the 50/s and the virtual ones, ``jobs`` at once, so that
-    the timing-sensitive 50/s runs share the machine only with each other."""
+    :data:`QUIET_JOBS`); then the 50/s ones, ``jobs`` at once, so that those timing-sensitive
+    runs share the machine only with each other; then the virtual ones (flat out, CPU),
+    ``jobs`` at once."""
     chosen = list(only) if only is not None else cells(size)
     order = {c.id: i for i, c in enumerate(chosen)}  # the table's order
     started = time.perf_counter()
     tasks = _tasks(chosen, size, repeat, baselines)
     quiet = QUIET_JOBS if quiet_jobs is None else quiet_jobs
     results: list[dict[str, Any]] = []
-    for phase, width in ((True, quiet), (False, jobs)):
-        batch = [task for task in tasks if _quiet(task[0]) is phase]
+    for phase, width in enumerate((quiet, jobs, jobs)):
+        batch = [task for task in tasks if _phase(task[0]) == phase]
         for result in _run_tasks(batch, size, width):
             results.append(result)
             ua = result["verdict"]["summaries"].get("ua")
@@ -694,10 +695,14 @@ def _run_tasks(
                 yield result
 
 
-def _quiet(cell: Cell) -> bool:
-    """Whether a cell's runs use next to no CPU: real time at 5/s (a 50/s run sends ten
-    times as much, a virtual one runs flat out)."""
-    return not cell.virtual and RATES[cell.rate] <= QUIET_RATE
+def _phase(cell: Cell) -> int:
+    """When a cell's tasks run: 0, first, real time at 5/s (next to no CPU, but a minute a
+    fan-out run); 1, real time at 50/s (ten times the requests, timing-sensitive at a token
+    every 20 ms); 2, last, the virtual ones (flat out: beside them the 50/s lone streams
+    met 429s they meet on an idle machine)."""
+    if cell.virtual:
+        return 2
+    return 0 if RATES[cell.rate] <= QUIET_RATE else 1
 
 
 def _tasks(
