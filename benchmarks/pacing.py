@@ -12,7 +12,7 @@ Real-time cells (50/s, 5/s) run their clients in pool processes: usage-async's r
 tasks of about ``TASK_SECONDS`` of bounds) and the baselines' as separate tasks side by
 side, each with a page server process of its own (``benchmarks.server``). First the 5/s
 cells' tasks run, up to ``quiet_jobs`` at once (a few requests a second each); then those
-at 50/s or on the virtual clock, ``jobs`` at once.
+at 50/s, ``jobs`` at once; then those on the virtual clock, ``jobs`` at once.
 The 10/min cells run on a virtual clock (:class:`VirtualTimeLoop`): the page server's app
 and the client share one event loop in one process, the bucket reads the loop's clock, the
 client's pacer, retries and timeouts wait on the same loop's timers, and when nothing is
@@ -90,7 +90,8 @@ BASELINE_RUNS = 2.5
 
 # The 5/s cells' tasks run first, this many at once: each sends a few requests a second (24
 # fan-outs at once kept the 2-core VM's load under 0.5), and a fan-out run takes a minute
-# there. The 50/s cells are timing-sensitive: they run after, --jobs at once.
+# there. The 50/s cells are timing-sensitive: they run after, --jobs at once; the virtual
+# ones (flat out) last.
 QUIET_RATE = 5.0
 QUIET_JOBS = 48
 
@@ -778,7 +779,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=5, help="usage-async runs per cell")
     parser.add_argument(
-        "--jobs", type=int, default=12, help="50/s and virtual tasks at once (default 12)"
+        "--jobs", type=int, default=12, help="50/s, then virtual, tasks at once (default 12)"
     )
     parser.add_argument(
         "--quiet-jobs",

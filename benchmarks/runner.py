@@ -302,7 +302,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--jobs",
         type=int,
         default=12,
-        help="pacing matrix: 50/s and virtual tasks at once (default 12)",
+        help="pacing matrix: 50/s, then virtual, tasks at once (default 12)",
     )
     parser.add_argument(
         "--json", default=DEFAULT_JSON, help=f"raw figures (default {DEFAULT_JSON})"
