@@ -245,7 +245,7 @@ def test_the_span_counts_from_when_the_first_request_came_back_not_from_its_send
     ],
     ids=["no-start", "not-back", "long-ago", "second-429"],
 )
-def test_only_a_first_429_back_within_its_wait_of_the_start_counts_the_span(
+def test_only_a_first_429_soon_after_a_known_start_counts_the_span(
     started: float | None, back: float | None, first: bool
 ) -> None:
     rate = AdaptiveRate()
