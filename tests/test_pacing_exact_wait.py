@@ -199,6 +199,16 @@ def test_pages_back_after_an_exact_wait_count_between_the_two_waits() -> None:
     assert paced >= 4.5
 
 
+def _after_a_burst(pages: int, every: float) -> AdaptiveRate:
+    """A client that sent ``pages`` requests from 0.000, ``every`` seconds apart, each
+    admitted and back 1 ms after it was sent."""
+    rate = AdaptiveRate()
+    rate.started = 0.0
+    for i in range(pages):
+        rate.on_success(Ticket(i * every, 0), i * every + 0.001)
+    return rate
+
+
 def test_a_first_429_soon_after_the_first_request_found_a_full_bucket_drained() -> None:
     # 5/s, a bucket of 20, one request a millisecond: 20 admitted from 0.000, the 21st a 429
     # at 0.020. The bucket had refilled 0.1 of a token by then, so its exact wait is 180 ms,
@@ -209,10 +219,7 @@ def test_a_first_429_soon_after_the_first_request_found_a_full_bucket_drained() 
     # first request's round trip (1 ms) is well under a token interval, it was admitted when
     # it reached the server, as the 429 was, both a one-way trip after their sends: the
     # span counts from its send, 1 / (wait + 0.020), 5/s.
-    rate = AdaptiveRate()
-    rate.started = 0.0
-    for i in range(20):
-        rate.on_success(Ticket(i * 0.001, 0), i * 0.001 + 0.001)
+    rate = _after_a_burst(20, 0.001)
     assert rate.on_throttle(Ticket(0.020, 0), 0.021, 0.201, exact_wait=0.180)
     assert rate.wait_rate == pytest.approx(0.99 / 0.200)
 
@@ -265,10 +272,7 @@ def test_a_first_429_late_in_its_wait_still_counts_the_span() -> None:
     # (of 19 tokens and a faster rate) 140 ms would fit in the 60 ms span: neither, so the
     # token interval is the span plus the wait, 200 ms. (Counted only for a 429 within a
     # quarter of its wait of the start, the pace was 1 / wait, 7/s: a second 429.)
-    rate = AdaptiveRate()
-    rate.started = 0.0
-    for i in range(20):
-        rate.on_success(Ticket(i * 0.003, 0), i * 0.003 + 0.001)
+    rate = _after_a_burst(20, 0.003)
     assert rate.on_throttle(Ticket(0.060, 0), 0.061, 0.201, exact_wait=0.140)
     assert rate.wait_rate == pytest.approx(0.99 / 0.200)
 
@@ -277,9 +281,7 @@ def test_a_first_429_sent_soon_but_read_late_still_counts_the_span() -> None:
     # 5/s, a bucket of one, a loop at a load of 15: the second request, sent 2 ms after the
     # first, met a 429 naming 198 ms, read only 200 ms later. Sent so soon, it found the
     # full bucket drained (taken as likely, as before it was read late).
-    rate = AdaptiveRate()
-    rate.started = 0.0
-    rate.on_success(Ticket(0.0, 0), 0.001)
+    rate = _after_a_burst(1, 0.0)
     assert rate.on_throttle(Ticket(0.002, 0), 0.202, 0.388, exact_wait=0.198)
     assert rate.wait_rate == pytest.approx(0.99 / 0.200)
 
@@ -293,10 +295,7 @@ def test_a_first_429_back_after_its_wait_says_only_the_wait() -> None:
         tokens = burst + rate_s * 0.150 - 20
         assert 0.0 <= tokens < 1.0
         assert (1.0 - tokens) / rate_s == pytest.approx(0.050)
-    rate = AdaptiveRate()
-    rate.started = 0.0
-    for i in range(20):
-        rate.on_success(Ticket(i * 0.0075, 0), i * 0.0075 + 0.001)
+    rate = _after_a_burst(20, 0.0075)
     assert rate.on_throttle(Ticket(0.150, 0), 0.151, 0.201, exact_wait=0.050)
     assert rate.wait_rate == pytest.approx(0.99 / 0.050)
 

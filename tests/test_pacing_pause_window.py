@@ -76,6 +76,14 @@ def _oracle(burst: int, slow: bool, pace: float, rate: float = RATE) -> tuple[fl
     return end, pauses
 
 
+def _at_a_twin(burst: int, slow: bool, rate: float) -> list[tuple[float, float, int]]:
+    """Each pace that keeps the oracle within 1.2x at 50/s, with its wall and pauses at
+    ``rate`` (a twin bucket of the same size)."""
+    paces = _paces_within(burst, slow)
+    assert paces
+    return [(pace, *_oracle(burst, slow, pace, rate)) for pace in paces]
+
+
 def _bound(burst: int, slow: bool, rate: float = RATE) -> float:
     server = TokenBucketServer(rate=rate, burst=burst, success_delay=SLOW if slow else 0.0)
     return least_time(server, STREAMS, PAGES)
@@ -156,10 +164,7 @@ def test_no_schedule_keeps_both_a_50_and_a_45_per_second_bucket_within_1_2x(
     # The oracle (a steady pace after the pause, told the rate at a second 429) agrees:
     # every pace that keeps it within 1.2x at 50/s meets a second pause at 45/s, and is
     # then over 1.2x there, however well it paces after.
-    paces = _paces_within(burst, slow)
-    assert paces
-    for pace in paces:
-        wall, pauses = _oracle(burst, slow, pace, SLOWER)
+    for pace, wall, pauses in _at_a_twin(burst, slow, SLOWER):
         assert pauses == 2, pace
         assert wall > 1.2 * slow_bound, pace
 
@@ -196,9 +201,6 @@ def test_no_schedule_keeps_both_a_50_and_a_60_per_second_bucket_of_20_within_1_2
     assert earliest > 1.2 * faster_bound
     # The oracle agrees: every pace that keeps it within 1.2x at 50/s meets no second 429
     # at 60/s, and is over 1.2x there.
-    paces = _paces_within(burst, slow)
-    assert paces
-    for pace in paces:
-        wall, pauses = _oracle(burst, slow, pace, FASTER)
+    for pace, wall, pauses in _at_a_twin(burst, slow, FASTER):
         assert pauses == 1, pace
         assert wall > 1.2 * faster_bound, pace
