@@ -312,6 +312,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--repeat must be at least 1")
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 

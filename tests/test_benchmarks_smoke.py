@@ -413,3 +413,15 @@ def test_the_matrix_refuses_quick_with_another_size(capsys: pytest.CaptureFixtur
         pacing.main(["--quick", "--size", "short"])
     assert exit_info.value.code == 2
     assert "--quick runs its own small cells: not with --size short" in capsys.readouterr().err
+
+
+def test_the_suite_names_its_own_jobs_option_when_it_is_below_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # (The matrix's own parser would name --quiet-jobs too, an option the suite lacks.)
+    with pytest.raises(SystemExit) as exit_info:
+        runner.main(["--only", "pacing", "--jobs", "0"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--jobs must be at least 1" in err
+    assert "--quiet-jobs" not in err
