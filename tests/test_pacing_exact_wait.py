@@ -278,9 +278,9 @@ def test_a_first_429_late_in_its_wait_still_counts_the_span() -> None:
 
 
 def test_a_first_429_sent_soon_but_read_late_still_counts_the_span() -> None:
-    # 5/s, a bucket of one, a loop at a load of 15: the second request, sent 2 ms after the
-    # first, met a 429 naming 198 ms, read only 200 ms later. Sent so soon, it found the
-    # full bucket drained (taken as likely, as before it was read late).
+    # 5/s, a bucket of one, a loop at a load average of 15: the second request, sent 2 ms
+    # after the first, met a 429 naming 198 ms, read 200 ms later. Sent so soon, it found
+    # the full bucket drained (taken as likely, as before it was read late).
     rate = _after_a_burst(1, 0.0)
     assert rate.on_throttle(Ticket(0.002, 0), 0.202, 0.388, exact_wait=0.198)
     assert rate.wait_rate == pytest.approx(0.99 / 0.200)

@@ -684,10 +684,10 @@ class AdaptiveRate:
             # least the rate). So with the 429 back sooner after the first request than
             # its wait (less the wait's rounding), k is 0; and, taken as likely, with it
             # sent within FRESH_SPAN of the wait (a busy loop can hold a 429 unread for
-            # longer than the wait: 200 ms at a load of 15). The span is at least from
-            # when the first request came back admitted (it was admitted before) to when
-            # this one was sent; from its send when its round trip was short
-            # (_admitted_span).
+            # longer than the wait: a 5/s stream's at a load average of 15). The span is
+            # at least from when the first request came back admitted (it was admitted
+            # before) to when this one was sent; from its send when its round trip was
+            # short (_admitted_span).
             started, back = self.started, self._first_back
             if (
                 self._first_throttle is None
