@@ -721,11 +721,9 @@ def _tasks(
             tasks.append((0.0, i, cell, ("ua", *others), repeat))
             continue
         per_task = max(1, min(repeat, int(TASK_SECONDS // max(bound, 1e-9))))
-        left = repeat
-        while left > 0:
-            runs = min(per_task, left)
+        for done in range(0, repeat, per_task):
+            runs = min(per_task, repeat - done)
             tasks.append((runs * bound, i, cell, ("ua",), runs))
-            left -= runs
         if others:
             tasks.append((BASELINE_RUNS * bound, i, cell, others, 0))
     tasks.sort(key=lambda t: (-t[0], t[1]))
